@@ -119,7 +119,7 @@ export class ModelStore {
     staged[staged.length - 1]!.sha256 = hash.digest('hex');
   }
 
-  private async stageStream(entry: ModelEntry, file: ModelFile, source: NodeJS.ReadableStream, staged: Staged[]): Promise<void> {
+  private async stageStream(entry: ModelEntry, file: ModelFile, source: ReadEntry, staged: Staged[]): Promise<void> {
     const tempPath = this.tempPath(entry, file);
     const hash = createHash('sha256');
     const record: Staged = { file, tempPath, sha256: '' };

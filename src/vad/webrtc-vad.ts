@@ -12,58 +12,59 @@ const FRAME_SECONDS = 0.03; // libfvad takes 10, 20 or 30 ms; the longest is the
 export class WebRtcVad {
   /** Samples isSpeech() takes: 30 ms, 480 at 16 kHz. */
   readonly frameSamples: number;
-  private handle: number;
 
   private constructor(
     private readonly wasm: FvadModule,
-    handle: number,
+    /** The Fvad* instance; 0 once disposed. */
+    private handle: number,
     /** Byte address of the int16 frame buffer in wasm memory, malloc'ed once. */
     private readonly frame: number,
-    frameSamples: number,
+    readonly mode: WebRtcMode,
+    readonly sampleRate: number,
   ) {
-    this.handle = handle;
-    this.frameSamples = frameSamples;
+    this.frameSamples = Math.round(sampleRate * FRAME_SECONDS);
   }
 
   static async create(mode: WebRtcMode, sampleRate = 16000): Promise<WebRtcVad> {
     const wasm = await fvadModule();
-    const frameSamples = Math.round(sampleRate * FRAME_SECONDS);
     const handle = wasm._fvad_new();
     if (handle === 0) throw new Error('fvad_new failed: out of wasm memory');
-    if (wasm._fvad_set_mode(handle, mode) !== 0 || wasm._fvad_set_sample_rate(handle, sampleRate) !== 0) {
-      wasm._fvad_free(handle);
-      throw new Error(`libfvad rejects mode ${mode} or sample rate ${sampleRate} (8, 16, 32 or 48 kHz)`);
-    }
-    const frame = wasm._malloc(frameSamples * 2);
+    const frame = wasm._malloc(Math.round(sampleRate * FRAME_SECONDS) * 2);
     if (frame === 0) {
       wasm._fvad_free(handle);
       throw new Error('malloc failed: out of wasm memory');
     }
-    return new WebRtcVad(wasm, handle, frame, frameSamples);
+    const vad = new WebRtcVad(wasm, handle, frame, mode, sampleRate);
+    try {
+      vad.configure();
+    } catch (error) {
+      vad.dispose();
+      throw error;
+    }
+    return vad;
   }
 
   /** Whether libfvad hears speech in one frame of exactly frameSamples float samples in [-1, 1]. */
   isSpeech(samples: Float32Array): boolean {
-    if (this.handle === 0) throw new Error('WebRtcVad used after dispose()');
+    const handle = this.liveHandle();
     const n = this.frameSamples;
     if (samples.length !== n) throw new Error(`WebRtcVad expects ${n} samples per frame, got ${samples.length}`);
-    const heap = this.wasm.HEAP16;
+    const heap = this.wasm.HEAP16; // read afresh: growing the wasm memory replaces the view
     const base = this.frame >> 1;
     for (let i = 0; i < n; i++) {
       const v = samples[i] * 32768;
       // Int16Array stores wrap around instead of saturating: clip first.
       heap[base + i] = v >= 32767 ? 32767 : v <= -32768 ? -32768 : v;
     }
-    const result = this.wasm._fvad_process(this.handle, this.frame, n);
+    const result = this.wasm._fvad_process(handle, this.frame, n);
     if (result < 0) throw new Error('fvad_process rejected the frame');
     return result === 1;
   }
 
   /** Forgets the adapted noise estimates, as for a new stream. */
   reset(): void {
-    if (this.handle === 0) throw new Error('WebRtcVad used after dispose()');
-    this.wasm._fvad_reset(this.handle);
-    // fvad_reset restores the default mode; the sample rate survives
+    this.wasm._fvad_reset(this.liveHandle());
+    this.configure(); // fvad_reset also restores mode 0 and 8 kHz
   }
 
   /** Frees the libfvad instance and its frame buffer; idempotent. */
@@ -72,5 +73,19 @@ export class WebRtcVad {
     this.wasm._fvad_free(this.handle);
     this.wasm._free(this.frame);
     this.handle = 0;
+  }
+
+  private configure(): void {
+    const handle = this.liveHandle();
+    if (this.wasm._fvad_set_mode(handle, this.mode) !== 0) throw new Error(`libfvad rejects mode ${this.mode}`);
+    if (this.wasm._fvad_set_sample_rate(handle, this.sampleRate) !== 0) {
+      throw new Error(`libfvad rejects sample rate ${this.sampleRate} (it takes 8, 16, 32 or 48 kHz)`);
+    }
+  }
+
+  /** The instance handle; throws after dispose() rather than let libfvad touch freed memory. */
+  private liveHandle(): number {
+    if (this.handle === 0) throw new Error('WebRtcVad used after dispose()');
+    return this.handle;
   }
 }

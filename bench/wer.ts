@@ -1,0 +1,47 @@
+/**
+ * Word error rate with the normalizer every Earshot number uses: lowercase, punctuation removed, hyphens split,
+ * "mr" → "mister", British → American spelling. Both sides go through the same normalizer.
+ */
+const BRITISH_TO_AMERICAN: Record<string, string> = {
+  metres: 'meters', metre: 'meter', centre: 'center', centres: 'centers', colour: 'color', colours: 'colors',
+  favour: 'favor', favourite: 'favorite', honour: 'honor', labour: 'labor', neighbour: 'neighbor', behaviour: 'behavior',
+  realise: 'realize', realised: 'realized', organise: 'organize', organised: 'organized', recognise: 'recognize',
+  travelled: 'traveled', travelling: 'traveling', grey: 'gray', programme: 'program', theatre: 'theater',
+};
+const ABBREVIATIONS: Record<string, string> = { mr: 'mister', mrs: 'missus', dr: 'doctor', st: 'saint' };
+
+export function normalizeWords(text: string): string[] {
+  return text
+    .toLowerCase()
+    .replace(/[-‐‑–—]/g, ' ')
+    .replace(/[^\p{L}\p{N}'\s]/gu, ' ')
+    .replace(/'(?!\p{L})|(?<!\p{L})'/gu, ' ')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((w) => ABBREVIATIONS[w] ?? BRITISH_TO_AMERICAN[w] ?? w);
+}
+
+/** Edit distance between word sequences (substitutions + deletions + insertions). */
+export function wordErrors(reference: string[], hypothesis: string[]): number {
+  let prev = Array.from({ length: hypothesis.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= reference.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= hypothesis.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (reference[i - 1] === hypothesis[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[hypothesis.length]!;
+}
+
+/** Corpus WER over pairs: total errors / total reference words. */
+export function wer(pairs: Array<{ reference: string; hypothesis: string }>): { wer: number; errors: number; words: number } {
+  let errors = 0;
+  let words = 0;
+  for (const { reference, hypothesis } of pairs) {
+    const ref = normalizeWords(reference);
+    errors += wordErrors(ref, normalizeWords(hypothesis));
+    words += ref.length;
+  }
+  return { wer: words ? errors / words : 0, errors, words };
+}

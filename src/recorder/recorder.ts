@@ -1,0 +1,443 @@
+import { EventEmitter } from 'node:events';
+import { Pcm16Stream } from '../audio/pcm.ts';
+import { RingBuffer } from '../audio/ring-buffer.ts';
+import { SampleBuffer } from '../audio/sample-buffer.ts';
+import { StreamingResampler } from '../audio/resample.ts';
+import { ASR_SAMPLE_RATE, type Transcript } from '../asr/engine.ts';
+import type { SessionTranscriber } from '../asr/scheduler.ts';
+import type { VadWindow, VoiceActivityDetector } from '../vad/voice-activity-detector.ts';
+import { guardTranscript } from './hallucination-guard.ts';
+import { resolveRecorderConfig, type RecorderConfig } from './recorder-config.ts';
+import { Stabilizer } from './stabilizer.ts';
+
+export type RecorderState = 'idle' | 'listening' | 'recording' | 'transcribing';
+
+/** What the recorder needs from voice activity detection: verdicts on consecutive windows, in order. */
+export type WindowClassifier = Pick<VoiceActivityDetector, 'windowSamples' | 'process' | 'reset' | 'dispose'>;
+
+export interface UtteranceSpan {
+  /** 1-based number of the utterance within this recorder's life. */
+  utterance: number;
+  /** Seconds since the first sample fed (speech onset, without the pre-roll). */
+  start: number;
+  end: number;
+}
+
+export interface FinalTranscript extends UtteranceSpan {
+  text: string;
+  /** Engine time of the final job. */
+  processingMs: number;
+  /** Wall time from the end-of-speech decision (recordingStop) to this final. */
+  latencyMs: number;
+  /** The final was computed speculatively when silence began and was still valid at the decision. */
+  speculative: boolean;
+}
+
+export type DiscardReason = 'too_short' | 'no_text';
+
+export interface RecorderError {
+  code: 'PROCESSING_TIMEOUT' | 'TRANSCRIPTION_FAILED' | 'VAD_FAILED';
+  message: string;
+  utterance?: number;
+}
+
+export interface RecorderEvents {
+  stateChange: [state: RecorderState];
+  vadStart: [];
+  vadStop: [];
+  recordingStart: [span: UtteranceSpan];
+  recordingStop: [span: UtteranceSpan];
+  realtimeUpdate: [text: string];
+  realtimeStabilized: [text: string];
+  transcriptionFinished: [final: FinalTranscript];
+  /** An utterance that reached recordingStop but carries no speech: no final follows. */
+  utteranceDiscarded: [span: UtteranceSpan & { reason: DiscardReason }];
+  error: [error: RecorderError];
+}
+
+/** Voiced windows an onset needs in a row (2 × 32 ms): single clicks do not start a recording. */
+const ONSET_WINDOWS = 2;
+/** An utterance with less voiced audio than this is a noise burst, not speech. */
+const MIN_VOICED_SECONDS = 0.2;
+/** Audio kept after the last voiced window: the VAD's verdict lags the end of the word a little. */
+const TAIL_SECONDS = 0.2;
+/**
+ * Pre-roll the models get before the onset. The recorder keeps preRecordingBufferDuration, but Moonshine returns
+ * nothing for short phrases behind a second of silence (measured: "five five" is lost with ≥ 0.6 s of lead-in;
+ * base WER on the fixtures goes from 2.6 % at 0.2 s to 4.3 % at 0.3 s), so the model sees only the last 0.2 s.
+ */
+const LEAD_IN_SECONDS = 0.2;
+/** Speech needed before the first partial: less gives the small model nothing to say. */
+const FIRST_PARTIAL_SECONDS = 0.2;
+/** Where a too-long utterance may be cut: its quietest window within this many seconds of the end. */
+const CUT_SEARCH_SECONDS = 3;
+
+interface Utterance {
+  id: number;
+  audio: SampleBuffer;
+  /** Stream sample index of audio[0] (the pre-roll's first sample). */
+  firstSample: number;
+  onsetSample: number;
+  /** Stream sample index just after the last voiced window. */
+  lastVoicedSample: number;
+  voicedWindows: number;
+  silentWindows: number;
+  /** Level (dBFS) of each window of the utterance, to find a quiet place to cut. */
+  windowLevels: number[];
+  partialPending: boolean;
+  lastPartialSample: number;
+  lastPartialText: string;
+  stabilizer: Stabilizer;
+  speculative?: { controller: AbortController; endSample: number; result: Promise<Transcript> };
+  vadActive: boolean;
+}
+
+/**
+ * One speaker's audio in, events out: the seed's AudioToTextRecorder. Audio is framed into VAD windows and processed
+ * strictly in order on a promise chain, so feedAudio() never blocks; inference goes through the shared scheduler.
+ */
+export class Recorder extends EventEmitter<RecorderEvents> {
+  readonly config: RecorderConfig;
+  private stateValue: RecorderState = 'idle';
+  private readonly pcm = new Pcm16Stream();
+  private resampler?: StreamingResampler;
+  private readonly pending = new SampleBuffer();
+  private readonly window: Float32Array;
+  private readonly preRoll: RingBuffer;
+  private processedSamples = 0;
+  private onsetRun = 0;
+  private utterance?: Utterance;
+  private utteranceCount = 0;
+  private pumping?: Promise<void>;
+  /** Finals are delivered in utterance order even when a later one finishes first. */
+  private deliveries: Promise<void> = Promise.resolve();
+  private inFlightFinals = 0;
+  /** Bumped by abort(): deliveries queued before it are dropped. */
+  private generation = 0;
+  private closed = false;
+
+  constructor(
+    private readonly vad: WindowClassifier,
+    private readonly transcriber: SessionTranscriber,
+    config: Partial<RecorderConfig> = {},
+  ) {
+    super();
+    this.config = resolveRecorderConfig(config);
+    this.window = new Float32Array(vad.windowSamples);
+    this.preRoll = new RingBuffer(Math.max(vad.windowSamples, Math.round(this.config.preRecordingBufferDuration * ASR_SAMPLE_RATE)));
+  }
+
+  get state(): RecorderState {
+    return this.stateValue;
+  }
+
+  private get active(): boolean {
+    return !this.closed && this.stateValue !== 'idle';
+  }
+
+  /** Seconds of audio fed so far (16 kHz clock). */
+  get time(): number {
+    return this.processedSamples / ASR_SAMPLE_RATE;
+  }
+
+  start(): void {
+    if (this.closed) throw new Error('recorder is shut down');
+    if (this.stateValue === 'idle') this.setState('listening');
+  }
+
+  /**
+   * Audio in: PCM16 little-endian bytes (any chunk size; an odd byte waits for the next chunk) or float samples,
+   * at any sample rate. Ignored (returns false) while idle.
+   */
+  feedAudio(chunk: Uint8Array | Float32Array, sampleRate = ASR_SAMPLE_RATE): boolean {
+    if (this.stateValue === 'idle' || this.closed) return false;
+    const samples = chunk instanceof Float32Array ? chunk : this.pcm.push(chunk);
+    this.pending.append(this.resample(samples, sampleRate));
+    this.pumping ??= this.pump();
+    return true;
+  }
+
+  /** Resolves once all audio fed so far has been through the VAD. */
+  async drain(): Promise<void> {
+    while (this.pumping) await this.pumping;
+  }
+
+  /**
+   * Stops listening but keeps what was said: the utterance in progress is finished and its final delivered before
+   * this resolves; then the state is idle.
+   */
+  async stop(): Promise<void> {
+    if (this.stateValue === 'idle') return;
+    if (this.resampler) this.pending.append(this.resampler.flush());
+    this.resampler = undefined;
+    // Pad the last partial window with silence so that no fed sample is left out.
+    const partialWindow = this.pending.length % this.window.length;
+    if (partialWindow > 0) this.pending.append(new Float32Array(this.window.length - partialWindow));
+    this.pumping ??= this.pump();
+    await this.drain();
+    if (this.utterance) this.finishUtterance(this.utterance, this.processedSamples);
+    await this.deliveries;
+    this.resetStream();
+    this.setState('idle');
+  }
+
+  /** Drops everything in progress, finals included, and goes idle at once. */
+  abort(): void {
+    this.generation++;
+    this.transcriber.cancel();
+    if (this.utterance?.speculative) this.utterance.speculative.controller.abort();
+    this.utterance = undefined;
+    this.pending.clear();
+    this.resetStream();
+    if (this.stateValue !== 'idle') this.setState('idle');
+  }
+
+  /** Aborts and frees the VAD; never waits on inference. */
+  shutdown(): void {
+    if (this.closed) return;
+    this.abort();
+    this.closed = true;
+    this.vad.dispose();
+    this.removeAllListeners();
+  }
+
+  private resetStream(): void {
+    this.resampler = undefined;
+    this.pcm.reset();
+    this.preRoll.clear();
+    this.vad.reset();
+    this.onsetRun = 0;
+  }
+
+  private resample(samples: Float32Array, rate: number): Float32Array {
+    if (rate === ASR_SAMPLE_RATE && !this.resampler) return samples;
+    if (!this.resampler || this.resampler.fromRate !== rate) {
+      const tail = this.resampler?.flush();
+      this.resampler = rate === ASR_SAMPLE_RATE ? undefined : new StreamingResampler(rate, ASR_SAMPLE_RATE);
+      if (tail?.length) this.pending.append(tail);
+      if (!this.resampler) return samples;
+    }
+    return this.resampler.process(samples);
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      while (this.pending.length >= this.window.length && this.active) {
+        this.pending.shiftInto(this.window);
+        let verdicts: VadWindow[];
+        try {
+          verdicts = await this.vad.process(this.window);
+        } catch (e) {
+          this.fail({ code: 'VAD_FAILED', message: `voice activity detection failed: ${(e as Error).message}` });
+          continue;
+        }
+        if (!this.active) break;
+        for (const verdict of verdicts) this.handleWindow(verdict);
+      }
+    } finally {
+      this.pumping = undefined;
+    }
+  }
+
+  private handleWindow({ speech, energyDb }: VadWindow): void {
+    const size = this.window.length;
+    this.processedSamples += size;
+    const now = this.processedSamples;
+    const u = this.utterance;
+    if (!u) {
+      this.preRoll.write(this.window);
+      this.onsetRun = speech ? this.onsetRun + 1 : 0;
+      if (this.onsetRun >= ONSET_WINDOWS) this.beginUtterance(now);
+      return;
+    }
+    u.audio.append(this.window);
+    u.windowLevels.push(energyDb);
+    if (speech) {
+      u.voicedWindows++;
+      u.silentWindows = 0;
+      u.lastVoicedSample = now;
+      if (u.speculative) {
+        // Speech resumed: the speculative final covered too little audio.
+        u.speculative.controller.abort();
+        u.speculative = undefined;
+      }
+      if (!u.vadActive) {
+        u.vadActive = true;
+        this.emit('vadStart');
+      }
+    } else {
+      u.silentWindows++;
+    }
+    const silence = (u.silentWindows * size) / ASR_SAMPLE_RATE;
+    const age = (now - u.onsetSample) / ASR_SAMPLE_RATE;
+    // Once the tail is in, the final's audio is complete unless speech resumes: start it now, speculatively, so the
+    // rest of postSpeechSilenceDuration hides its latency.
+    if (silence >= TAIL_SECONDS && !u.speculative && u.vadActive) {
+      u.vadActive = false;
+      this.emit('vadStop');
+      this.startSpeculative(u);
+    }
+    if (silence >= this.config.postSpeechSilenceDuration && age >= this.config.minLengthOfRecording) {
+      this.finishUtterance(u, now);
+    } else if ((now - u.firstSample) / ASR_SAMPLE_RATE >= this.config.maxUtteranceSeconds) {
+      this.cutUtterance(u);
+    } else if (this.config.enableRealtimeTranscription && !u.partialPending && u.silentWindows === 0) {
+      this.maybePartial(u, now);
+    }
+  }
+
+  private beginUtterance(now: number, carried?: Float32Array): void {
+    const audio = new SampleBuffer(ASR_SAMPLE_RATE * 4);
+    audio.append(carried ?? this.preRoll.readAll());
+    this.preRoll.clear();
+    const onsetSample = carried ? now - carried.length : now - ONSET_WINDOWS * this.window.length;
+    this.utterance = {
+      id: ++this.utteranceCount,
+      audio,
+      firstSample: now - audio.length,
+      onsetSample,
+      lastVoicedSample: now,
+      voicedWindows: carried ? Math.floor(carried.length / this.window.length) : ONSET_WINDOWS,
+      silentWindows: 0,
+      windowLevels: [],
+      partialPending: false,
+      lastPartialSample: 0,
+      lastPartialText: '',
+      stabilizer: new Stabilizer(),
+      vadActive: true,
+    };
+    if (!carried) this.emit('vadStart');
+    this.setState('recording');
+    this.emit('recordingStart', this.span(this.utterance, now));
+  }
+
+  private span(u: Utterance, end: number): UtteranceSpan {
+    return { utterance: u.id, start: u.onsetSample / ASR_SAMPLE_RATE, end: end / ASR_SAMPLE_RATE };
+  }
+
+  /** What the models hear: lead-in to `endSample` (a stream index), copied since jobs may outlive the buffer. */
+  private audioUntil(u: Utterance, endSample: number): Float32Array {
+    const from = Math.max(0, u.onsetSample - Math.round(LEAD_IN_SECONDS * ASR_SAMPLE_RATE) - u.firstSample);
+    return u.audio.view(from, Math.min(u.audio.length, endSample - u.firstSample)).slice();
+  }
+
+  /** Where the final's audio ends: the last voiced window plus a short tail, or now if still speaking. */
+  private finalEnd(u: Utterance, now: number): number {
+    return Math.min(now, u.lastVoicedSample + Math.round(TAIL_SECONDS * ASR_SAMPLE_RATE));
+  }
+
+  private startSpeculative(u: Utterance): void {
+    if (u.voicedWindows * this.window.length < MIN_VOICED_SECONDS * ASR_SAMPLE_RATE) return;
+    const endSample = this.finalEnd(u, this.processedSamples);
+    const controller = new AbortController();
+    const result = this.transcriber.final(this.audioUntil(u, endSample), controller.signal);
+    result.catch(() => {}); // an abandoned speculation is not an error; the real one is awaited where it is used
+    u.speculative = { controller, endSample, result };
+  }
+
+  private maybePartial(u: Utterance, now: number): void {
+    const sinceLast = (now - u.lastPartialSample) / ASR_SAMPLE_RATE;
+    const voiced = (u.voicedWindows * this.window.length) / ASR_SAMPLE_RATE;
+    if (sinceLast < this.config.realtimeProcessingPause || voiced < FIRST_PARTIAL_SECONDS) return;
+    u.partialPending = true;
+    u.lastPartialSample = now;
+    const audio = this.audioUntil(u, now);
+    const speechSeconds = (now - u.onsetSample) / ASR_SAMPLE_RATE;
+    this.transcriber
+      .partial(audio)
+      .then((t) => {
+        u.partialPending = false;
+        if (!t || this.utterance !== u) return; // superseded, or the utterance already ended
+        const text = guardTranscript(t.text, speechSeconds);
+        if (!text || text === u.lastPartialText) return;
+        u.lastPartialText = text;
+        this.emit('realtimeUpdate', text);
+        const stable = u.stabilizer.push(text);
+        if (stable) this.emit('realtimeStabilized', stable);
+      })
+      .catch(() => {
+        u.partialPending = false;
+      });
+  }
+
+  /** Ends the utterance at stream sample `now` and queues its final for in-order delivery. */
+  private finishUtterance(u: Utterance, now: number): void {
+    this.utterance = undefined;
+    const decidedAt = performance.now();
+    const span = this.span(u, this.finalEnd(u, now));
+    if (u.vadActive) this.emit('vadStop');
+    this.emit('recordingStop', span);
+    this.setState('transcribing');
+    if (u.voicedWindows * this.window.length < MIN_VOICED_SECONDS * ASR_SAMPLE_RATE) {
+      u.speculative?.controller.abort();
+      this.queueDelivery(Promise.resolve(), () => this.emit('utteranceDiscarded', { ...span, reason: 'too_short' }), u.id);
+      return;
+    }
+    const endSample = this.finalEnd(u, now);
+    const speculative = u.speculative?.endSample === endSample ? u.speculative : undefined;
+    if (!speculative) u.speculative?.controller.abort();
+    const job = speculative?.result ?? this.transcriber.final(this.audioUntil(u, endSample));
+    const speechSeconds = (endSample - u.onsetSample) / ASR_SAMPLE_RATE;
+    this.queueDelivery(job, (t) => {
+      const text = guardTranscript(t.text, speechSeconds);
+      if (!text) {
+        this.emit('utteranceDiscarded', { ...span, reason: 'no_text' });
+        return;
+      }
+      this.emit('transcriptionFinished', {
+        ...span,
+        text,
+        processingMs: t.processingMs,
+        latencyMs: performance.now() - decidedAt,
+        speculative: Boolean(speculative),
+      });
+    }, u.id);
+  }
+
+  /** Cuts an over-long utterance at its quietest recent window; the rest carries on as the next utterance. */
+  private cutUtterance(u: Utterance): void {
+    const size = this.window.length;
+    const searchWindows = Math.min(u.windowLevels.length, Math.round((CUT_SEARCH_SECONDS * ASR_SAMPLE_RATE) / size));
+    let quietest = u.windowLevels.length - 1;
+    for (let i = u.windowLevels.length - searchWindows; i < u.windowLevels.length; i++) {
+      if (u.windowLevels[i]! < u.windowLevels[quietest]!) quietest = i;
+    }
+    // windowLevels[i] covers the window ending (windowLevels.length - i - 1) windows before now.
+    const now = this.processedSamples;
+    const cutSample = now - (u.windowLevels.length - quietest - 1) * size;
+    const carried = u.audio.view(cutSample - u.firstSample).slice();
+    u.lastVoicedSample = Math.min(u.lastVoicedSample, cutSample);
+    this.finishUtterance(u, cutSample);
+    this.beginUtterance(now, carried);
+  }
+
+  private queueDelivery<T>(job: Promise<T>, deliver: (result: T) => void, utterance: number): void {
+    this.inFlightFinals++;
+    const generation = this.generation;
+    this.deliveries = this.deliveries.then(async () => {
+      try {
+        const result = await job;
+        if (generation === this.generation) deliver(result);
+      } catch (e) {
+        if ((e as Error).name !== 'AbortError' && generation === this.generation) {
+          const code = (e as { code?: string }).code === 'PROCESSING_TIMEOUT' ? 'PROCESSING_TIMEOUT' : 'TRANSCRIPTION_FAILED';
+          this.fail({ code, message: `utterance ${utterance} could not be transcribed: ${(e as Error).message}`, utterance });
+        }
+      } finally {
+        this.inFlightFinals--;
+        if (this.inFlightFinals === 0 && this.stateValue === 'transcribing') this.setState('listening');
+      }
+    });
+  }
+
+  /** 'error' is only emitted when someone listens: an unheard EventEmitter error would throw and crash the server. */
+  private fail(error: RecorderError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  private setState(state: RecorderState): void {
+    if (state === this.stateValue) return;
+    this.stateValue = state;
+    this.emit('stateChange', state);
+  }
+}
