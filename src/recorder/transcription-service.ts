@@ -1,6 +1,8 @@
+import os from 'node:os';
 import type { AsrEngine } from '../asr/engine.ts';
-import { loadEngine } from '../asr/load-engine.ts';
+import { EnginePool, type ModelLocation } from '../asr/engine-pool.ts';
 import { InferenceScheduler } from '../asr/scheduler.ts';
+import { findModel } from '../models/catalog.ts';
 import { ModelStore } from '../models/store.ts';
 import { loadSileroModel } from '../vad/load-vad.ts';
 import type { SileroModel } from '../vad/silero-vad.ts';
@@ -16,15 +18,15 @@ export interface ServiceOptions {
   realtimeModel?: string | null;
   /** onnxruntime intra-op threads per run. */
   threads?: number;
-  /** Inference jobs at once (default: CPU cores). */
+  /** Inference worker threads, i.e. jobs at once (default: CPU cores). */
   parallelism?: number;
   /** Deadline of one inference job. */
   timeoutMs?: number;
 }
 
 /**
- * Everything sessions share, loaded once: the ASR engines, the Silero model and the one inference scheduler.
- * Each session gets its own Recorder (and VAD state) from createRecorder().
+ * Everything sessions share, loaded once: the ASR engines (in worker threads), the Silero model and the one
+ * inference scheduler. Each session gets its own Recorder (and VAD state) from createRecorder().
  */
 export class TranscriptionService {
   private constructor(
@@ -32,25 +34,32 @@ export class TranscriptionService {
     readonly partialEngine: AsrEngine,
     readonly silero: SileroModel,
     readonly scheduler: InferenceScheduler,
+    private readonly pool: EnginePool,
   ) {}
 
   static async load(options: ServiceOptions = {}): Promise<TranscriptionService> {
     const store = options.store ?? new ModelStore();
     const model = options.model ?? DEFAULT_RECORDER_CONFIG.model;
     const realtimeModel = options.realtimeModel === undefined ? DEFAULT_RECORDER_CONFIG.realtimeModel : options.realtimeModel;
-    const threads = options.threads ?? 1;
-    const [finalEngine, partialEngine, silero] = await Promise.all([
-      loadEngine(model, { store, threads }),
-      realtimeModel && realtimeModel !== model ? loadEngine(realtimeModel, { store, threads }) : undefined,
+    const names = [...new Set([model, realtimeModel ?? model])];
+    for (const name of names) {
+      if (findModel(name, store.catalog).role !== 'asr') throw new Error(`"${name}" is not a speech recognition model`);
+    }
+    const models = await Promise.all(names.map(async (name) => ({ name, dir: await store.require(name) })));
+    const workers = Math.max(1, options.parallelism ?? os.availableParallelism());
+    const [pool, silero] = await Promise.all([
+      EnginePool.start({ workers: workerLayout(models, workers), threads: options.threads ?? 1 }),
       loadSileroModel(store),
     ]);
-    const scheduler = new InferenceScheduler({
-      finalEngine,
-      partialEngine: partialEngine ?? finalEngine,
-      parallelism: options.parallelism,
-      timeoutMs: options.timeoutMs,
-    });
-    return new TranscriptionService(finalEngine, partialEngine ?? finalEngine, silero, scheduler);
+    const finalEngine = pool.engine(model);
+    const partialEngine = pool.engine(realtimeModel ?? model);
+    const scheduler = new InferenceScheduler({ finalEngine, partialEngine, parallelism: workers, timeoutMs: options.timeoutMs });
+    return new TranscriptionService(finalEngine, partialEngine, silero, scheduler, pool);
+  }
+
+  /** Jobs that can run at once. */
+  get parallelism(): number {
+    return this.pool.workers;
   }
 
   async createRecorder(sessionId: string, config: Partial<RecorderConfig> = {}): Promise<Recorder> {
@@ -66,7 +75,16 @@ export class TranscriptionService {
   }
 
   async dispose(): Promise<void> {
-    const engines = new Set([this.finalEngine, this.partialEngine]);
-    await Promise.all([...[...engines].map((e) => e.dispose()), this.silero.dispose()]);
+    await Promise.all([this.pool.dispose(), this.silero.dispose()]);
   }
+}
+
+/**
+ * Which models each worker holds. With two models, workers alternate between the final model and the realtime
+ * model instead of each holding both: a worker costs ~250 MB per model it holds, and finals then never queue
+ * behind partials. A single worker holds both.
+ */
+function workerLayout(models: ModelLocation[], workers: number): ModelLocation[][] {
+  if (models.length === 1 || workers === 1) return Array.from({ length: workers }, () => models);
+  return Array.from({ length: workers }, (_, i) => [models[i % models.length]!]);
 }

@@ -1,0 +1,40 @@
+/**
+ * Worker thread that owns ONNX sessions. onnxruntime-node runs inference synchronously on the calling thread (its
+ * async run() only defers the call with setImmediate), so every ASR job runs here, off the server's event loop.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { AsrEngine } from './engine.ts';
+import { MoonshineEngine } from './moonshine-engine.ts';
+import type { WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.ts';
+
+const { models, threads } = workerData as WorkerData;
+const port = parentPort!;
+const engines = new Map<string, AsrEngine>();
+const running = new Map<number, AbortController>();
+
+try {
+  for (const model of models) engines.set(model.name, await MoonshineEngine.load({ ...model, threads }));
+  port.postMessage({ type: 'ready' } satisfies WorkerReply);
+} catch (e) {
+  port.postMessage({ type: 'load-error', message: (e as Error).message } satisfies WorkerReply);
+}
+
+port.on('message', async (request: WorkerRequest) => {
+  if (request.type === 'cancel') {
+    running.get(request.id)?.abort();
+    return;
+  }
+  const controller = new AbortController();
+  running.set(request.id, controller);
+  try {
+    const engine = engines.get(request.model);
+    if (!engine) throw new Error(`model ${request.model} is not loaded in this worker`);
+    const transcript = await engine.transcribe(request.samples, { signal: controller.signal });
+    port.postMessage({ type: 'result', id: request.id, transcript } satisfies WorkerReply);
+  } catch (e) {
+    const error = e as Error;
+    port.postMessage({ type: 'error', id: request.id, name: error.name, message: error.message } satisfies WorkerReply);
+  } finally {
+    running.delete(request.id);
+  }
+});

@@ -1,0 +1,17 @@
+import type { Transcript } from './engine.ts';
+
+/** Messages between the engine pool and its worker threads. */
+export interface WorkerData {
+  models: Array<{ name: string; dir: string }>;
+  threads: number;
+}
+
+export type WorkerRequest =
+  | { type: 'transcribe'; id: number; model: string; samples: Float32Array }
+  | { type: 'cancel'; id: number };
+
+export type WorkerReply =
+  | { type: 'ready' }
+  | { type: 'load-error'; message: string }
+  | { type: 'result'; id: number; transcript: Transcript }
+  | { type: 'error'; id: number; name: string; message: string };

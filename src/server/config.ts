@@ -1,0 +1,160 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CATALOG } from '../models/catalog.ts';
+import { DEFAULT_RECORDER_CONFIG } from '../recorder/recorder-config.ts';
+
+/** Everything `earshot serve` can be told; flags beat environment variables, which beat the defaults. */
+export interface ServerConfig {
+  /** TCP port; 0 picks a free one. Flag --port, env EARSHOT_PORT, default 8000. */
+  port: number;
+  /** Interface to bind. Flag --host, env EARSHOT_HOST, default 127.0.0.1 (this machine only). */
+  host: string;
+  /** When set, required on the WebSocket upgrade and on /v1/* and /metrics. Env EARSHOT_TOKEN (flag --token). */
+  token?: string;
+  /** Listening sessions (WebSocket stt_start cycles and HTTP transcriptions) at once. Env EARSHOT_MAX_SESSIONS. */
+  maxSessions: number;
+  /** Extra browser origins allowed besides same-origin and localhost ("*" allows any). Env EARSHOT_ALLOWED_ORIGINS. */
+  allowedOrigins: string[];
+  /** Model for finals. Env EARSHOT_MODEL. */
+  model: string;
+  /** Model for realtime partials. Env EARSHOT_REALTIME_MODEL. */
+  realtimeModel: string;
+  /** onnxruntime intra-op threads per inference worker. Env EARSHOT_THREADS, default 1. */
+  threads: number;
+  /** Inference jobs at once (worker threads). Env EARSHOT_PARALLELISM, default: CPU cores. */
+  parallelism?: number;
+  /** Deadline of one inference job. Env EARSHOT_TIMEOUT_MS, default 30000. */
+  timeoutMs: number;
+  /** Largest upload to /v1/audio/transcriptions. Env EARSHOT_MAX_UPLOAD_MB, default 25. */
+  maxUploadBytes: number;
+  /** Folder of the built web client. Env EARSHOT_WEB_ROOT, default web/dist of this checkout. */
+  webRoot: string;
+  /** WebSocket keep-alive: ping period; a peer that has not answered the previous ping by the next is dropped. */
+  heartbeatMs: number;
+  /** Socket send buffer above which stt_update / stt_stabilized are dropped for that client. */
+  sendSoftLimitBytes: number;
+  /** Socket send buffer above which the client is disconnected (1008): it is not reading. */
+  sendHardLimitBytes: number;
+  /** Graceful shutdown deadline: sessions still open after it are cut. */
+  shutdownMs: number;
+}
+
+export const DEFAULT_WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/dist');
+
+export const DEFAULT_SERVER_CONFIG: Readonly<ServerConfig> = Object.freeze({
+  port: 8000,
+  host: '127.0.0.1',
+  maxSessions: 16,
+  allowedOrigins: [],
+  model: DEFAULT_RECORDER_CONFIG.model,
+  realtimeModel: DEFAULT_RECORDER_CONFIG.realtimeModel,
+  threads: 1,
+  timeoutMs: 30000,
+  maxUploadBytes: 25 * 1024 * 1024,
+  webRoot: DEFAULT_WEB_ROOT,
+  heartbeatMs: 15000,
+  sendSoftLimitBytes: 256 * 1024,
+  sendHardLimitBytes: 4 * 1024 * 1024,
+  shutdownMs: 4000,
+});
+
+/** A bad setting: one line naming it; the CLI prints it and exits with 2. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export const SERVE_USAGE = `usage: earshot serve [--port 8000] [--host 127.0.0.1] [--token SECRET] [--max-sessions 16]
+                     [--allowed-origins URL,URL] [--model moonshine-base] [--realtime-model moonshine-tiny]
+                     [--threads 1] [--parallelism N] [--web-root DIR]
+environment: EARSHOT_PORT EARSHOT_HOST EARSHOT_TOKEN EARSHOT_MAX_SESSIONS EARSHOT_ALLOWED_ORIGINS EARSHOT_MODEL
+             EARSHOT_REALTIME_MODEL EARSHOT_THREADS EARSHOT_PARALLELISM EARSHOT_TIMEOUT_MS EARSHOT_MAX_UPLOAD_MB
+             EARSHOT_WEB_ROOT EARSHOT_MODELS_DIR`;
+
+/** Reads `earshot serve` flags and the environment; throws ConfigError with a one-line message. */
+export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      strict: true,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        token: { type: 'string' },
+        'max-sessions': { type: 'string' },
+        'allowed-origins': { type: 'string' },
+        model: { type: 'string' },
+        'realtime-model': { type: 'string' },
+        threads: { type: 'string' },
+        parallelism: { type: 'string' },
+        'web-root': { type: 'string' },
+      },
+    }));
+  } catch (e) {
+    throw new ConfigError(`${(e as Error).message.split('\n')[0]}\n${SERVE_USAGE}`);
+  }
+  const pick = (flag: string, envName: string): { value: string; name: string } | undefined => {
+    const fromFlag = values[flag];
+    if (typeof fromFlag === 'string') return { value: fromFlag, name: `--${flag}` };
+    const fromEnv = env[envName];
+    if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, name: envName };
+    return undefined;
+  };
+  const int = (flag: string, envName: string, min: number, max: number, fallback: number, range = `${min}-${max}`): number => {
+    const got = pick(flag, envName);
+    if (!got) return fallback;
+    const n = Number(got.value.trim());
+    if (!/^\s*\d+\s*$/.test(got.value) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new ConfigError(`${got.name} must be ${range} (got "${got.value}")`);
+    }
+    return n;
+  };
+  const d = DEFAULT_SERVER_CONFIG;
+  const asr = CATALOG.filter((m) => m.role === 'asr').map((m) => m.name);
+  const modelName = (flag: string, envName: string, fallback: string): string => {
+    const got = pick(flag, envName);
+    if (!got) return fallback;
+    if (!asr.includes(got.value)) throw new ConfigError(`${got.name} must be one of ${asr.join(', ')} (got "${got.value}")`);
+    return got.value;
+  };
+
+  const port = int('port', 'EARSHOT_PORT', 0, 65535, d.port, '1-65535 (or 0 for any free port)');
+  const host = pick('host', 'EARSHOT_HOST')?.value.trim() ?? d.host;
+  if (!host || /\s|\//.test(host)) throw new ConfigError(`--host must be a host name or IP address (got "${host}")`);
+  const token = pick('token', 'EARSHOT_TOKEN')?.value;
+  if (token !== undefined && token.length < 8) throw new ConfigError('EARSHOT_TOKEN must be at least 8 characters');
+  const origins = pick('allowed-origins', 'EARSHOT_ALLOWED_ORIGINS');
+  const allowedOrigins = origins ? origins.value.split(',').map((o) => o.trim()).filter(Boolean).map((o) => normalizeOrigin(o, origins.name)) : [];
+  const webRoot = pick('web-root', 'EARSHOT_WEB_ROOT')?.value;
+  const parallelism = pick('parallelism', 'EARSHOT_PARALLELISM') ? int('parallelism', 'EARSHOT_PARALLELISM', 1, 64, 1) : undefined;
+
+  return {
+    ...d,
+    port,
+    host,
+    token,
+    maxSessions: int('max-sessions', 'EARSHOT_MAX_SESSIONS', 1, 10000, d.maxSessions),
+    allowedOrigins,
+    model: modelName('model', 'EARSHOT_MODEL', d.model),
+    realtimeModel: modelName('realtime-model', 'EARSHOT_REALTIME_MODEL', d.realtimeModel),
+    threads: int('threads', 'EARSHOT_THREADS', 1, 64, d.threads),
+    parallelism,
+    timeoutMs: int('__none', 'EARSHOT_TIMEOUT_MS', 100, 600000, d.timeoutMs),
+    maxUploadBytes: int('__none', 'EARSHOT_MAX_UPLOAD_MB', 1, 2048, d.maxUploadBytes / 1024 / 1024) * 1024 * 1024,
+    webRoot: webRoot ? path.resolve(webRoot) : d.webRoot,
+  };
+}
+
+/** "https://Example.com:443/" → "https://example.com"; "*" stays. */
+function normalizeOrigin(origin: string, name: string): string {
+  if (origin === '*') return origin;
+  try {
+    const url = new URL(origin);
+    if (url.origin === 'null') throw new Error('opaque');
+    return url.origin;
+  } catch {
+    throw new ConfigError(`${name} must be a comma-separated list of origins such as https://example.com (got "${origin}")`);
+  }
+}
