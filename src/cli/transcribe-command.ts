@@ -1,8 +1,15 @@
 import { parseArgs } from 'node:util';
 import { loadAudioFile } from '../audio/audio-file.ts';
-import { ASR_MODELS, loadEngine } from '../asr/load-engine.ts';
+import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
+import { ASR_MODELS } from '../asr/load-engine.ts';
+import type { FinalTranscript } from '../recorder/recorder.ts';
+import { TranscriptionService } from '../recorder/transcription-service.ts';
 import { UsageError } from './usage-error.ts';
 
+/**
+ * `earshot transcribe`: files of any length through the same recorder the server uses (VAD segmentation, finals
+ * only), one output line per utterance.
+ */
 export async function transcribeCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -12,30 +19,56 @@ export async function transcribeCommand(argv: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError('usage: earshot transcribe [--model moonshine-tiny|moonshine-base] [--json] FILE...');
   const model = values.model!;
   if (!(ASR_MODELS as readonly string[]).includes(model)) throw new UsageError(`--model must be one of ${ASR_MODELS.join(', ')}`);
-  const engine = await loadEngine(model, { threads: Number(values.threads ?? 1) });
+  const threads = Number(values.threads ?? 1);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new UsageError('--threads must be a whole number from 1 to 64');
+  const service = await TranscriptionService.load({ model, realtimeModel: null, threads, parallelism: 1 });
   let failures = 0;
   try {
     for (const file of positionals) {
       try {
         const audio = await loadAudioFile(file);
-        if (audio.durationSeconds > engine.maxAudioSeconds) {
-          throw new Error(`${file} is ${audio.durationSeconds.toFixed(1)} s long; files over ${engine.maxAudioSeconds} s are not supported yet`);
+        for (const final of await transcribeSamples(service, audio.samples)) {
+          process.stdout.write(
+            values.json
+              ? `${JSON.stringify({
+                  file,
+                  text: final.text,
+                  start: round(final.start),
+                  end: round(final.end),
+                  model,
+                  audio_seconds: round(audio.durationSeconds),
+                  processing_ms: Math.round(final.processingMs),
+                })}\n`
+              : `${file}\t${final.text}\n`,
+          );
         }
-        const result = await engine.transcribe(audio.samples);
-        process.stdout.write(
-          values.json
-            ? `${JSON.stringify({ file, text: result.text, model, audio_seconds: round(result.audioSeconds), processing_ms: Math.round(result.processingMs) })}\n`
-            : `${file}\t${result.text}\n`,
-        );
       } catch (e) {
         failures++;
         process.stderr.write(`earshot transcribe: ${e instanceof Error ? e.message : String(e)}\n`);
       }
     }
   } finally {
-    await engine.dispose();
+    await service.dispose();
   }
   return failures > 0 ? 1 : 0;
+}
+
+/** Whole-file transcription through a recorder: finals only, timed in seconds of the file. */
+export async function transcribeSamples(service: TranscriptionService, samples: Float32Array): Promise<FinalTranscript[]> {
+  const recorder = await service.createRecorder('file', { enableRealtimeTranscription: false });
+  const finals: FinalTranscript[] = [];
+  let failure: Error | undefined;
+  recorder.on('transcriptionFinished', (f) => finals.push(f));
+  recorder.on('error', (e) => (failure ??= new Error(e.message)));
+  try {
+    recorder.start();
+    recorder.feedAudio(samples, ASR_SAMPLE_RATE);
+    await recorder.stop();
+  } finally {
+    recorder.shutdown();
+  }
+  if (failure) throw failure;
+  return finals;
 }
 
 function round(x: number): number {

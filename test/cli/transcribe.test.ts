@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { writeWav } from '../../src/audio/wav.ts';
+import { wer } from '../../bench/wer.ts';
+import { conversation } from '../fixtures/conversation.ts';
+import { SPEECH_CLIPS } from '../fixtures/speech.ts';
+
+const run = promisify(execFile);
+const BIN = path.resolve('bin/earshot.js');
+
+describe('earshot transcribe (real CLI)', () => {
+  it('prints one timed utterance per sentence of a 50 s recording, inventing nothing at the end', async () => {
+    const clips = SPEECH_CLIPS.filter((c) => c.file !== 'jfk.wav');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'earshot-cli-'));
+    const file = path.join(dir, 'long.wav');
+    const { samples } = conversation(clips, 1.5);
+    fs.writeFileSync(file, writeWav(samples, 16000));
+    const { stdout } = await run(process.execPath, [BIN, 'transcribe', '--json', '--model', 'moonshine-base', file]);
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { file: string; text: string; start: number; end: number });
+    assert.equal(lines.length, clips.length, stdout);
+    assert.ok(samples.length / 16000 > 30);
+    const result = wer(clips.map((c, i) => ({ reference: c.text, hypothesis: lines[i]!.text })));
+    assert.ok(result.wer <= 0.05, `WER ${result.wer}`);
+    for (const [i, line] of lines.entries()) {
+      assert.equal(line.file, file);
+      assert.ok(line.end > line.start && (i === 0 || line.start > lines[i - 1]!.end));
+    }
+    assert.ok(lines.at(-1)!.end < samples.length / 16000);
+  });
+
+  it('answers a file that is not audio with one clear line and exit code 1', async () => {
+    await assert.rejects(run(process.execPath, [BIN, 'transcribe', 'package.json']), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr, /^earshot transcribe: package\.json is not a WAV file/);
+      return true;
+    });
+  });
+
+  it('names the command that fetches a missing model', async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'earshot-nomodels-'));
+    await assert.rejects(
+      run(process.execPath, [BIN, 'transcribe', 'x.wav'], { env: { ...process.env, EARSHOT_MODELS_DIR: empty } }),
+      (e: { code: number; stderr: string }) => e.code === 1 && /npx earshot models pull moonshine-base/.test(e.stderr),
+    );
+  });
+});
