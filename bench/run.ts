@@ -1,0 +1,50 @@
+/**
+ * `npm run bench`: accuracy, speed and memory of the engines (each in its own process), a peer on the same audio,
+ * and the recorder's latencies on a conversation streamed at real-time pace. Prints markdown tables.
+ */
+import { execFile } from 'node:child_process';
+import os from 'node:os';
+import { promisify } from 'node:util';
+import { pocketsphinx } from './peers.ts';
+import { benchRecorder } from './recorder-bench.ts';
+import { ms, pct, table } from './stats.ts';
+
+const run = promisify(execFile);
+
+async function engineBench(model: string, threads: number) {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/engine-bench.ts', model, String(threads)], { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout) as { model: string; threads: number; loadMs: number; wer: number; errors: number; words: number; audioSeconds: number; rtf: number; peakRssMb: number };
+}
+
+const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+console.log(`# Earshot benchmark — ${new Date().toISOString().slice(0, 10)}, ${cpu}, ${os.availableParallelism()} cores, Node ${process.version}\n`);
+
+const engines = [];
+for (const model of ['moonshine-tiny', 'moonshine-base']) engines.push(await engineBench(model, 1));
+const peer = await pocketsphinx();
+console.log('## Engines (offline, 12 dev clips, 48 s, 117 words; 1 intra-op thread)\n');
+console.log(
+  table(
+    ['system', 'WER', 'real-time factor', 'model load', 'peak RSS'],
+    [
+      ...engines.map((e) => [e.model, `${pct(e.wer)} (${e.errors}/${e.words})`, e.rtf.toFixed(3), ms(e.loadMs), `${Math.round(e.peakRssMb)} MB`]),
+      [peer.name, peer.wer === undefined ? 'n/a' : pct(peer.wer), peer.rtf === undefined ? (peer.note ?? 'n/a') : `${peer.rtf.toFixed(3)} (incl. process start)`, 'n/a', 'n/a'],
+    ],
+  ),
+);
+
+const r = await benchRecorder();
+console.log(`\n## Recorder (conversation of ${r.utterances} sentences, ${r.audioSeconds.toFixed(0)} s, streamed at real-time pace in 100 ms chunks)\n`);
+console.log(
+  table(
+    ['metric', 'value'],
+    [
+      ['finals / utterances', `${r.finals} / ${r.utterances}`],
+      ['final latency after end-of-speech decision, p50 / p95', `${ms(r.finalLatencyP50)} / ${ms(r.finalLatencyP95)}`],
+      ['first partial after onset (recording start), p50 / p95', `${ms(r.firstPartialP50)} / ${ms(r.firstPartialP95)}`],
+      ['partials per utterance', r.partialsPerUtterance.toFixed(1)],
+      ['speculative-final hit rate', pct(r.speculativeHitRate)],
+      ['WER through the recorder / offline engine (same clips)', `${pct(r.recorderWer)} / ${pct(r.offlineWer)}`],
+    ],
+  ),
+);
