@@ -8,6 +8,12 @@ export interface SchedulerOptions {
   partialEngine: AsrEngine;
   /** Jobs running at once across the whole server; default: CPU cores. */
   parallelism?: number;
+  /**
+   * Jobs each engine can run at once (the workers holding its model); default: parallelism. Without these, finals
+   * waiting for the one worker holding the final model would take every slot and idle the others.
+   */
+  finalParallelism?: number;
+  partialParallelism?: number;
   /** A job still running after this long is abandoned with a ProcessingTimeoutError. */
   timeoutMs?: number;
   /** A partial that waited in the queue longer than this is dropped: its audio is already superseded. */
@@ -20,6 +26,8 @@ export class ProcessingTimeoutError extends Error {
     super(`inference did not finish within ${ms} ms`);
   }
 }
+
+type Lane = 'final' | 'partial';
 
 interface Job {
   kind: 'final' | 'partial';
@@ -58,7 +66,10 @@ export class InferenceScheduler {
   private readonly finals: Job[] = [];
   private readonly partials = new Map<string, Job>();
   private readonly running = new Map<Job, AbortController>();
+  /** Jobs running on each engine ("lane"): the final engine, and the partial engine. */
+  private readonly runningByLane = { final: 0, partial: 0 };
   private readonly parallelism: number;
+  private readonly laneParallelism: Record<Lane, number>;
   private readonly timeoutMs: number;
   private readonly partialMaxWaitMs: number;
   readonly stats: SchedulerStats = { queuedFinals: 0, queuedPartials: 0, running: 0, finalsDone: 0, partialsDone: 0, partialsDropped: 0, timeouts: 0 };
@@ -67,6 +78,10 @@ export class InferenceScheduler {
 
   constructor(private readonly options: SchedulerOptions) {
     this.parallelism = Math.max(1, options.parallelism ?? os.availableParallelism());
+    this.laneParallelism = {
+      final: Math.max(1, Math.min(this.parallelism, options.finalParallelism ?? this.parallelism)),
+      partial: Math.max(1, Math.min(this.parallelism, options.partialParallelism ?? this.parallelism)),
+    };
     this.timeoutMs = options.timeoutMs ?? 30000;
     this.partialMaxWaitMs = options.partialMaxWaitMs ?? 1500;
   }
@@ -122,9 +137,20 @@ export class InferenceScheduler {
     this.updateQueueStats();
   }
 
-  private next(): Job | undefined {
-    const final = this.finals.shift();
-    if (final) return final;
+  private laneFree(lane: Lane): boolean {
+    return this.runningByLane[lane] < this.laneParallelism[lane];
+  }
+
+  /**
+   * Finals take the final engine; when it is busy they overflow onto the partial engine (a smaller model rather
+   * than a longer wait), ahead of any partial: under overload partials thin out first and finals keep flowing.
+   */
+  private next(): [Job, Lane] | undefined {
+    if (this.finals.length > 0) {
+      if (this.laneFree('final')) return [this.finals.shift()!, 'final'];
+      if (this.options.partialEngine !== this.options.finalEngine && this.laneFree('partial')) return [this.finals.shift()!, 'partial'];
+    }
+    if (!this.laneFree('partial')) return undefined;
     const now = performance.now();
     // Oldest partial first, so no session starves; stale ones are dropped on the way.
     let oldest: Job | undefined;
@@ -132,23 +158,25 @@ export class InferenceScheduler {
       if (now - job.queuedAt > this.partialMaxWaitMs) this.dropPartial(job);
       else if (!oldest || job.queuedAt < oldest.queuedAt) oldest = job;
     }
-    if (oldest) this.partials.delete(oldest.sessionId);
-    return oldest;
+    if (!oldest) return undefined;
+    this.partials.delete(oldest.sessionId);
+    return [oldest, 'partial'];
   }
 
   private pump(): void {
     while (this.running.size < this.parallelism) {
-      const job = this.next();
-      if (!job) break;
-      void this.run(job);
+      const next = this.next();
+      if (!next) break;
+      void this.run(...next);
     }
     this.updateQueueStats();
   }
 
-  private async run(job: Job): Promise<void> {
+  private async run(job: Job, lane: Lane): Promise<void> {
     const controller = new AbortController();
     this.running.set(job, controller);
-    const engine = job.kind === 'final' ? this.options.finalEngine : this.options.partialEngine;
+    this.runningByLane[lane]++;
+    const engine = lane === 'final' ? this.options.finalEngine : this.options.partialEngine;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -169,6 +197,7 @@ export class InferenceScheduler {
     } finally {
       clearTimeout(timer);
       this.running.delete(job);
+      this.runningByLane[lane]--;
       this.pump();
     }
   }

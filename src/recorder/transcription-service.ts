@@ -47,13 +47,22 @@ export class TranscriptionService {
     }
     const models = await Promise.all(names.map(async (name) => ({ name, dir: await store.require(name) })));
     const workers = Math.max(1, options.parallelism ?? os.availableParallelism());
+    const layout = workerLayout(models, workers);
     const [pool, silero] = await Promise.all([
-      EnginePool.start({ workers: workerLayout(models, workers), threads: options.threads ?? 1 }),
+      EnginePool.start({ workers: layout, threads: options.threads ?? 1 }),
       loadSileroModel(store),
     ]);
+    const holding = (name: string) => layout.filter((held) => held.some((m) => m.name === name)).length;
     const finalEngine = pool.engine(model);
     const partialEngine = pool.engine(realtimeModel ?? model);
-    const scheduler = new InferenceScheduler({ finalEngine, partialEngine, parallelism: workers, timeoutMs: options.timeoutMs });
+    const scheduler = new InferenceScheduler({
+      finalEngine,
+      partialEngine,
+      parallelism: workers,
+      finalParallelism: holding(model),
+      partialParallelism: holding(realtimeModel ?? model),
+      timeoutMs: options.timeoutMs,
+    });
     return new TranscriptionService(finalEngine, partialEngine, silero, scheduler, pool);
   }
 

@@ -1,0 +1,137 @@
+import { EarshotClient } from '../src/client/earshot-client.ts';
+import { conversation } from '../test/fixtures/conversation.ts';
+import { SPEECH_CLIPS, type SpeechClip } from '../test/fixtures/speech.ts';
+import { percentile } from './stats.ts';
+import { wer } from './wer.ts';
+
+export interface LoadOptions {
+  wsUrl: string;
+  sessions: number;
+  /** Seconds of conversation each client streams (at least one sentence). */
+  durationSeconds?: number;
+  /** Seconds between the starts of consecutive clients. */
+  staggerSeconds?: number;
+  token?: string;
+  /** Samples server resources while the clients run. */
+  sample?: () => Promise<{ rssMb: number; cpuSeconds: number; queueDepth: number }>;
+}
+
+export interface LoadResult {
+  sessions: number;
+  expected: number;
+  received: number;
+  lost: number;
+  wer: number;
+  finalLatency: { p50: number; p95: number; max: number };
+  firstPartial: { p50: number; p95: number };
+  partialsPerUtterance: number;
+  peakRssMb: number;
+  cpuPercent: number;
+  peakQueueDepth: number;
+  crossTalk: number;
+}
+
+// jfk.wav has long inner pauses (several utterances); every other clip is one sentence.
+const CLIPS = SPEECH_CLIPS.filter((c) => c.file !== 'jfk.wav');
+const GAP_SECONDS = 1;
+
+/** Client i speaks the clips in its own rotated order, so a transcript in the wrong session shows up as cross-talk. */
+function script(i: number, durationSeconds: number): SpeechClip[] {
+  const rotated = [...CLIPS.slice(i % CLIPS.length), ...CLIPS.slice(0, i % CLIPS.length)];
+  const picked: SpeechClip[] = [];
+  let seconds = GAP_SECONDS;
+  for (const c of rotated) {
+    if (picked.length > 0 && seconds >= durationSeconds) break;
+    picked.push(c);
+    seconds += conversation([c], 0).samples.length / 16000 + GAP_SECONDS;
+  }
+  return picked;
+}
+
+/** N real clients streaming real speech at real-time pace, with staggered starts; what each got back. */
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const { sessions, durationSeconds = 60, staggerSeconds = 0.7 } = options;
+  const latencies: number[] = [];
+  const firstPartials: number[] = [];
+  const partialCounts: number[] = [];
+  let expected = 0;
+  let received = 0;
+  let crossTalk = 0;
+  const pairs: { reference: string; hypothesis: string }[] = [];
+  let peakRssMb = 0;
+  let peakQueueDepth = 0;
+  const startUsage = await options.sample?.();
+  const startedAt = performance.now();
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling && options.sample) {
+      const s = await options.sample().catch(() => undefined);
+      if (s) {
+        peakRssMb = Math.max(peakRssMb, s.rssMb);
+        peakQueueDepth = Math.max(peakQueueDepth, s.queueDepth);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+
+  await Promise.all(
+    Array.from({ length: sessions }, async (_, i) => {
+      await new Promise((r) => setTimeout(r, i * staggerSeconds * 1000));
+      const clips = script(i, durationSeconds);
+      const { samples } = conversation(clips, GAP_SECONDS);
+      const client = await EarshotClient.connect(options.wsUrl, { token: options.token });
+      const finals: string[] = [];
+      let stoppedAt = 0;
+      let recordingAt = 0;
+      let partials = 0;
+      let gotPartial = false;
+      const sessionId = `load-${i}`;
+      client.on('message', (m) => {
+        if ('session_id' in m && m.session_id !== undefined && m.session_id !== sessionId) crossTalk++;
+      });
+      client.on('recordingStart', () => {
+        recordingAt = performance.now();
+        gotPartial = false;
+        partials = 0;
+      });
+      client.on('update', () => {
+        partials++;
+        if (!gotPartial) firstPartials.push(performance.now() - recordingAt);
+        gotPartial = true;
+      });
+      client.on('recordingStop', () => {
+        stoppedAt = performance.now();
+        partialCounts.push(partials);
+      });
+      client.on('final', (m) => {
+        finals.push(m.text);
+        latencies.push(performance.now() - stoppedAt);
+      });
+      await client.start(sessionId);
+      await client.streamPcm(samples, { realtime: true });
+      await client.stop();
+      await client.close();
+      expected += clips.length;
+      received += finals.length;
+      pairs.push({ reference: clips.map((c) => c.text).join(' '), hypothesis: finals.join(' ') });
+    }),
+  );
+  sampling = false;
+  await sampler;
+  const endUsage = await options.sample?.();
+  const wallSeconds = (performance.now() - startedAt) / 1000;
+  return {
+    sessions,
+    expected,
+    received,
+    lost: Math.max(0, expected - received),
+    wer: wer(pairs).wer,
+    finalLatency: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), max: Math.max(...latencies) },
+    firstPartial: { p50: percentile(firstPartials, 50), p95: percentile(firstPartials, 95) },
+    partialsPerUtterance: partialCounts.reduce((a, b) => a + b, 0) / Math.max(1, partialCounts.length),
+    peakRssMb,
+    cpuPercent: startUsage && endUsage ? ((endUsage.cpuSeconds - startUsage.cpuSeconds) / wallSeconds) * 100 : NaN,
+    peakQueueDepth,
+    crossTalk,
+  };
+}
