@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import { pocketsphinx } from './peers.ts';
+import { transformersPeer } from './transformers-peer.ts';
 import { benchRecorder } from './recorder-bench.ts';
 import { ms, pct, table } from './stats.ts';
 
@@ -19,8 +20,12 @@ async function engineBench(model: string, threads: number) {
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 console.log(`# Earshot benchmark — ${new Date().toISOString().slice(0, 10)}, ${cpu}, ${os.availableParallelism()} cores, Node ${process.version}\n`);
 
-const engines = [];
-for (const model of ['moonshine-tiny', 'moonshine-base']) engines.push(await engineBench(model, 1));
+const engines: Awaited<ReturnType<typeof engineBench>>[] = [];
+const tfjs = [];
+for (const model of ['moonshine-tiny', 'moonshine-base'] as const) {
+  engines.push(await engineBench(model, 1));
+  tfjs.push(await transformersPeer(model));
+}
 const peer = await pocketsphinx();
 console.log('## Engines (offline, 12 dev clips, 48 s, 117 words; 1 intra-op thread)\n');
 console.log(
@@ -28,6 +33,13 @@ console.log(
     ['system', 'WER', 'real-time factor', 'model load', 'peak RSS'],
     [
       ...engines.map((e) => [e.model, `${pct(e.wer)} (${e.errors}/${e.words})`, e.rtf.toFixed(3), ms(e.loadMs), `${Math.round(e.peakRssMb)} MB`]),
+      ...tfjs.map((t, i) => [
+        t.name,
+        t.wer === undefined ? 'n/a' : pct(t.wer),
+        t.rtf === undefined ? (t.note ?? 'n/a') : `${t.rtf.toFixed(3)} (ours ${(t.rtf / engines[i]!.rtf).toFixed(2)}× faster)`,
+        t.loadMs === undefined ? 'n/a' : ms(t.loadMs),
+        t.peakRssMb === undefined ? 'n/a' : `${Math.round(t.peakRssMb)} MB`,
+      ]),
       [peer.name, peer.wer === undefined ? 'n/a' : pct(peer.wer), peer.rtf === undefined ? (peer.note ?? 'n/a') : `${peer.rtf.toFixed(3)} (incl. process start)`, 'n/a', 'n/a'],
     ],
   ),

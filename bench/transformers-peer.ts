@@ -9,6 +9,7 @@
  * generated from the Llama SentencePiece vocabulary and merges that llama-tokenizer-js embeds (the same vocabulary our
  * engine decodes with). Usage: node --import tsx bench/transformers-peer.ts [moonshine-tiny|moonshine-base]
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -175,18 +176,47 @@ export interface TransformersPeerResult extends PeerResult {
   words?: number;
   audioSeconds?: number;
   loadMs?: number;
+  peakRssMb?: number;
   hypotheses?: string[];
 }
 
-/** The same weights through transformers.js' ASR pipeline: WER and real-time factor on the 12 speech clips. */
+/**
+ * The same weights through transformers.js' ASR pipeline: WER and real-time factor on the 12 speech clips, measured
+ * in a child process. It has to be: transformers.js loads its own pinned onnxruntime-node (1.21), whose binding
+ * fails to dlopen in a process that already holds our onnxruntime-node's libonnxruntime.so.1 (same soname, "version
+ * `VERS_1.21.0' not found"), and a process of its own also keeps its peak RSS apart, as in engine-bench.ts.
+ */
 export async function transformersPeer(model: PeerModel): Promise<TransformersPeerResult> {
+  const self = fileURLToPath(import.meta.url);
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', self, model],
+      { cwd: path.dirname(path.dirname(self)), maxBuffer: 1 << 22, timeout: 600_000 },
+      (error, stdout, stderr) => {
+        const line = stdout.trim().split('\n').at(-1) ?? '';
+        try {
+          resolve(JSON.parse(line) as TransformersPeerResult);
+        } catch {
+          const reason = (stderr.trim().split('\n').find((l) => /error/i.test(l)) ?? error?.message ?? 'no output').trim();
+          resolve({ name: `transformers.js (${model})`, note: `failed: ${reason}` });
+        }
+      },
+    );
+  });
+}
+
+/** transformersPeer() in this process; it must not have loaded our onnxruntime-node (see above). */
+export async function transformersPeerInProcess(model: PeerModel): Promise<TransformersPeerResult> {
   const version = packageVersion();
   const name = `transformers.js ${version} (${model}, onnxruntime-node ${bundledOrtVersion()})`;
   let tf: typeof import('@huggingface/transformers');
   try {
     tf = await import('@huggingface/transformers');
   } catch (e) {
-    return { name: 'transformers.js', note: `skipped: @huggingface/transformers not installed (${(e as Error).message.split('\n')[0]})` };
+    const err = e as Error & { code?: string };
+    const missing = err.code === 'ERR_MODULE_NOT_FOUND' && /@huggingface\/transformers/.test(err.message);
+    return { name, note: missing ? 'skipped: @huggingface/transformers not installed (npm install -D @huggingface/transformers)' : `failed to load transformers.js: ${err.message.split('\n')[0]}` };
   }
   let root: string | undefined;
   try {
@@ -234,6 +264,6 @@ export async function transformersPeer(model: PeerModel): Promise<TransformersPe
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const model = (process.argv[2] ?? 'moonshine-tiny') as PeerModel;
   if (!(model in GEOMETRY)) throw new Error(`unknown model "${model}" (moonshine-tiny or moonshine-base)`);
-  const result = await transformersPeer(model);
+  const result = await transformersPeerInProcess(model);
   process.stdout.write(`${JSON.stringify({ ...result, peakRssMb: process.resourceUsage().maxRSS / 1024 })}\n`);
 }

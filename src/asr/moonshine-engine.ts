@@ -42,6 +42,11 @@ export class MoonshineEngine implements AsrEngine {
     private readonly encoder: ort.InferenceSession,
     private readonly decoder: ort.InferenceSession,
     private readonly emptyCache: ort.Tensor,
+    /**
+     * What later decoder steps fetch: the logits and the decoder half of the cache. The merged model also passes the
+     * encoder half through on every step; not fetching it saves copying megabytes out per token.
+     */
+    private readonly stepFetches: string[],
   ) {}
 
   static async load({ name, dir, threads = 1 }: MoonshineOptions): Promise<MoonshineEngine> {
@@ -57,7 +62,9 @@ export class MoonshineEngine implements AsrEngine {
       ort.InferenceSession.create(path.join(dir, 'decoder_model_merged.onnx'), options),
     ]);
     const emptyCache = new ort.Tensor('float32', new Float32Array(0), [1, shape.heads, 0, shape.headDim]);
-    return new MoonshineEngine(name, shape, encoder, decoder, emptyCache);
+    const stepFetches = ['logits'];
+    for (let layer = 0; layer < shape.layers; layer++) stepFetches.push(`present.${layer}.decoder.key`, `present.${layer}.decoder.value`);
+    return new MoonshineEngine(name, shape, encoder, decoder, emptyCache, stepFetches);
   }
 
   async transcribe(samples: Float32Array, { signal }: TranscribeOptions = {}): Promise<Transcript> {
@@ -90,7 +97,7 @@ export class MoonshineEngine implements AsrEngine {
     let truncated = true;
     for (let step = 0; step < maxTokens; step++) {
       if (signal?.aborted) throw abortError();
-      const out = await this.decoder.run(feeds);
+      const out = step === 0 ? await this.decoder.run(feeds) : await this.decoder.run(feeds, this.stepFetches);
       const next = argmaxLast(out.logits!);
       if (next === END_TOKEN) {
         truncated = false;
