@@ -75,10 +75,23 @@ export class EnginePool {
     };
   }
 
+  /** Stops every worker: asked to exit between decoder steps; terminated only if one does not within 5 s. */
   async dispose(): Promise<void> {
     this.closed = true;
     for (const job of this.waiting.splice(0)) job.reject(new Error('engine pool closed'));
-    await Promise.all(this.slots.splice(0).map((s) => s.worker.terminate()));
+    await Promise.all(
+      this.slots.splice(0).map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => void s.worker.terminate(), 5000);
+            s.worker.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            s.worker.postMessage({ type: 'exit' } satisfies WorkerRequest);
+          }),
+      ),
+    );
   }
 
   private submit(model: string, samples: Float32Array, { signal }: TranscribeOptions = {}): Promise<Transcript> {

@@ -33,11 +33,24 @@ try {
   port.postMessage({ type: 'load-error', message: (e as Error).message } satisfies WorkerReply);
 }
 
-port.on('message', async (request: WorkerRequest) => {
+let current: Promise<void> = Promise.resolve();
+
+port.on('message', (request: WorkerRequest) => {
   if (request.type === 'cancel') {
     running.get(request.id)?.abort();
-    return;
+  } else if (request.type === 'exit') {
+    // Never let the thread be terminated inside a native run: that aborts the whole process.
+    for (const controller of running.values()) controller.abort();
+    void current.then(async () => {
+      await Promise.all([...engines.values()].map((e) => e.dispose()));
+      port.close();
+    });
+  } else {
+    current = transcribe(request);
   }
+});
+
+async function transcribe(request: Extract<WorkerRequest, { type: 'transcribe' }>): Promise<void> {
   const controller = new AbortController();
   running.set(request.id, controller);
   try {
@@ -51,4 +64,4 @@ port.on('message', async (request: WorkerRequest) => {
   } finally {
     running.delete(request.id);
   }
-});
+}

@@ -8,7 +8,9 @@ export interface WorkerData {
 
 export type WorkerRequest =
   | { type: 'transcribe'; id: number; model: string; samples: Float32Array }
-  | { type: 'cancel'; id: number };
+  | { type: 'cancel'; id: number }
+  /** Finish (aborting the job in hand at its next decoder step), free the sessions and end the thread. */
+  | { type: 'exit' };
 
 export type WorkerReply =
   | { type: 'ready' }
