@@ -153,7 +153,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (this.stateValue === 'idle' || this.closed) return false;
     const samples = chunk instanceof Float32Array ? chunk : this.pcm.push(chunk);
     this.pending.append(this.resample(samples, sampleRate));
-    this.pumping ??= this.pump();
+    this.kick();
     return true;
   }
 
@@ -173,7 +173,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     // Pad the last partial window with silence so that no fed sample is left out.
     const partialWindow = this.pending.length % this.window.length;
     if (partialWindow > 0) this.pending.append(new Float32Array(this.window.length - partialWindow));
-    this.pumping ??= this.pump();
+    this.kick();
     await this.drain();
     if (this.utterance) this.finishUtterance(this.utterance, this.processedSamples);
     await this.deliveries;
@@ -220,22 +220,29 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     return this.resampler.process(samples);
   }
 
-  private async pump(): Promise<void> {
-    try {
-      while (this.pending.length >= this.window.length && this.active) {
-        this.pending.shiftInto(this.window);
-        let verdicts: VadWindow[];
-        try {
-          verdicts = await this.vad.process(this.window);
-        } catch (e) {
-          this.fail({ code: 'VAD_FAILED', message: `voice activity detection failed: ${(e as Error).message}` });
-          continue;
-        }
-        if (!this.active) break;
-        for (const verdict of verdicts) this.handleWindow(verdict);
-      }
-    } finally {
+  /**
+   * Starts the pump unless it runs. `pumping` is cleared in a .finally() (always a later microtask), not inside pump():
+   * a pump() with nothing to do returns synchronously, and clearing inside it would run before `pumping` is assigned,
+   * leaving a settled promise there for good (no audio processed again, and drain() spinning forever).
+   */
+  private kick(): void {
+    this.pumping ??= this.pump().finally(() => {
       this.pumping = undefined;
+    });
+  }
+
+  private async pump(): Promise<void> {
+    while (this.pending.length >= this.window.length && this.active) {
+      this.pending.shiftInto(this.window);
+      let verdicts: VadWindow[];
+      try {
+        verdicts = await this.vad.process(this.window);
+      } catch (e) {
+        this.fail({ code: 'VAD_FAILED', message: `voice activity detection failed: ${(e as Error).message}` });
+        continue;
+      }
+      if (!this.active) break;
+      for (const verdict of verdicts) this.handleWindow(verdict);
     }
   }
 

@@ -156,6 +156,7 @@ export class ServerMetrics {
   readonly discarded: Counter;
   readonly errors: Counter;
   readonly droppedMessages: Counter;
+  readonly inputPauses: Counter;
   readonly connections: Counter;
   readonly refusedUpgrades: Counter;
   readonly httpTranscriptions: Counter;
@@ -176,6 +177,7 @@ export class ServerMetrics {
     this.discarded = r.add(new Counter('earshot_discarded_total', 'Utterances dropped without a final, by reason.', []));
     this.errors = r.add(new Counter('earshot_errors_total', 'stt_error messages and HTTP API errors, by code.', []));
     this.droppedMessages = r.add(new Counter('earshot_dropped_messages_total', 'stt_update/stt_stabilized not sent to slow readers.'));
+    this.inputPauses = r.add(new Counter('earshot_input_pauses_total', 'Times a client sending audio faster than it is processed was paused (backpressure).'));
     this.httpTranscriptions = r.add(new Counter('earshot_http_transcriptions_total', 'POST /v1/audio/transcriptions answered, by status.', []));
     r.add(new Gauge('earshot_inference_queue_depth', 'Inference jobs waiting in the shared scheduler.', () => live.queueDepth()));
     r.add(

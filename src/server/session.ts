@@ -23,6 +23,9 @@ export interface SessionSocket {
   send(data: string): void;
   close(code?: number, reason?: string): void;
   terminate(): void;
+  /** Stop/restart reading from the socket (TCP backpressure on a client that sends audio faster than it is processed). */
+  pause?(): void;
+  resume?(): void;
 }
 
 const OPEN = 1;
@@ -53,10 +56,17 @@ interface Cycle {
   backlogBytes: number;
   /** The utterance partials currently belong to. */
   utterance: number;
+  /** Seconds of audio fed to the recorder (compared with recorder.time, the seconds it has been through the VAD). */
+  fedSeconds: number;
 }
 
 /** Audio kept while a cycle's recorder is being set up (models still loading, say); older frames are dropped. */
 const MAX_BACKLOG_SECONDS = 30;
+/**
+ * Audio a client may be ahead of the VAD (it sends faster than real time, say): beyond this the socket stops being read
+ * until the recorder has caught up, so memory stays bounded and the client feels TCP backpressure.
+ */
+const MAX_INPUT_BACKLOG_SECONDS = 20;
 /** A client over the hard send limit gets a close frame; if it does not even read that, it is cut after this. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -90,6 +100,7 @@ export class Session {
   private lastSessionId: string | null = null;
   private closed = false;
   private cutting = false;
+  private paused = false;
 
   constructor(
     private readonly ws: SessionSocket,
@@ -157,7 +168,7 @@ export class Session {
     }
     if (buf.length === 0) return;
     if (cycle.recorder) {
-      cycle.recorder.feedAudio(buf, cycle.sampleRate);
+      this.feed(cycle, cycle.recorder, buf);
       return;
     }
     cycle.backlog.push(Uint8Array.from(buf));
@@ -169,6 +180,19 @@ export class Session {
       if (dropped.length % 2 === 1) cycle.backlog[0] = cycle.backlog[0]!.subarray(1);
       cycle.backlogBytes -= dropped.length + (dropped.length % 2);
     }
+  }
+
+  private feed(cycle: Cycle, recorder: Recorder, bytes: Uint8Array): void {
+    recorder.feedAudio(bytes, cycle.sampleRate);
+    cycle.fedSeconds += bytes.length / 2 / cycle.sampleRate;
+    if (this.paused || !this.ws.pause || cycle.fedSeconds - recorder.time < MAX_INPUT_BACKLOG_SECONDS) return;
+    this.paused = true;
+    this.host.metrics.inputPauses.inc();
+    this.ws.pause();
+    void recorder.drain().finally(() => {
+      this.paused = false;
+      if (!this.closed) this.ws.resume?.();
+    });
   }
 
   private handleText(buf: Buffer): void {
@@ -241,7 +265,7 @@ export class Session {
     // stt_start while listening restarts: the running cycle is stopped (its final still delivered, then
     // stt_state idle) and a new one starts.
     if (this.cycle) this.stopCycle();
-    const cycle: Cycle = { number: ++this.cycleCount, sessionId, sampleRate: rate, backlog: [], backlogBytes: 0, utterance: 0 };
+    const cycle: Cycle = { number: ++this.cycleCount, sessionId, sampleRate: rate, backlog: [], backlogBytes: 0, utterance: 0, fedSeconds: 0 };
     this.cycle = cycle;
     this.cycles.add(cycle);
     this.lastSessionId = sessionId;
@@ -307,7 +331,7 @@ export class Session {
     cycle.recorder = recorder;
     this.send({ type: 'stt_listening', session_id: cycle.sessionId, sample_rate: cycle.sampleRate });
     recorder.start();
-    for (const chunk of cycle.backlog) recorder.feedAudio(chunk, cycle.sampleRate);
+    for (const chunk of cycle.backlog) this.feed(cycle, recorder, chunk);
     cycle.backlog = [];
     cycle.backlogBytes = 0;
   }

@@ -1,0 +1,92 @@
+import { ModelStore } from '../models/store.ts';
+import { TranscriptionService } from '../recorder/transcription-service.ts';
+import { ConfigError, resolveServerConfig, SERVE_USAGE } from '../server/config.ts';
+import { consoleLogger } from '../server/logger.ts';
+import { EarshotServer } from '../server/server.ts';
+import { UsageError } from './usage-error.ts';
+
+/** The process exits at the latest this long after SIGTERM/SIGINT, whatever is still running. */
+const HARD_EXIT_MS = 5000;
+
+/**
+ * `earshot serve`: checks the settings and that the models are installed, listens, loads the models (the server
+ * answers /health at once and /ready once they are loaded), then runs until SIGTERM/SIGINT and shuts down gracefully.
+ */
+export async function serveCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${SERVE_USAGE}\n`);
+    return 0;
+  }
+  let config;
+  try {
+    config = resolveServerConfig(argv);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+  // Fail fast, before binding the port, with the one-line "npx earshot models pull NAME" message.
+  const store = new ModelStore();
+  for (const name of new Set([config.model, config.realtimeModel, 'silero-vad'])) await store.require(name);
+
+  const log = consoleLogger();
+  const server = new EarshotServer({ config, log });
+  const address = await server.listen();
+  log.info(`listening on ${server.url} (web client /, WebSocket ${server.url.replace(/^http/, 'ws')}/ws/stream, port ${address.port})`);
+  if (config.token) log.info('token required on /ws/stream, /v1/* and /metrics');
+  if (!['127.0.0.1', 'localhost', '::1'].includes(config.host) && !config.token) {
+    log.warn(`listening on ${config.host} without EARSHOT_TOKEN: anyone who can reach this port can use it`);
+  }
+
+  const started = performance.now();
+  const loading = TranscriptionService.load({
+    store,
+    model: config.model,
+    realtimeModel: config.realtimeModel,
+    threads: config.threads,
+    parallelism: config.parallelism,
+    timeoutMs: config.timeoutMs,
+  });
+  server.useService(loading);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (code: number, why: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info(`${why}: shutting down`);
+      setTimeout(() => {
+        process.stderr.write('earshot serve: shutdown deadline passed; exiting\n');
+        process.exit(code || 1);
+      }, HARD_EXIT_MS).unref();
+      try {
+        await server.close();
+      } catch (e) {
+        log.error(`shutdown: ${(e as Error).message}`);
+      }
+      const service = await loading.catch(() => undefined);
+      await service?.dispose().catch(() => {});
+      log.info('stopped');
+      resolve(code);
+    };
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        process.stderr.write(`earshot serve: second ${signal}; exiting now\n`);
+        process.exit(130);
+      }
+      void stop(0, signal);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+
+    loading.then(
+      (service) => {
+        const ms = Math.round(performance.now() - started);
+        log.info(`ready: ${service.finalEngine.name} for finals, ${service.partialEngine.name} for partials, loaded in ${ms} ms`);
+      },
+      (e: unknown) => {
+        process.stderr.write(`earshot serve: loading the models failed: ${(e as Error).message}\n`);
+        void stop(1, 'model load failure');
+      },
+    );
+  });
+}

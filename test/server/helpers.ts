@@ -1,0 +1,103 @@
+import { wer } from '../../bench/wer.ts';
+import { EarshotClient } from '../../src/client/earshot-client.ts';
+import type { ServerMessage } from '../../src/server/protocol.ts';
+import { silentLogger } from '../../src/server/logger.ts';
+import { EarshotServer, type EarshotServerOptions } from '../../src/server/server.ts';
+import { TranscriptionService } from '../../src/recorder/transcription-service.ts';
+import { clipSamples, conversation } from '../fixtures/conversation.ts';
+import { clip, SPEECH_CLIPS, type SpeechClip } from '../fixtures/speech.ts';
+
+export { clip, clipSamples, conversation, SPEECH_CLIPS, wer };
+export type { SpeechClip };
+
+/** Clips that each give exactly one final (jfk.wav has pauses long enough to end an utterance). */
+export const SINGLE_UTTERANCE_CLIPS = SPEECH_CLIPS.filter((c) => c.file !== 'jfk.wav');
+
+let shared: Promise<TranscriptionService> | undefined;
+
+/** The models, loaded once per test file (each file runs in its own process). */
+export function sharedService(): Promise<TranscriptionService> {
+  shared ??= TranscriptionService.load({ parallelism: 2 });
+  return shared;
+}
+
+export async function disposeSharedService(): Promise<void> {
+  if (shared) await (await shared).dispose();
+  shared = undefined;
+}
+
+export interface TestServer {
+  server: EarshotServer;
+  http: string;
+  ws: string;
+}
+
+/** A real server on 127.0.0.1 at a free port. */
+export async function startServer(options: EarshotServerOptions = {}): Promise<TestServer> {
+  const server = new EarshotServer({ log: silentLogger, ...options, config: { host: '127.0.0.1', port: 0, ...options.config } });
+  await server.listen();
+  return { server, http: server.url, ws: `${server.url.replace(/^http/, 'ws')}/ws/stream` };
+}
+
+/** Every message the client receives from now on. */
+export function record(client: EarshotClient): ServerMessage[] {
+  const log: ServerMessage[] = [];
+  client.on('message', (m) => log.push(m));
+  return log;
+}
+
+export function finals(log: ServerMessage[]): Array<Extract<ServerMessage, { type: 'stt_final' }>> {
+  return log.filter((m): m is Extract<ServerMessage, { type: 'stt_final' }> => m.type === 'stt_final');
+}
+
+/** One start … stream … stop cycle; returns the messages of the cycle. */
+export async function transcribeOver(
+  client: EarshotClient,
+  samples: Float32Array,
+  options: { sessionId?: string; realtime?: boolean; speed?: number; sampleRate?: number; chunkMs?: number } = {},
+): Promise<{ log: ServerMessage[]; sessionId: string }> {
+  const log: ServerMessage[] = [];
+  const off = client.on('message', (m) => log.push(m));
+  try {
+    const sessionId = await client.start(options.sessionId, { sampleRate: options.sampleRate });
+    await client.streamPcm(samples, { realtime: options.realtime ?? false, speed: options.speed, sampleRate: options.sampleRate, chunkMs: options.chunkMs });
+    await client.stop();
+    return { log, sessionId };
+  } finally {
+    off();
+  }
+}
+
+/** WER of finals against clips, in order. */
+export function werOf(texts: string[], clips: SpeechClip[]): number {
+  return wer([{ reference: clips.map((c) => c.text).join(' '), hypothesis: texts.join(' ') }]).wer;
+}
+
+export async function metricValue(http: string, name: string): Promise<number | undefined> {
+  const text = await (await fetch(`${http}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+}
+
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const until = performance.now() + timeoutMs;
+  while (performance.now() < until) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export function silence(seconds: number, rate = 16000): Float32Array {
+  return new Float32Array(Math.round(seconds * rate));
+}
+
+export function concat(...parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { normalizeWords } from '../../bench/wer.ts';
+import { EarshotClient } from '../../src/client/earshot-client.ts';
+import { clip, clipSamples, concat, disposeSharedService, finals, record, sharedService, silence, startServer } from './helpers.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = path.join(ROOT, 'bin', 'earshot.js');
+const LONG = clip('sense_and_sensibility_01_austen_64kb-0870.wav');
+
+/** Silence, then the first 60% of a 7 s sentence: the utterance is still open when the audio ends. */
+function unfinishedSpeech(): Float32Array {
+  const speech = clipSamples(LONG);
+  return concat(silence(0.5), speech.subarray(0, Math.round(speech.length * 0.6)));
+}
+
+function assertPrefix(text: string): void {
+  assert.deepEqual(normalizeWords(text).slice(0, 5), normalizeWords(LONG.text).slice(0, 5), text);
+}
+
+describe('graceful shutdown', () => {
+  after(disposeSharedService);
+
+  test('server.close() with a live session: the final of the utterance in progress, then close 1001', async () => {
+    const t = await startServer({ service: await sharedService() });
+    const client = await EarshotClient.connect(t.ws);
+    const log = record(client);
+    await client.start('closing');
+    await client.streamPcm(unfinishedSpeech(), { realtime: false });
+    await client.next('recordingStart');
+    const started = performance.now();
+    await t.server.close();
+    const took = performance.now() - started;
+    const { code } = await client.closed();
+    assert.equal(code, 1001);
+    const f = finals(log);
+    assert.equal(f.length, 1, JSON.stringify(log.map((m) => m.type)));
+    assertPrefix(f[0]!.text);
+    assert.ok(took < 5000, `close took ${took} ms`);
+    // Nothing is accepted afterwards.
+    await assert.rejects(EarshotClient.connect(t.ws));
+  });
+
+  test('SIGTERM to `earshot serve` during a live session: final, then 1001, exit 0 within 5 s', { timeout: 90000 }, async () => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.on('exit', (code) => resolve({ code, at: performance.now() })));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no listening line: ${stderr}`)), 30000);
+        child.stderr.on('data', () => {
+          const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(stderr);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1]!);
+          }
+        });
+        child.on('exit', () => reject(new Error(`exited early: ${stderr}`)));
+      });
+      const until = performance.now() + 60000;
+      while ((await fetch(`${url}/ready`)).status !== 200) {
+        assert.ok(performance.now() < until, 'ready within 60 s');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const client = await EarshotClient.connect(`${url.replace('http', 'ws')}/ws/stream`);
+      const log = record(client);
+      await client.start('sigterm');
+      await client.streamPcm(unfinishedSpeech(), { realtime: false });
+      await client.next('recordingStart');
+      const signalled = performance.now();
+      child.kill('SIGTERM');
+      const { code } = await client.closed();
+      assert.equal(code, 1001);
+      const f = finals(log);
+      assert.equal(f.length, 1, JSON.stringify(log.map((m) => m.type)));
+      assertPrefix(f[0]!.text);
+      assert.ok(log.indexOf(f[0]!) >= 0);
+      const exit = await exited;
+      assert.equal(exit.code, 0, stderr);
+      assert.ok(exit.at - signalled < 5000, `exited ${Math.round(exit.at - signalled)} ms after SIGTERM`);
+      console.log(`# SIGTERM → exit in ${Math.round(exit.at - signalled)} ms`);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('earshot serve: start-up checks (one line, exit code)', () => {
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, [BIN, 'serve', ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 30000 });
+
+  test('bad settings exit 2 with a clear message', () => {
+    const cases: Array<[string[], Record<string, string>, RegExp]> = [
+      [['--port', '70000'], {}, /--port must be 1-65535/],
+      [['--port', 'http'], {}, /--port must be 1-65535/],
+      [[], { EARSHOT_PORT: '-5' }, /EARSHOT_PORT must be 1-65535/],
+      [[], { EARSHOT_MAX_SESSIONS: 'lots' }, /EARSHOT_MAX_SESSIONS must be 1-10000/],
+      [['--model', 'whisper-large'], {}, /--model must be one of moonshine-tiny, moonshine-base/],
+      [[], { EARSHOT_ALLOWED_ORIGINS: 'not a url' }, /EARSHOT_ALLOWED_ORIGINS must be a comma-separated list of origins/],
+      [['--frobnicate'], {}, /Unknown option '--frobnicate'/],
+    ];
+    for (const [args, env, message] of cases) {
+      const r = run(args, env);
+      assert.equal(r.status, 2, `${args.join(' ')} ${JSON.stringify(env)}: ${r.stderr}`);
+      assert.match(r.stderr.split('\n')[0]!, message);
+    }
+  });
+
+  test('a missing model exits 1 naming it and the pull command', () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'earshot-no-models-'));
+    try {
+      const r = run(['--port', '0'], { EARSHOT_MODELS_DIR: empty });
+      assert.equal(r.status, 1, r.stderr);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, /model "moonshine-base" is not installed.*npx earshot models pull moonshine-base/);
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});
