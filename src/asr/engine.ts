@@ -6,6 +6,8 @@ export interface TranscribeOptions {
 
 export interface Transcript {
   text: string;
+  /** The model that produced it (under load a final may come from the realtime model). */
+  model: string;
   tokens: number[];
   audioSeconds: number;
   processingMs: number;

@@ -74,7 +74,7 @@ export class MoonshineEngine implements AsrEngine {
       throw new RangeError(`${this.name} takes at most ${this.maxAudioSeconds} s of audio per call (got ${audioSeconds.toFixed(1)} s)`);
     }
     if (samples.length < ASR_SAMPLE_RATE / 10) {
-      return { text: '', tokens: [], audioSeconds, processingMs: performance.now() - started, truncated: false };
+      return { text: '', model: this.name, tokens: [], audioSeconds, processingMs: performance.now() - started, truncated: false };
     }
     if (signal?.aborted) throw abortError();
 
@@ -116,7 +116,7 @@ export class MoonshineEngine implements AsrEngine {
       cacheBranch.data[0] = 1;
     }
 
-    return { text: decodeTokens(tokens), tokens, audioSeconds, processingMs: performance.now() - started, truncated };
+    return { text: decodeTokens(tokens), model: this.name, tokens, audioSeconds, processingMs: performance.now() - started, truncated };
   }
 
   async dispose(): Promise<void> {

@@ -31,6 +31,8 @@ export interface ClientEvents {
   state: Msg<'stt_state'>;
   error: Msg<'stt_error'>;
   pong: Msg<'pong'>;
+  assistantDelta: Msg<'assistant_delta'>;
+  assistantDone: Msg<'assistant_done'>;
   close: { code: number; reason: string };
 }
 
@@ -47,6 +49,8 @@ const EVENT_OF: Record<ServerMessage['type'], keyof ClientEvents> = {
   stt_state: 'state',
   stt_error: 'error',
   pong: 'pong',
+  assistant_delta: 'assistantDelta',
+  assistant_done: 'assistantDone',
 };
 
 /** Errors that answer a stt_start (it did not start). */

@@ -25,6 +25,8 @@ export interface UtteranceSpan {
 
 export interface FinalTranscript extends UtteranceSpan {
   text: string;
+  /** The model that transcribed it. */
+  model: string;
   /** Engine time of the final job. */
   processingMs: number;
   /** Wall time from the end-of-speech decision (recordingStop) to this final. */
@@ -177,6 +179,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     await this.drain();
     if (this.utterance) this.finishUtterance(this.utterance, this.processedSamples);
     await this.deliveries;
+    if (this.closed) return; // shut down meanwhile: nothing left to reset
     this.resetStream();
     this.setState('idle');
   }
@@ -187,7 +190,6 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.transcriber.cancel();
     if (this.utterance?.speculative) this.utterance.speculative.controller.abort();
     this.utterance = undefined;
-    this.pending.clear();
     this.resetStream();
     if (this.stateValue !== 'idle') this.setState('idle');
   }
@@ -202,6 +204,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   }
 
   private resetStream(): void {
+    this.pending.clear();
     this.resampler = undefined;
     this.pcm.reset();
     this.preRoll.clear();
@@ -394,6 +397,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       this.emit('transcriptionFinished', {
         ...span,
         text,
+        model: t.model,
         processingMs: t.processingMs,
         latencyMs: performance.now() - decidedAt,
         speculative: Boolean(speculative),

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CATALOG } from '../models/catalog.ts';
+import type { ChatEndpoint } from './chat-completions.ts';
 import { DEFAULT_RECORDER_CONFIG } from '../recorder/recorder-config.ts';
 
 /** Everything `earshot serve` can be told; flags beat environment variables, which beat the defaults. */
@@ -36,6 +37,11 @@ export interface ServerConfig {
   sendSoftLimitBytes: number;
   /** Socket send buffer above which the client is disconnected (1008): it is not reading. */
   sendHardLimitBytes: number;
+  /**
+   * OpenAI-compatible chat-completions endpoint that answers prompts (streamed back as assistant_delta/assistant_done).
+   * Env EARSHOT_CHAT_URL (with EARSHOT_CHAT_MODEL, EARSHOT_CHAT_API_KEY); without it the chat is a transcript log.
+   */
+  chat?: ChatEndpoint;
   /** Graceful shutdown deadline: sessions still open after it are cut. */
   shutdownMs: number;
 }
@@ -69,7 +75,7 @@ export const SERVE_USAGE = `usage: earshot serve [--port 8000] [--host 127.0.0.1
                      [--threads 1] [--parallelism N] [--web-root DIR]
 environment: EARSHOT_PORT EARSHOT_HOST EARSHOT_TOKEN EARSHOT_MAX_SESSIONS EARSHOT_ALLOWED_ORIGINS EARSHOT_MODEL
              EARSHOT_REALTIME_MODEL EARSHOT_THREADS EARSHOT_PARALLELISM EARSHOT_TIMEOUT_MS EARSHOT_MAX_UPLOAD_MB
-             EARSHOT_WEB_ROOT EARSHOT_MODELS_DIR`;
+             EARSHOT_WEB_ROOT EARSHOT_MODELS_DIR EARSHOT_CHAT_URL EARSHOT_CHAT_MODEL EARSHOT_CHAT_API_KEY`;
 
 /** Reads `earshot serve` flags and the environment; throws ConfigError with a one-line message. */
 export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -129,6 +135,9 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
   const allowedOrigins = origins ? origins.value.split(',').map((o) => o.trim()).filter(Boolean).map((o) => normalizeOrigin(o, origins.name)) : [];
   const webRoot = pick('web-root', 'EARSHOT_WEB_ROOT')?.value;
   const parallelism = pick('parallelism', 'EARSHOT_PARALLELISM') ? int('parallelism', 'EARSHOT_PARALLELISM', 1, 64, 1) : undefined;
+  const chatUrl = env.EARSHOT_CHAT_URL?.trim();
+  if (chatUrl && !/^https?:\/\/[^\s]+$/.test(chatUrl)) throw new ConfigError(`EARSHOT_CHAT_URL must be an http(s) URL (got "${chatUrl}")`);
+  const chat = chatUrl ? { url: chatUrl, model: env.EARSHOT_CHAT_MODEL?.trim() || 'default', apiKey: env.EARSHOT_CHAT_API_KEY || undefined } : undefined;
 
   return {
     ...d,
@@ -144,6 +153,7 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
     timeoutMs: int('__none', 'EARSHOT_TIMEOUT_MS', 100, 600000, d.timeoutMs),
     maxUploadBytes: int('__none', 'EARSHOT_MAX_UPLOAD_MB', 1, 2048, d.maxUploadBytes / 1024 / 1024) * 1024 * 1024,
     webRoot: webRoot ? path.resolve(webRoot) : d.webRoot,
+    chat,
   };
 }
 

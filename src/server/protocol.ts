@@ -32,7 +32,7 @@ export interface PingMessage {
   type: 'ping';
 }
 
-/** A chat prompt; kept in the connection's conversation (nothing is answered yet). */
+/** A chat prompt: kept in the connection's conversation, and answered when EARSHOT_CHAT_URL names an assistant. */
 export interface PromptMessage {
   type: 'prompt';
   [key: string]: unknown;
@@ -55,6 +55,7 @@ export type ErrorCode =
   | 'TRANSCRIPTION_FAILED'
   | 'VAD_FAILED'
   | 'SHUTTING_DOWN'
+  | 'CHAT_FAILED'
   | 'INTERNAL_ERROR';
 
 /** session_id is the client's id from stt_start (null only for errors before any stt_start named one). */
@@ -82,10 +83,14 @@ export type ServerMessage =
       latency_ms: number;
       /** Additive: engine time of the final transcription. */
       processing_ms: number;
+      /** Additive: the model that produced the text. */
+      model: string;
     } & Sid)
   | ({ type: 'stt_discarded'; utterance: number; reason: 'too_short' | 'no_text' } & Sid)
   | ({ type: 'stt_state'; state: SttState } & Sid)
   | ({ type: 'stt_error'; error: string; code: ErrorCode; utterance?: number } & Sid)
+  | ({ type: 'assistant_delta'; text: string } & Sid)
+  | ({ type: 'assistant_done'; text: string } & Sid)
   | { type: 'pong' };
 
 export type ServerMessageType = ServerMessage['type'];

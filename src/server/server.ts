@@ -388,6 +388,7 @@ export class EarshotServer {
       sendSoftLimitBytes: this.config.sendSoftLimitBytes,
       sendHardLimitBytes: this.config.sendHardLimitBytes,
       recorderConfig: this.options.recorderConfig,
+      chat: this.config.chat,
     };
   }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Recorder } from '../recorder/recorder.ts';
 import type { RecorderConfig } from '../recorder/recorder-config.ts';
 import type { TranscriptionService } from '../recorder/transcription-service.ts';
+import { streamChatReply, type ChatEndpoint, type ChatMessage } from './chat-completions.ts';
 import type { Logger } from './logger.ts';
 import type { ServerMetrics } from './metrics.ts';
 import {
@@ -43,6 +44,8 @@ export interface SessionHost {
   readonly sendSoftLimitBytes: number;
   readonly sendHardLimitBytes: number;
   readonly recorderConfig?: Partial<RecorderConfig>;
+  /** Where prompts get their replies; none: the conversation is only kept. */
+  readonly chat?: ChatEndpoint;
 }
 
 /** One stt_start … stt_stop cycle: its own Recorder, session id and sample rate. */
@@ -71,10 +74,9 @@ const MAX_INPUT_BACKLOG_SECONDS = 20;
 const CLOSE_GRACE_MS = 2000;
 
 export interface ConversationEntry {
-  role: 'user';
+  role: 'user' | 'assistant';
   text: string;
   at: number;
-  message: Record<string, unknown>;
 }
 const MAX_CONVERSATION = 100;
 
@@ -95,6 +97,9 @@ export class Session {
   private cycleCount = 0;
   private holdsSlot = false;
   private ops: Promise<void> = Promise.resolve();
+  /** Assistant replies, one at a time; aborted when the connection goes. */
+  private replies: Promise<void> = Promise.resolve();
+  private readonly chatAbort = new AbortController();
   /** NOT_LISTENING is reported once per burst of audio frames (reset by any text message). */
   private notListeningReported = false;
   private lastSessionId: string | null = null;
@@ -140,6 +145,7 @@ export class Session {
   handleClose(): void {
     if (this.closed) return;
     this.closed = true;
+    this.chatAbort.abort();
     this.cycle = undefined;
     for (const c of this.cycles) this.dropCycle(c);
     this.cycles.clear();
@@ -285,7 +291,33 @@ export class Session {
 
   private onPrompt(m: Record<string, unknown>): void {
     const text = [m.text, m.prompt, m.content, m.message].find((v): v is string => typeof v === 'string') ?? '';
-    this.conversation.push({ role: 'user', text, at: Date.now(), message: m });
+    this.remember('user', text);
+    const chat = this.host.chat;
+    if (!chat || !text.trim()) return;
+    const sessionId = typeof m.session_id === 'string' ? m.session_id : this.lastSessionId;
+    // Replies stream one after another, on their own chain: a slow assistant never delays stt_start/stt_stop.
+    this.replies = this.replies.then(() => this.reply(chat, sessionId));
+  }
+
+  private async reply(chat: ChatEndpoint, sessionId: string | null): Promise<void> {
+    if (this.closed) return;
+    const messages: ChatMessage[] = this.conversation.map((e) => ({ role: e.role, content: e.text }));
+    let text = '';
+    try {
+      for await (const delta of streamChatReply(chat, messages, this.chatAbort.signal)) {
+        text += delta;
+        this.send({ type: 'assistant_delta', text: delta, session_id: sessionId });
+      }
+      this.remember('assistant', text);
+      this.send({ type: 'assistant_done', text, session_id: sessionId });
+    } catch (e) {
+      if (this.closed) return;
+      this.sendError('CHAT_FAILED', `the assistant could not answer: ${(e as Error).message}`, sessionId);
+    }
+  }
+
+  private remember(role: ConversationEntry['role'], text: string): void {
+    this.conversation.push({ role, text, at: Date.now() });
     if (this.conversation.length > MAX_CONVERSATION) this.conversation.splice(0, this.conversation.length - MAX_CONVERSATION);
   }
 
@@ -411,6 +443,7 @@ export class Session {
         end: round3(f.end),
         latency_ms: Math.round(f.latencyMs),
         processing_ms: Math.round(f.processingMs),
+        model: f.model,
       });
     });
     recorder.on('utteranceDiscarded', (d) => {
