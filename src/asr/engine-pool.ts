@@ -51,11 +51,12 @@ export class EnginePool {
 
   static async start(options: EnginePoolOptions): Promise<EnginePool> {
     const pool = new EnginePool(options);
-    try {
-      await Promise.all(options.workers.map((models) => pool.spawn(models)));
-    } catch (e) {
+    // Wait for every worker to settle, so that none is still starting (and left running) when one fails.
+    const started = await Promise.allSettled(options.workers.map((models) => pool.spawn(models)));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
       await pool.dispose();
-      throw e;
+      throw failed.reason;
     }
     return pool;
   }

@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
+import { float32ToPcm16 } from '../audio/pcm.ts';
 import type { ErrorCode, ServerMessage, SttState } from '../server/protocol.ts';
 
 export type { ErrorCode, ServerMessage, SttState } from '../server/protocol.ts';
@@ -323,11 +324,6 @@ export class EarshotClient {
 
 /** Float samples in [-1, 1] → PCM16 little-endian bytes. */
 export function toPcm16(samples: Float32Array): Uint8Array {
-  const out = new Uint8Array(samples.length * 2);
-  const view = new DataView(out.buffer);
-  for (let i = 0; i < samples.length; i++) {
-    const v = Math.round(Math.max(-1, Math.min(1, samples[i]!)) * 32767);
-    view.setInt16(i * 2, v, true);
-  }
-  return out;
+  const pcm = float32ToPcm16(samples); // little-endian on every platform Node runs on
+  return new Uint8Array(pcm.buffer, pcm.byteOffset, pcm.byteLength);
 }

@@ -48,10 +48,15 @@ export class TranscriptionService {
     const models = await Promise.all(names.map(async (name) => ({ name, dir: await store.require(name) })));
     const workers = Math.max(1, options.parallelism ?? os.availableParallelism());
     const layout = workerLayout(models, workers);
-    const [pool, silero] = await Promise.all([
-      EnginePool.start({ workers: layout, threads: options.threads ?? 1 }),
-      loadSileroModel(store),
-    ]);
+    const [poolResult, sileroResult] = await Promise.allSettled([EnginePool.start({ workers: layout, threads: options.threads ?? 1 }), loadSileroModel(store)]);
+    if (poolResult.status === 'rejected' || sileroResult.status === 'rejected') {
+      // Free whichever half did load, so a failed start leaves no thread or session behind.
+      if (poolResult.status === 'fulfilled') await poolResult.value.dispose();
+      if (sileroResult.status === 'fulfilled') await sileroResult.value.dispose();
+      throw poolResult.status === 'rejected' ? poolResult.reason : (sileroResult as PromiseRejectedResult).reason;
+    }
+    const pool = poolResult.value;
+    const silero = sileroResult.value;
     const holding = (name: string) => layout.filter((held) => held.some((m) => m.name === name)).length;
     const finalEngine = pool.engine(model);
     const partialEngine = pool.engine(realtimeModel ?? model);

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { resample, StreamingResampler } from '../../src/audio/resample.ts';
 import { readWav } from '../../src/audio/wav.ts';
+import { concat } from '../fixtures/conversation.ts';
 
 function tone(freq: number, rate: number, n: number, amplitude = 0.5): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => amplitude * Math.sin((2 * Math.PI * freq * i) / rate));
@@ -18,15 +19,6 @@ function midRms(x: Float32Array): number {
   return Math.sqrt(sum / (end - start));
 }
 
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 const speech = readWav(readFileSync(new URL('../fixtures/speech/goforward.wav', import.meta.url))).samples;
 const RATE_PAIRS = [
@@ -93,7 +85,7 @@ test('chunked processing equals whole processing for any split (property)', () =
           pos = Math.min(signal.length, pos + size);
         }
         parts.push(r.process(signal.subarray(pos)), r.flush());
-        const chunked = concat(parts);
+        const chunked = concat(...parts);
         assert.equal(chunked.length, whole.length);
         for (let i = 0; i < whole.length; i++) assert.ok(Math.abs(chunked[i] - whole[i]) <= 1e-6, `sample ${i}`);
       },
@@ -108,7 +100,7 @@ test('streams sample by sample', () => {
   const parts: Float32Array[] = [];
   for (let i = 0; i < signal.length; i++) parts.push(r.process(signal.subarray(i, i + 1)));
   parts.push(r.flush());
-  assert.deepEqual(concat(parts), resample(signal, 16000, 44100));
+  assert.deepEqual(concat(...parts), resample(signal, 16000, 44100));
 });
 
 test('holds back only halfTaps input samples before flush', () => {
@@ -122,12 +114,12 @@ test('holds back only halfTaps input samples before flush', () => {
 test('flush and reset start a fresh stream', () => {
   const signal = speech.subarray(0, 5000);
   const r = new StreamingResampler(16000, 22050);
-  const first = concat([r.process(signal), r.flush()]);
-  const second = concat([r.process(signal), r.flush()]);
+  const first = concat(r.process(signal), r.flush());
+  const second = concat(r.process(signal), r.flush());
   assert.deepEqual(second, first);
   r.process(speech.subarray(9000, 9500));
   r.reset();
-  assert.deepEqual(concat([r.process(signal), r.flush()]), first);
+  assert.deepEqual(concat(r.process(signal), r.flush()), first);
 });
 
 test('equal rates pass samples through without copying', () => {

@@ -4,10 +4,10 @@ import type { ServerMessage } from '../../src/server/protocol.ts';
 import { silentLogger } from '../../src/server/logger.ts';
 import { EarshotServer, type EarshotServerOptions } from '../../src/server/server.ts';
 import { TranscriptionService } from '../../src/recorder/transcription-service.ts';
-import { clipSamples, conversation } from '../fixtures/conversation.ts';
+import { clipSamples, concat, conversation } from '../fixtures/conversation.ts';
 import { clip, SPEECH_CLIPS, type SpeechClip } from '../fixtures/speech.ts';
 
-export { clip, clipSamples, conversation, SPEECH_CLIPS, wer };
+export { clip, clipSamples, concat, conversation, SPEECH_CLIPS, wer };
 export type { SpeechClip };
 
 /** Clips that each give exactly one final (jfk.wav has pauses long enough to end an utterance). */
@@ -92,12 +92,3 @@ export function silence(seconds: number, rate = 16000): Float32Array {
   return new Float32Array(Math.round(seconds * rate));
 }
 
-export function concat(...parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}

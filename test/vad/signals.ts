@@ -1,3 +1,4 @@
+export { concat } from '../fixtures/conversation.ts';
 /** Uniform white noise in [-amplitude, amplitude] from a seeded generator (mulberry32), so runs repeat. */
 export function whiteNoise(samples: number, amplitude: number, seed: number): Float32Array {
   const out = new Float32Array(samples);
@@ -12,12 +13,3 @@ export function whiteNoise(samples: number, amplitude: number, seed: number): Fl
   return out;
 }
 
-export function concat(...parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
