@@ -1,17 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runLoad } from '../../bench/load-harness.ts';
-import { disposeSharedService, sharedService, startServer, type TestServer } from '../server/helpers.ts';
+import { serverForSuite } from '../server/helpers.ts';
 
 describe('load harness (npm run load) against a real server', () => {
-  let t: TestServer;
-  before(async () => {
-    t = await startServer({ service: await sharedService() });
-  });
-  after(async () => {
-    await t.server.close();
-    await disposeSharedService();
-  });
+  const t = serverForSuite();
 
   it('runs 3 real-time sessions for a few seconds and loses nothing', async () => {
     const r = await runLoad({ wsUrl: t.ws, sessions: 3, durationSeconds: 6, staggerSeconds: 0.3 });

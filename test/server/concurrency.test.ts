@@ -1,20 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
-import {
-  clip,
-  conversation,
-  disposeSharedService,
-  finals,
-  metricValue,
-  sharedService,
-  startServer,
-  transcribeOver,
-  waitFor,
-  werOf,
-  type SpeechClip,
-  type TestServer,
-} from './helpers.ts';
+import { clip, conversation, finals, metricValue, sharedService, transcribeOver, waitFor, werOf, type SpeechClip, type TestServer, serverForSuite } from './helpers.ts';
 
 const SENSE = ['0870', '0880', '0890', '0920', '0930'].map((n) => clip(`sense_and_sensibility_01_austen_64kb-${n}.wav`));
 const SHORT = [clip('cards-003.wav'), clip('cards-004.wav'), clip('goforward.wav')];
@@ -55,16 +42,7 @@ function check(results: Awaited<ReturnType<typeof runClients>>['results']): numb
 }
 
 describe('concurrent sessions', () => {
-  let t: TestServer;
-
-  before(async () => {
-    t = await startServer({ service: await sharedService() });
-  });
-
-  after(async () => {
-    await t.server.close();
-    await disposeSharedService();
-  });
+  const t = serverForSuite();
 
   test('two clients at real time each get only their own transcripts', async () => {
     const { results, wall } = await runClients(t, 2, { realtime: true });

@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { wer } from '../../bench/wer.ts';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
 import type { ServerMessage } from '../../src/server/protocol.ts';
@@ -37,6 +38,22 @@ export async function startServer(options: EarshotServerOptions = {}): Promise<T
   const server = new EarshotServer({ log: silentLogger, ...options, config: { host: '127.0.0.1', port: 0, ...options.config } });
   await server.listen();
   return { server, http: server.url, ws: `${server.url.replace(/^http/, 'ws')}/ws/stream` };
+}
+
+/**
+ * A real server on the shared models for the enclosing describe(): started in its before() hook, closed (models
+ * freed) in its after() hook. The returned object is filled in once the hook has run.
+ */
+export function serverForSuite(options: EarshotServerOptions = {}): TestServer {
+  const t = {} as TestServer;
+  before(async () => {
+    Object.assign(t, await startServer({ service: await sharedService(), ...options }));
+  });
+  after(async () => {
+    await t.server?.close();
+    await disposeSharedService();
+  });
+  return t;
 }
 
 /** Every message the client receives from now on. */

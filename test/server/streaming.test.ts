@@ -1,36 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { resample } from '../../src/audio/resample.ts';
 import { EarshotClient, toPcm16 } from '../../src/client/earshot-client.ts';
 import type { ServerMessage } from '../../src/server/protocol.ts';
-import {
-  clip,
-  clipSamples,
-  concat,
-  conversation,
-  disposeSharedService,
-  finals,
-  record,
-  sharedService,
-  silence,
-  startServer,
-  transcribeOver,
-  werOf,
-  type TestServer,
-} from './helpers.ts';
+import { clip, clipSamples, concat, conversation, finals, record, sharedService, silence, startServer, transcribeOver, werOf, serverForSuite } from './helpers.ts';
 import { normalizeWords } from '../../bench/wer.ts';
 
 describe('WebSocket streaming', () => {
-  let t: TestServer;
-
-  before(async () => {
-    t = await startServer({ service: await sharedService() });
-  });
-
-  after(async () => {
-    await t.server.close();
-    await disposeSharedService();
-  });
+  const t = serverForSuite();
 
   test('a conversation streamed at real time gives one final per clip, in order, WER ≤ 5%', async () => {
     const clips = [
