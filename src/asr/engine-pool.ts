@@ -61,10 +61,6 @@ export class EnginePool {
     return pool;
   }
 
-  get workers(): number {
-    return this.slots.length;
-  }
-
   /** An AsrEngine whose transcribe() runs `name` on the pool. */
   engine(name: string, maxAudioSeconds = 30): AsrEngine {
     if (!this.options.workers.some((models) => models.some((m) => m.name === name))) throw new Error(`model ${name} is not in the pool`);

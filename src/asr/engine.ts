@@ -8,11 +8,8 @@ export interface Transcript {
   text: string;
   /** The model that produced it (under load a final may come from the realtime model). */
   model: string;
-  tokens: number[];
   audioSeconds: number;
   processingMs: number;
-  /** True when the decoder hit the token cap instead of its end token: the text may be a runaway. */
-  truncated: boolean;
 }
 
 export interface AsrEngine {

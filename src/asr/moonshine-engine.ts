@@ -74,7 +74,7 @@ export class MoonshineEngine implements AsrEngine {
       throw new RangeError(`${this.name} takes at most ${this.maxAudioSeconds} s of audio per call (got ${audioSeconds.toFixed(1)} s)`);
     }
     if (samples.length < ASR_SAMPLE_RATE / 10) {
-      return { text: '', model: this.name, tokens: [], audioSeconds, processingMs: performance.now() - started, truncated: false };
+      return { text: '', model: this.name, audioSeconds, processingMs: performance.now() - started };
     }
     if (signal?.aborted) throw abortError();
 
@@ -94,15 +94,11 @@ export class MoonshineEngine implements AsrEngine {
       }
     }
 
-    let truncated = true;
     for (let step = 0; step < maxTokens; step++) {
       if (signal?.aborted) throw abortError();
       const out = step === 0 ? await this.decoder.run(feeds) : await this.decoder.run(feeds, this.stepFetches);
       const next = argmaxLast(out.logits!);
-      if (next === END_TOKEN) {
-        truncated = false;
-        break;
-      }
+      if (next === END_TOKEN) break;
       tokens.push(next);
       inputIds[0] = BigInt(next);
       // The encoder half of the cache is computed on the first step only; later steps carry the decoder half forward.
@@ -116,7 +112,7 @@ export class MoonshineEngine implements AsrEngine {
       cacheBranch.data[0] = 1;
     }
 
-    return { text: decodeTokens(tokens), model: this.name, tokens, audioSeconds, processingMs: performance.now() - started, truncated };
+    return { text: decodeTokens(tokens), model: this.name, audioSeconds, processingMs: performance.now() - started };
   }
 
   async dispose(): Promise<void> {

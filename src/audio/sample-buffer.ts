@@ -33,12 +33,6 @@ export class SampleBuffer {
     if (this.start === this.end) this.start = this.end = 0;
   }
 
-  /** Drops the first n samples. */
-  drop(n: number): void {
-    this.start = Math.min(this.end, this.start + n);
-    if (this.start === this.end) this.start = this.end = 0;
-  }
-
   clear(): void {
     this.start = this.end = 0;
   }

@@ -71,11 +71,6 @@ export class TranscriptionService {
     return new TranscriptionService(finalEngine, partialEngine, silero, scheduler, pool);
   }
 
-  /** Jobs that can run at once. */
-  get parallelism(): number {
-    return this.pool.workers;
-  }
-
   async createRecorder(sessionId: string, config: Partial<RecorderConfig> = {}): Promise<Recorder> {
     const vad = await VoiceActivityDetector.create(this.silero, {
       sileroSensitivity: config.sileroSensitivity ?? DEFAULT_RECORDER_CONFIG.sileroSensitivity,

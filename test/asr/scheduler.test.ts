@@ -21,7 +21,7 @@ function controlledEngine(name: string, log: string[]): AsrEngine & { release():
           reject(Object.assign(new Error('aborted'), { name: 'AbortError' }));
         });
       });
-      return { text: `${name} ${samples[0]}`, model: name, tokens: [], audioSeconds: 1, processingMs: 1, truncated: false };
+      return { text: `${name} ${samples[0]}`, model: name, audioSeconds: 1, processingMs: 1 };
     },
     async dispose() {},
     release() {
