@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { LlamaTokenizer } from 'llama-tokenizer-js';
 import { clipSamples } from '../test/fixtures/conversation.ts';
 import { SPEECH_CLIPS } from '../test/fixtures/speech.ts';
+import { fastestPass } from './fastest-pass.ts';
 import type { PeerResult } from './peers.ts';
 import { wer } from './wer.ts';
 
@@ -240,20 +241,12 @@ export async function transformersPeerInProcess(model: PeerModel): Promise<Trans
       const out = (await asr(samples, { max_new_tokens: maxNewTokens, num_beams: 1, do_sample: false })) as { text: string };
       return out.text.trim();
     };
-    await transcribe(clips[0]!.samples); // warm-up, as in engine-bench.ts
-    let audioSeconds = 0;
-    let processingMs = 0;
-    const pairs = [];
-    for (const c of clips) {
-      const started = performance.now();
-      const text = await transcribe(c.samples);
-      processingMs += performance.now() - started;
-      audioSeconds += c.samples.length / SAMPLE_RATE;
-      pairs.push({ reference: c.text, hypothesis: text });
-    }
+    const audioSeconds = clips.reduce((sum, c) => sum + c.samples.length / SAMPLE_RATE, 0);
+    const { ms, texts } = await fastestPass(clips.map((c) => c.samples), transcribe); // as in engine-bench.ts
+    const pairs = clips.map((c, i) => ({ reference: c.text, hypothesis: texts[i]! }));
     await asr.dispose();
     const result = wer(pairs);
-    return { name, ...result, rtf: processingMs / 1000 / audioSeconds, audioSeconds, loadMs, hypotheses: pairs.map((p) => p.hypothesis) };
+    return { name, ...result, rtf: ms / 1000 / audioSeconds, audioSeconds, loadMs, hypotheses: texts };
   } catch (e) {
     return { name, note: `failed: ${(e as Error).message.split('\n')[0]}` };
   } finally {

@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { splitMergedDecoder, type MoonshineGeometry, type SplitDecoder } from './moonshine-graph.ts';
+
+/** Folder of the split decoder inside a model's folder; a new version whenever splitMergedDecoder's output changes. */
+const PREPARED_DIR = 'earshot-decoder-v1';
+
+export interface PreparedDecoder {
+  /** A file path, or the model itself where the model folder cannot be written. */
+  crossKv: string | Uint8Array;
+  step: string | Uint8Array;
+  geometry: MoonshineGeometry;
+}
+
+interface Manifest {
+  geometry: MoonshineGeometry;
+  bytes: { crossKv: number; step: number };
+}
+
+/**
+ * The split decoder (moonshine-graph.ts) of the merged one in `dir`, written beside it on first use. Later loads
+ * read the files directly: no rewrite, and none of its ~90 MB of short-lived buffers in the loading thread, which an
+ * idle worker would hold until its next garbage collection.
+ */
+export async function prepareDecoder(dir: string): Promise<PreparedDecoder> {
+  const folder = path.join(dir, PREPARED_DIR);
+  const files = { crossKv: path.join(folder, 'cross_kv.onnx'), step: path.join(folder, 'decoder_step.onnx') };
+  const manifestFile = path.join(folder, 'manifest.json');
+  const prepared = await readManifest(manifestFile, files);
+  if (prepared) return { ...files, geometry: prepared.geometry };
+
+  const merged = path.join(dir, 'decoder_model_merged.onnx');
+  let split: SplitDecoder;
+  try {
+    split = splitMergedDecoder(await fs.readFile(merged));
+  } catch (e) {
+    throw new Error(`cannot load ${merged}: ${(e as Error).message}`);
+  }
+  try {
+    await fs.mkdir(folder, { recursive: true });
+    await writeAtomically(files.crossKv, split.crossKv);
+    await writeAtomically(files.step, split.step);
+    // Last: a manifest says both files beside it are complete.
+    const manifest: Manifest = { geometry: split.geometry, bytes: { crossKv: split.crossKv.length, step: split.step.length } };
+    await writeAtomically(manifestFile, JSON.stringify(manifest));
+    return { ...files, geometry: split.geometry };
+  } catch {
+    return split; // a read-only model cache still works, from memory
+  }
+}
+
+async function readManifest(file: string, files: { crossKv: string; step: string }): Promise<Manifest | undefined> {
+  try {
+    const manifest = JSON.parse(await fs.readFile(file, 'utf8')) as Manifest;
+    const [crossKv, step] = await Promise.all([fs.stat(files.crossKv), fs.stat(files.step)]);
+    return crossKv.size === manifest.bytes.crossKv && step.size === manifest.bytes.step ? manifest : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Several workers may prepare the same model at once: each writes its own temporary file, renames are atomic. */
+async function writeAtomically(file: string, data: Uint8Array | string): Promise<void> {
+  const temp = `${file}.${randomUUID()}.partial`;
+  try {
+    await fs.writeFile(temp, data);
+    await fs.rename(temp, file);
+  } finally {
+    await fs.rm(temp, { force: true });
+  }
+}
