@@ -1,6 +1,6 @@
 /**
  * One model, offline, in a process of its own (so peak RSS is the model's): WER on the speech fixtures, real-time
- * factor (fastest of 3 passes), load time. Prints one JSON line. Usage: node --import tsx bench/engine-bench.ts MODEL [THREADS]
+ * factor (fastest of 5 passes), load time. Prints one JSON line. Usage: node --import tsx bench/engine-bench.ts MODEL [THREADS]
  */
 import { ASR_SAMPLE_RATE } from '../src/asr/engine.ts';
 import { loadEngine } from '../src/asr/load-engine.ts';

@@ -5,7 +5,7 @@
 export async function fastestPass(
   clips: Float32Array[],
   transcribe: (samples: Float32Array) => Promise<string>,
-  passes = 3,
+  passes = 5,
 ): Promise<{ ms: number; texts: string[] }> {
   await transcribe(clips[0]!); // the first run pays for allocations and kernel preparation
   let best = Infinity;

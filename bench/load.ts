@@ -52,7 +52,7 @@ const HEADERS = ['sessions', 'finals', 'lost', 'WER', 'final latency p50 / p95 /
 
 const results: LoadResult[] = [];
 try {
-  const counts = values['find-max'] ? [2, 4, 6, 8, 10, 12, 14, 16, 20, 24] : [Number(values.sessions)];
+  const counts = values['find-max'] ? [2, 4, 8, 12, 16, 20, 24, 32, 40, 48] : [Number(values.sessions)];
   for (const sessions of counts) {
     const r = await runLoad({ wsUrl, sessions, durationSeconds: duration, token: values.token, sample });
     results.push(r);
