@@ -8,8 +8,9 @@
  * splitMergedDecoder() rewrites it once, at load, into two graphs over the same weights (nothing is duplicated):
  * - crossKv: encoder_hidden_states → present.{layer}.encoder.{key,value}, run once per utterance;
  * - step: input_ids [1, 1] + past_key_values.* → next_token [1, 1] (the argmax) + present.{layer}.decoder.*,
- *   with the output projection as onnxruntime's int8 DynamicQuantizeMatMul and batch and sequence pinned to 1, so
- *   onnxruntime folds the shape arithmetic into constants.
+ *   with the output projection as onnxruntime's int8 DynamicQuantizeMatMul, batch and sequence pinned to 1 so that
+ *   onnxruntime folds the shape arithmetic into constants, and the rotary position embeddings and layer norms, which
+ *   the export spells out in ~30 and 8 nodes each, as one fused onnxruntime node each (630 → 432 nodes on base).
  */
 import onnxProto from 'onnx-proto';
 
@@ -17,6 +18,7 @@ const { onnx } = onnxProto;
 type Graph = onnxProto.onnx.IGraphProto;
 type Node = onnxProto.onnx.INodeProto;
 type ValueInfo = onnxProto.onnx.IValueInfoProto;
+type Tensor = onnxProto.onnx.ITensorProto;
 
 export interface MoonshineGeometry {
   layers: number;
@@ -73,9 +75,11 @@ export function splitMergedDecoder(bytes: Uint8Array): SplitDecoder {
       { name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 },
     ],
   });
-  const stepNodes = [...sliceTo(quantizedOutputProjection(laterSteps.node), ['logits', ...names(stepOutputs)]), argmax];
+  const constants = new Map(outer.initializer!.map((t) => [t.name!, t]));
+  const rotary = rotaryEmbeddings(quantizedOutputProjection(laterSteps.node), constants, geometry.heads);
+  const stepNodes = [...sliceTo(layerNorms(rotary.nodes, constants), ['logits', ...names(stepOutputs)]), argmax];
 
-  const build = (name: string, nodes: Node[], outputs: ValueInfo[], pinned: string[], extra: onnxProto.onnx.ITensorProto[] = []) => {
+  const build = (name: string, nodes: Node[], outputs: ValueInfo[], pinned: string[], extra: Tensor[] = []) => {
     const produced = new Set(nodes.flatMap((n) => n.output ?? []));
     const used = new Set(nodes.flatMap((n) => n.input ?? []).filter((i) => i && !produced.has(i)));
     const initializer = [...outer.initializer!, ...extra].filter((t) => used.has(t.name!));
@@ -94,7 +98,7 @@ export function splitMergedDecoder(bytes: Uint8Array): SplitDecoder {
 
   return {
     crossKv: build('cross_kv', crossNodes, crossOutputs, ['batch_size'], [shape]),
-    step: build('step', stepNodes, [...stepOutputs, nextToken], ['batch_size', 'decoder_sequence_length']),
+    step: build('step', stepNodes, [...stepOutputs, nextToken], ['batch_size', 'decoder_sequence_length'], rotary.initializers),
     geometry,
   };
 }
@@ -134,7 +138,7 @@ function sliceTo(nodes: Node[], outputs: string[], visit?: (node: Node) => void)
  * graph does not have that shape.
  */
 function quantizedOutputProjection(nodes: Node[]): Node[] {
-  const producer = new Map(nodes.flatMap((n) => (n.output ?? []).map((o) => [o, n] as const)));
+  const producer = producers(nodes);
   const matmul = producer.get('logits');
   const dequantize = matmul?.opType === 'MatMul' ? producer.get(matmul.input![1]!) : undefined;
   if (!matmul || dequantize?.opType !== 'DequantizeLinear') return nodes;
@@ -147,6 +151,147 @@ function quantizedOutputProjection(nodes: Node[]): Node[] {
     output: ['logits'],
   });
   return nodes.map((n) => (n === matmul ? projection : n)).filter((n) => n !== dequantize);
+}
+
+/** Positions the rotary tables cover: more than the longest decode (30 s × 6 tokens per second). */
+const ROTARY_POSITIONS = 512;
+
+/**
+ * The export rotates the first dims of each query and key head in ~30 nodes: Slice the rotated part and the rest,
+ * multiply by cos, pair up the dims (-x1, x0, -x3, x2, …) by Slice, Neg, Unsqueeze, Concat and Reshape, multiply by
+ * sin, add, Concat the rest back. onnxruntime's RotaryEmbedding (interleaved) does the same from cos/sin tables built
+ * here from the export's inverse frequencies. Left alone when the graph does not have that shape.
+ */
+function rotaryEmbeddings(nodes: Node[], constants: Map<string, Tensor>, heads: number): { nodes: Node[]; initializers: Tensor[] } {
+  const producer = producers(nodes);
+  const cos = nodes.find((n) => n.opType === 'Cos');
+  const sin = nodes.find((n) => n.opType === 'Sin');
+  // Cos ← … ← MatMul(inverse frequencies, positions) ← Cast/Unsqueeze ← Range(past length, past length + 1).
+  const upstream = (value: string, through: string[], until: string): Node | undefined => {
+    for (let n = producer.get(value); n; n = producer.get(n.input![0]!)) {
+      if (n.opType === until) return n;
+      if (!through.includes(n.opType!)) return undefined;
+    }
+    return undefined;
+  };
+  const angles = cos && upstream(cos.input![0]!, ['Reshape', 'Concat', 'Unsqueeze', 'Transpose'], 'MatMul');
+  const invFreq = angles && constantValues(constants, angles.input![0]!);
+  const positions = angles && upstream(angles.input![1]!, ['Cast', 'Unsqueeze'], 'Range')?.output![0];
+  if (!sin || !invFreq?.length || !positions) return { nodes, initializers: [] };
+
+  const half = invFreq.length;
+  const table = (f: (x: number) => number) => {
+    const values = new Float32Array(ROTARY_POSITIONS * half);
+    for (let p = 0; p < ROTARY_POSITIONS; p++) for (let i = 0; i < half; i++) values[p * half + i] = f(p * invFreq[i]!);
+    return values;
+  };
+  const tensor = (name: string, values: Float32Array) =>
+    onnx.TensorProto.create({ name, dims: [ROTARY_POSITIONS, half], dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(values.buffer) });
+  const initializers = [tensor('earshot_rotary_cos', table(Math.cos)), tensor('earshot_rotary_sin', table(Math.sin))];
+
+  const from = (value: string, op: Node) => upstream(value, ['Unsqueeze', 'Expand'], op.opType!) === op;
+  let fused = 0;
+  const rewritten = nodes.map((concat) => {
+    const [rotatedName, restName] = concat.opType === 'Concat' && concat.input?.length === 2 ? concat.input : [];
+    const rotated = producer.get(rotatedName!);
+    const rest = producer.get(restName!);
+    const [byCos, bySin] = rotated?.opType === 'Add' ? rotated.input!.map((i) => producer.get(i)) : [];
+    const part = byCos?.opType === 'Mul' ? producer.get(byCos.input![0]!) : undefined;
+    const matches =
+      rest?.opType === 'Slice' &&
+      bySin?.opType === 'Mul' &&
+      from(byCos!.input![1]!, cos!) &&
+      from(bySin.input![1]!, sin) &&
+      part?.opType === 'Slice' &&
+      part.input![0] === rest.input![0] &&
+      constantValues(constants, part.input![1]!)?.[0] === 0 &&
+      constantValues(constants, part.input![2]!)?.[0] === 2 * half;
+    if (!matches) return concat;
+    fused++;
+    return onnx.NodeProto.create({
+      name: `${concat.name}_rotary`,
+      opType: 'RotaryEmbedding',
+      domain: 'com.microsoft',
+      input: [part.input![0]!, positions, 'earshot_rotary_cos', 'earshot_rotary_sin'],
+      output: concat.output,
+      attribute: [
+        { name: 'interleaved', type: onnx.AttributeProto.AttributeType.INT, i: 1 },
+        { name: 'rotary_embedding_dim', type: onnx.AttributeProto.AttributeType.INT, i: 2 * half },
+        { name: 'num_heads', type: onnx.AttributeProto.AttributeType.INT, i: heads },
+      ],
+    });
+  });
+  return fused ? { nodes: rewritten, initializers } : { nodes, initializers: [] };
+}
+
+/**
+ * The export's layer norm (no bias) is 8 nodes: ReduceMean, Sub, Pow 2, ReduceMean, Add ε, Sqrt, Div, Mul γ; as one
+ * LayerNormalization (onnxruntime's own, which its optimizer would emit) where the in-between values go nowhere else.
+ */
+function layerNorms(nodes: Node[], constants: Map<string, Tensor>): Node[] {
+  const producer = producers(nodes);
+  const uses = new Map<string, number>();
+  for (const n of nodes) for (const i of n.input ?? []) uses.set(i, (uses.get(i) ?? 0) + 1);
+  const replaced = new Map<Node, Node>();
+  const dropped = new Set<Node>();
+  for (const scale of nodes) {
+    if (scale.opType !== 'Mul' || !constants.has(scale.input![1]!)) continue;
+    const div = producer.get(scale.input![0]!);
+    const centered = div?.opType === 'Div' ? producer.get(div.input![0]!) : undefined;
+    const sqrt = div?.opType === 'Div' ? producer.get(div.input![1]!) : undefined;
+    const addEps = sqrt?.opType === 'Sqrt' ? producer.get(sqrt.input![0]!) : undefined;
+    const variance = addEps?.opType === 'Add' ? producer.get(addEps.input![0]!) : undefined;
+    const square = variance?.opType === 'ReduceMean' ? producer.get(variance.input![0]!) : undefined;
+    const mean = centered?.opType === 'Sub' ? producer.get(centered.input![1]!) : undefined;
+    const epsilon = addEps && constantValues(constants, addEps.input![1]!)?.[0];
+    const lastAxis = (n: Node) => n.attribute?.some((a) => a.name === 'axes' && a.ints?.length === 1 && Number(a.ints[0]) === -1);
+    const inner = [mean, centered, square, variance, addEps, sqrt, div];
+    const matches =
+      square?.opType === 'Pow' &&
+      constantValues(constants, square.input![1]!)?.[0] === 2 &&
+      mean?.opType === 'ReduceMean' &&
+      mean.input![0] === centered!.input![0] &&
+      square.input![0] === centered!.output![0] &&
+      lastAxis(mean) &&
+      lastAxis(variance!) &&
+      epsilon !== undefined &&
+      // centered feeds Pow and Div; every other in-between value only its successor
+      inner.every((n) => uses.get(n!.output![0]!) === (n === centered ? 2 : 1));
+    if (!matches) continue;
+    for (const n of inner) dropped.add(n!);
+    replaced.set(
+      scale,
+      onnx.NodeProto.create({
+        name: `${scale.name}_layer_norm`,
+        opType: 'LayerNormalization',
+        input: [mean!.input![0]!, scale.input![1]!],
+        output: scale.output,
+        attribute: [
+          { name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 },
+          { name: 'epsilon', type: onnx.AttributeProto.AttributeType.FLOAT, f: epsilon },
+        ],
+      }),
+    );
+  }
+  return nodes.filter((n) => !dropped.has(n)).map((n) => replaced.get(n) ?? n);
+}
+
+function producers(nodes: Node[]): Map<string, Node> {
+  return new Map(nodes.flatMap((n) => (n.output ?? []).map((o) => [o, n] as const)));
+}
+
+/** The values of a small float or int64 constant, or undefined. */
+function constantValues(constants: Map<string, Tensor>, name: string): number[] | undefined {
+  const t = constants.get(name);
+  const count = (t?.dims ?? []).reduce((a, d) => a * Number(d), 1);
+  if (!t || count > 4096) return undefined;
+  if (t.floatData?.length) return [...t.floatData];
+  if (t.int64Data?.length) return t.int64Data.map(Number);
+  if (!t.rawData?.length) return undefined;
+  const bytes = Uint8Array.from(t.rawData).buffer; // a copy: rawData may sit at an unaligned offset
+  if (t.dataType === onnx.TensorProto.DataType.FLOAT) return [...new Float32Array(bytes)];
+  if (t.dataType === onnx.TensorProto.DataType.INT64) return [...new BigInt64Array(bytes)].map(Number);
+  return undefined;
 }
 
 /** Copies of `values` with the named symbolic dims fixed to 1. */
