@@ -2,15 +2,15 @@
  * Moonshine's published decoder is one "merged" ONNX graph: an If node whose else-branch is the first step (it also
  * computes the cross-attention cache from the encoder output) and whose then-branch is every later step. Run as is,
  * each token pays for the If, for dequantizing the whole int8 output projection to float (32 768 × 416 values for
- * base: 54 MB written per token), and for some 360 shape-computation nodes that batch 1 and one token make constant.
- * Measured on base: 10.5 ms per token as published, 3.4 ms after this rewrite; the same tokens on the speech fixtures.
+ * base: 54 MB written per token), and for ~1 000 nodes, many of them shape arithmetic that batch 1 and one token make
+ * constant. Measured on base: 10.5 ms per token as published, about 3 ms after this rewrite; the same tokens.
  *
- * splitMergedDecoder() rewrites it once, at load, into two graphs over the same weights (nothing is duplicated):
+ * splitMergedDecoder() rewrites it once (prepared-decoder.ts keeps the result) into two graphs over the same weights (nothing is duplicated):
  * - crossKv: encoder_hidden_states → present.{layer}.encoder.{key,value}, run once per utterance;
  * - step: input_ids [1, 1] + past_key_values.* → next_token [1, 1] (the argmax) + present.{layer}.decoder.*,
  *   with the output projection as onnxruntime's int8 DynamicQuantizeMatMul, batch and sequence pinned to 1 so that
  *   onnxruntime folds the shape arithmetic into constants, and the rotary position embeddings and layer norms, which
- *   the export spells out in ~30 and 8 nodes each, as one fused onnxruntime node each (630 → 432 nodes on base).
+ *   the export spells out in ~30 and 8 nodes each, as one fused onnxruntime node each (985 → 380 nodes on base).
  */
 import onnxProto from 'onnx-proto';
 
@@ -118,8 +118,7 @@ function names(values: ValueInfo[]): string[] {
 
 /** The nodes that `outputs` depend on, in graph order; `visit` sees each before its inputs are followed. */
 function sliceTo(nodes: Node[], outputs: string[], visit?: (node: Node) => void): Node[] {
-  const producer = new Map<string, Node>();
-  for (const n of nodes) for (const o of n.output ?? []) producer.set(o, n);
+  const producer = producers(nodes);
   const keep = new Set<Node>();
   const pending = [...outputs];
   while (pending.length) {
