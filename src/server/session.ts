@@ -487,7 +487,7 @@ export class Session {
     });
     recorder.on('utteranceDiscarded', (d) => {
       metrics.discarded.inc({ reason: d.reason });
-      this.send({ type: 'stt_discarded', session_id: sid, utterance: d.utterance, reason: d.reason });
+      this.send({ type: 'stt_discarded', session_id: sid, utterance: d.utterance, reason: d.reason, start: round3(d.start), end: round3(d.end) });
       if (this.drainTimer) this.closeForRestart();
     });
     recorder.on('error', (e) => {

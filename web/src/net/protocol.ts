@@ -28,7 +28,7 @@ export type ServerMessage = Tagged &
     | { type: 'stt_update'; text: string }
     | { type: 'stt_stabilized'; text: string }
     | { type: 'stt_final'; text: string; utterance?: number; start?: number; end?: number; latency_ms?: number }
-    | { type: 'stt_discarded'; utterance?: number; reason?: string }
+    | { type: 'stt_discarded'; utterance?: number; reason?: string; start?: number; end?: number }
     | { type: 'stt_state'; state: SttState }
     | { type: 'stt_error'; error: string; code?: string }
     | { type: 'pong' }
