@@ -59,7 +59,7 @@ describe('three instances behind HAProxy: drain and failover', { skip: !HAPROXY 
     instances.push(...(await Promise.all([0, 1, 2].map(() => startServerProcess(args)))));
     const lbPort = await freePort();
     lbUrl = `ws://127.0.0.1:${lbPort}/ws/stream`;
-    const env = { ...process.env, EARSHOT_LB_BIND: `127.0.0.1:${lbPort}` };
+    const env: NodeJS.ProcessEnv = { ...process.env, EARSHOT_LB_BIND: `127.0.0.1:${lbPort}` };
     instances.forEach((s, i) => (env[`EARSHOT_BACKEND_${i + 1}`] = new URL(s.url).host));
     haproxy = spawn(HAPROXY!, ['-f', CONFIG, '-db'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';

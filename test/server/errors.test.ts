@@ -194,6 +194,25 @@ describe('errors, limits and security', () => {
     }
   });
 
+  test('a handshake at the maximum number of sessions → 503 (a balancer tries another instance); /ready says full', async () => {
+    const small = await startServer({ service, config: { maxSessions: 1 } });
+    try {
+      const a = await EarshotClient.connect(small.ws);
+      await a.start('a');
+      await assert.rejects(EarshotClient.connect(small.ws), (e: { status?: number }) => e.status === 503);
+      const ready = await fetch(`${small.http}/ready`);
+      assert.equal(ready.status, 503);
+      assert.equal(((await ready.json()) as { status: string }).status, 'full');
+      assert.equal(await metricValue(small.http, 'earshot_max_sessions'), 1);
+      await a.stop();
+      assert.equal((await fetch(`${small.http}/ready`)).status, 200);
+      await assertTranscribes(await EarshotClient.connect(small.ws), 'b');
+      await a.close();
+    } finally {
+      await small.server.close();
+    }
+  });
+
   test('models that failed to load → MODEL_LOAD_ERROR; /ready says 503', async () => {
     const broken = await startServer({ service: Promise.reject(new Error('decoder file is corrupt')) });
     try {

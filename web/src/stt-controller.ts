@@ -5,7 +5,8 @@
  * - start: open the mic, then send stt_start (with `sample_rate`, the rate the mic really produces), then frames.
  * - stop: flush the last partial frame, send it, send stt_stop; the final for what was being said still arrives
  *   and is shown (the session is kept as "closing" until its final, its discard, its idle state, or a timeout).
- * - connection lost with the mic on: frames are dropped meanwhile; on reconnect stt_start is sent again.
+ * - connection lost with the mic on: frames go on to the socket, which keeps what no final answered yet; on
+ *   reconnect stt_start is sent again and the socket sends that audio again (see SttSocket).
  * - finals become user messages, and `prompt` messages when autoSendOnFinal is on; typed prompts too (queued
  *   while disconnected).
  */
@@ -71,6 +72,8 @@ export class SttController {
   private readonly pageSessionId = newSessionId();
   private sampleRate = 0;
   private startSent = false;
+  /** A stt_start of this session went out once: the socket keeps its audio across reconnects. */
+  private started = false;
   private state: SttState = 'idle';
   private readonly preview: PreviewModel;
   private pendingPreview = false;
@@ -143,6 +146,7 @@ export class SttController {
     this.sessionId = id;
     this.micOn = true;
     this.startSent = false;
+    this.started = false;
     this.preview.reset();
     this.events.micChange?.(true);
     if (this.ui.showRealtimePreview) this.events.previewOpen?.();
@@ -190,12 +194,13 @@ export class SttController {
   private sendStart(): void {
     if (!this.micOn || !this.sessionId) return;
     this.startSent = this.socket.send({ type: 'stt_start', session_id: this.sessionId, sample_rate: this.sampleRate });
+    this.started ||= this.startSent;
   }
 
   private onFrame(frame: AudioFrame): void {
     if (!this.micOn) return;
     this.events.level?.(frame.rms, frame.peak);
-    if (this.startSent) this.socket.sendAudio(frame.pcm);
+    if (this.started) this.socket.sendAudio(frame.pcm);
   }
 
   private onOpen(): void {

@@ -2,7 +2,13 @@
  * The client end of /ws/stream: typed messages, listeners, and a connection that comes back by itself (exponential
  * backoff with a cap, a ping heartbeat that notices dead connections). DOM-free: the socket comes from a factory,
  * so node tests can drive it with the `ws` package.
+ *
+ * Nothing said is lost to a lost connection: from a stt_start until its stt_stop, the audio not yet answered by a
+ * final is kept (ResendBuffer, shared with the Node client), also while disconnected, and sent again right after
+ * the same session's stt_start on the next connection — which, behind a balancer, may be another instance. A final
+ * for audio already answered is not passed on (de-duplicated by its position in the session's audio).
  */
+import { ResendBuffer } from '../../../src/client/resend-buffer.ts';
 import type { ReconnectConfig } from '../config.ts';
 import { parseServerMessage, type ClientMessage, type ServerMessage, type ServerMessageOf, type ServerMessageType } from './protocol.ts';
 
@@ -70,6 +76,8 @@ export class SttSocket {
   private pingTimer: ReturnType<typeof setInterval> | null = null;
   private lastHeard = 0;
   private droppedFrames = 0;
+  /** The session whose unanswered audio is kept for a resend (from its stt_start to its stt_stop). */
+  private resend: { sessionId: string; audio: ResendBuffer } | null = null;
   private readonly listeners = new Map<string, Set<(m: ServerMessage) => void>>();
   private readonly anyListeners = new Set<(m: ServerMessage) => void>();
   private readonly stateListeners = new Set<(s: ConnectionState, info: ConnectionInfo) => void>();
@@ -121,21 +129,42 @@ export class SttSocket {
     this.setState('closed', { attempt: 0 });
   }
 
-  /** Sends a JSON message; false when not connected (the message is not queued). */
+  /**
+   * Sends a JSON message; false when not connected (the message is not queued). A stt_start for the session already
+   * kept (a resume after a reconnect) is followed by its unanswered audio.
+   */
   send(message: ClientMessage): boolean {
     const s = this.socket;
     if (!s || s.readyState !== OPEN || this.connectionState !== 'connected') return false;
     s.send(JSON.stringify(message));
+    if (message.type === 'stt_start') {
+      // Copies: kept frames may be views into a larger buffer. A resume is rare; frames are small.
+      if (this.resend?.sessionId === message.session_id) for (const frame of this.resend.audio.replay()) s.send(frame.slice().buffer);
+      else this.resend = { sessionId: message.session_id, audio: new ResendBuffer(message.sample_rate ?? 16000) };
+    } else if (message.type === 'stt_stop') {
+      this.resend = null;
+    }
     return true;
   }
 
-  /** Sends one binary PCM16 frame; dropped (false) when not connected or when the link is backed up. */
+  /**
+   * Sends one binary PCM16 frame. While disconnected, a started session's frames are kept to be sent after its
+   * stt_start on the next connection (true); otherwise they are dropped (false), and so are frames while the link is
+   * backed up (kept, they would no longer line up with what the server heard).
+   */
   sendAudio(pcm: ArrayBuffer): boolean {
     const s = this.socket;
-    if (!s || s.readyState !== OPEN || this.connectionState !== 'connected' || s.bufferedAmount > this.options.maxBufferedBytes) {
+    if (!s || s.readyState !== OPEN || this.connectionState !== 'connected') {
+      this.resend?.audio.push(new Uint8Array(pcm));
+      if (this.resend) return true;
       this.droppedFrames++;
       return false;
     }
+    if (s.bufferedAmount > this.options.maxBufferedBytes) {
+      this.droppedFrames++;
+      return false;
+    }
+    this.resend?.audio.push(new Uint8Array(pcm));
     s.send(pcm);
     return true;
   }
@@ -261,6 +290,7 @@ export class SttSocket {
   }
 
   private dispatch(message: ServerMessage): void {
+    if (!this.acknowledged(message)) return;
     const set = this.listeners.get(message.type);
     for (const l of [...this.anyListeners, ...(set ?? [])]) {
       try {
@@ -270,6 +300,14 @@ export class SttSocket {
         console.error('earshot: listener failed on', message.type, e);
       }
     }
+  }
+
+  /** Finals and discards answer the kept audio up to their end; false for a final whose audio was answered before. */
+  private acknowledged(m: ServerMessage): boolean {
+    const r = this.resend;
+    if (!r || (m.type !== 'stt_final' && m.type !== 'stt_discarded') || m.session_id !== r.sessionId) return true;
+    if (typeof m.start !== 'number' || typeof m.end !== 'number') return true;
+    return r.audio.acknowledge(m.start, m.end) !== undefined || m.type === 'stt_discarded';
   }
 }
 
