@@ -27,6 +27,8 @@ export interface Reconnect {
   code: number;
   /** From the loss to stt_listening on the new connection, ms. */
   gapMs: number;
+  /** From the loss to the new WebSocket being open (the part the balancer and the network take), ms. */
+  openMs: number;
   /** Seconds of audio sent again. */
   resentSeconds: number;
 }
@@ -147,6 +149,7 @@ export class ReconnectingSession {
       let client: EarshotClient | undefined;
       try {
         client = await EarshotClient.connect(this.url, this.options);
+        const openedAt = performance.now();
         this.wire(client);
         await client.start(this.sessionId, { sampleRate: this.buffer.sampleRate, timeoutMs: 30000 });
         const frames = this.buffer.replay();
@@ -155,7 +158,7 @@ export class ReconnectingSession {
         this.live = true;
         if (lost) {
           const resentSeconds = frames.reduce((s, f) => s + f.length, 0) / 2 / this.buffer.sampleRate;
-          const r = { code: lost.code, gapMs: performance.now() - lost.at, resentSeconds };
+          const r = { code: lost.code, gapMs: performance.now() - lost.at, openMs: openedAt - lost.at, resentSeconds };
           this.reconnects.push(r);
           this.emit('reconnect', r);
         }

@@ -113,6 +113,7 @@ describe('three instances behind HAProxy: drain and failover', { skip: !HAPROXY 
     assert.equal(await drainedExit, 0, 'the drained instance exits 0');
 
     const gaps = { drain: [] as number[], kill: [] as number[] };
+    const opens = { drain: [] as number[], kill: [] as number[] };
     let lost = 0;
     let doubled = 0;
     scripts.forEach((clips, i) => {
@@ -122,13 +123,19 @@ describe('three instances behind HAProxy: drain and failover', { skip: !HAPROXY 
       if (finals.length > clips.length) doubled += finals.length - clips.length;
       assert.equal(finals.length, clips.length, `session ${i}: ${JSON.stringify(texts)}`);
       clips.forEach((c: SpeechClip, k) => assert.ok(werOf([texts[k]!], [c]) <= 0.3, `session ${i} sentence ${k}: "${texts[k]}" for "${c.text}"`));
-      for (const r of sessions[i]!.reconnects) (r.code === 1012 ? gaps.drain : gaps.kill).push(r.gapMs);
+      for (const r of sessions[i]!.reconnects) {
+        const kind = r.code === 1012 ? 'drain' : 'kill';
+        gaps[kind].push(r.gapMs);
+        opens[kind].push(r.openMs);
+      }
     });
     assert.ok(gaps.drain.length >= 1, 'some sessions were on the drained instance');
     assert.ok(gaps.kill.length >= 1, 'some sessions were on the killed instance');
     const duplicatesIgnored = sessions.reduce((n, s) => n + s.duplicates, 0);
-    const ms = (v: number[]) => `${v.length} reconnects, gap p50 ${Math.round(percentile(v, 50))} ms / p95 ${Math.round(percentile(v, 95))} ms`;
-    t.diagnostic(`drain (1012): ${ms(gaps.drain)}; kill (1006): ${ms(gaps.kill)}`);
+    const p = (v: number[]) => `p50 ${Math.round(percentile(v, 50))} ms / p95 ${Math.round(percentile(v, 95))} ms`;
+    for (const kind of ['drain', 'kill'] as const) {
+      t.diagnostic(`${kind}: ${gaps[kind].length} reconnects; loss → listening again ${p(gaps[kind])}; loss → WebSocket open ${p(opens[kind])}`);
+    }
     t.diagnostic(`finals: ${got.flat().length} for ${SESSIONS * PER_SESSION} sentences, lost ${lost}, doubled ${doubled}, duplicates ignored by the client ${duplicatesIgnored}`);
   });
 });
