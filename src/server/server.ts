@@ -73,7 +73,7 @@ export class EarshotServer {
       queueDepth: () => (this.state.kind === 'ready' ? this.state.service.scheduler.queueDepth : 0),
       schedulerStats: () => (this.state.kind === 'ready' ? { ...this.state.service.scheduler.stats } : undefined),
       maxSessions: () => this.config.maxSessions,
-      draining: () => this.isDraining,
+      draining: () => this.shuttingDown,
     });
     this.servicePromise = new Promise((resolve, reject) => {
       this.resolveService = resolve;
@@ -166,10 +166,6 @@ export class EarshotServer {
     return this.closing;
   }
 
-  get shuttingDown(): boolean {
-    return this.closing !== undefined;
-  }
-
   /**
    * SIGTERM: /ready and new WebSocket handshakes answer 503 (a balancer sends them elsewhere), each session closes
    * with 1012 right after its next natural final (bounded by config.drainMs), then close() ends the rest.
@@ -179,8 +175,8 @@ export class EarshotServer {
     return this.draining;
   }
 
-  /** True from drain() (or close()) on. */
-  get isDraining(): boolean {
+  /** True from drain() or close() on: no new sessions. */
+  get shuttingDown(): boolean {
     return this.draining !== undefined || this.closing !== undefined;
   }
 
@@ -251,7 +247,7 @@ export class EarshotServer {
     if (path === '/ready') {
       if (!read) return methodNotAllowed(res, 'GET, HEAD');
       const s = this.state;
-      if (this.isDraining) return sendJson(res, 503, { status: 'draining' }, req);
+      if (this.shuttingDown) return sendJson(res, 503, { status: 'draining' }, req);
       if (this.full) return sendJson(res, 503, { status: 'full', sessions: this.activeSessions }, req);
       if (s.kind === 'ready') return sendJson(res, 200, { status: 'ready', model: s.service.finalEngine.name, realtime_model: s.service.partialEngine.name }, req);
       if (s.kind === 'failed') return sendJson(res, 503, { status: 'failed', error: s.error.message }, req);
@@ -334,7 +330,7 @@ export class EarshotServer {
         return refuse(socket, 404, 'Not Found');
       }
       // 503 before stt_start, while a balancer can still send the handshake to another instance.
-      if (this.isDraining) {
+      if (this.shuttingDown) {
         reason('shutting_down');
         return refuse(socket, 503, 'Service Unavailable', 'draining');
       }
@@ -423,7 +419,7 @@ export class EarshotServer {
       acquireSlot: this.acquireSlot,
       releaseSlot: this.releaseSlot,
       get shuttingDown() {
-        return server.isDraining;
+        return server.shuttingDown;
       },
       metrics: this.metrics,
       log: this.log,
