@@ -14,6 +14,7 @@
  * The web UI, the SpeechRecognition stand-in, <earshot-dictation>, the tests, the bench and the load harness use it.
  */
 import { float32ToPcm16 } from '../audio/pcm.ts';
+import { ResendBuffer } from './resend-buffer.ts';
 import {
   DEFAULT_SAMPLE_RATE,
   newSessionId,
@@ -90,7 +91,7 @@ export interface ClientOptions {
   pingIntervalMs?: number;
   /** A connection that has heard nothing (not even a pong) for this long is dropped and reopened (default 45 000). */
   deadAfterMs?: number;
-  /** Audio kept for a resend after a reconnect, in seconds (default 120; 0 = none, frames are dropped while offline). */
+  /** Audio kept for a resend after a reconnect, in seconds (default 60; 0 = none, frames are dropped while offline). */
   resendSeconds?: number;
   /** Without resend: audio frames are dropped while more than this many bytes wait to be sent. Default 1 MiB. */
   maxBufferedBytes?: number;
@@ -114,6 +115,19 @@ export interface StreamOptions {
 
 type Msg<T extends ServerMessage['type']> = ServerMessageOf<T>;
 
+/** A final of this client's session, with where it lies on the client's own audio stream (seconds, across reconnects). */
+export type SessionFinal = Msg<'stt_final'> & { streamStart?: number; streamEnd?: number };
+
+/** A session resumed on a new connection. */
+export interface Reconnect {
+  /** Close code of the lost connection (1012: the instance drained; 1006: it vanished). */
+  code: number;
+  /** From the loss to stt_listening on the new connection, ms. */
+  gapMs: number;
+  /** Seconds of audio sent again. */
+  resentSeconds: number;
+}
+
 /** Event name → payload. Protocol messages use short names; 'message' gets every message. */
 export interface ClientEvents {
   message: ServerMessage;
@@ -124,7 +138,8 @@ export interface ClientEvents {
   recordingStop: Msg<'stt_recording_stop'>;
   partial: Msg<'stt_update'>;
   stabilized: Msg<'stt_stabilized'>;
-  final: Msg<'stt_final'>;
+  /** Each utterance's final once: a final for audio already answered (after a resend) is not reported. */
+  final: SessionFinal;
   discarded: Msg<'stt_discarded'>;
   state: Msg<'stt_state'>;
   error: Msg<'stt_error'>;
@@ -135,6 +150,8 @@ export interface ClientEvents {
   connection: { state: ConnectionState } & ConnectionInfo;
   /** A socket opened; `reconnected` after the first (the session, if any, has been resumed). */
   open: { reconnected: boolean };
+  /** The session listens again on a new connection, its unanswered audio resent. */
+  reconnect: Reconnect;
   /** The client is closed for good (close() or, without reconnect, a lost connection). */
   close: { code: number; reason: string };
 }
@@ -158,6 +175,8 @@ const EVENT_OF: Record<ServerMessage['type'], keyof ClientEvents> = {
 
 /** Errors that answer a stt_start (it did not start). */
 const START_ERRORS: ReadonlySet<string> = new Set(['OVERLOADED', 'MODEL_LOAD_ERROR', 'BAD_MESSAGE', 'SHUTTING_DOWN']);
+/** With reconnect, a start refused with these is tried again on a new connection (another instance, say). */
+const RETRY_START_ERRORS: ReadonlySet<string> = new Set(['OVERLOADED', 'SHUTTING_DOWN']);
 const OPEN = 1;
 const CONNECTING = 0;
 /** streamPcm waits while more than this is queued on the socket (flow control for faster-than-real-time sends). */
@@ -242,19 +261,23 @@ export class EarshotClient {
   private stopRequested = false;
   /** stt_start went out on the current socket. */
   private startSent = false;
-  /** Frames since the last final (bytes), oldest first; keptStartByte is the session byte offset of kept[0]. */
-  private kept: Uint8Array[] = [];
-  private keptHead = 0;
-  private keptStartByte = 0;
-  private keptBytes = 0;
-  /** Session byte offset at which the server's current cycle began (its `start`/`end` count from there). */
-  private cycleBaseByte = 0;
+  /** stt_listening answered the session's stt_start on the current socket. */
+  private listening = false;
+  /** The audio no final has answered yet (null without a session, or with resend off). */
+  private resend: ResendBuffer | null = null;
+  /** When the last connection with a session was lost, and its close code. */
+  private lostAt: { at: number; code: number } | null = null;
+  private resentSeconds = 0;
+  /** Sessions resumed on a new connection. */
+  readonly reconnects: Reconnect[] = [];
+  /** Finals not reported because their audio had already been answered. */
+  duplicates = 0;
 
   constructor(options: ClientOptions) {
     this.options = options;
     this.reconnect = options.reconnect === false ? null : { initialDelayMs: 250, maxDelayMs: 5000, ...options.reconnect };
     this.pingIntervalMs = options.pingIntervalMs ?? (this.reconnect ? 15_000 : 0);
-    this.resendSeconds = options.resendSeconds ?? 120;
+    this.resendSeconds = options.resendSeconds ?? 60;
     this.factory = options.createSocket ?? null;
     this.closedPromise = new Promise((resolve) => (this.resolveClosed = resolve));
   }
@@ -289,9 +312,9 @@ export class EarshotClient {
     return this.droppedFrames;
   }
 
-  /** Seconds of audio kept for a resend (not yet covered by a final). */
+  /** Seconds of audio kept for a resend (not yet answered by a final). */
   get unconfirmedSeconds(): number {
-    return this.keptBytes / 2 / this.sampleRate;
+    return this.resend?.pendingSeconds ?? 0;
   }
 
   /**
@@ -405,15 +428,16 @@ export class EarshotClient {
   async start(sessionId: string = newSessionId(), options: { sampleRate?: number; timeoutMs?: number } = {}): Promise<string> {
     const timeoutMs = options.timeoutMs ?? 60000;
     const listening = this.next('listening', (m) => m.session_id === sessionId, timeoutMs);
-    const refused = this.next('error', (m) => START_ERRORS.has(m.code) && (m.session_id === sessionId || m.session_id === null), timeoutMs);
+    const refusal = (m: Msg<'stt_error'>) =>
+      START_ERRORS.has(m.code) && (m.session_id === sessionId || m.session_id === null) && !(this.reconnect && RETRY_START_ERRORS.has(m.code));
+    const refused = this.next('error', refusal, timeoutMs);
     this.sessionId = sessionId;
     this.sampleRate = options.sampleRate ?? DEFAULT_SAMPLE_RATE;
     this.explicitRate = options.sampleRate !== undefined;
     this.sessionActive = true;
     this.stopRequested = false;
-    this.dropKept();
-    this.keptStartByte = this.cycleBaseByte = 0;
-    this.startSent = false;
+    this.resend = this.resendSeconds > 0 ? new ResendBuffer(this.sampleRate, this.resendSeconds) : null;
+    this.startSent = this.listening = false;
     if (this.connected) this.sendStart();
     try {
       return await Promise.race([
@@ -452,8 +476,8 @@ export class EarshotClient {
    */
   sendAudio(pcm: ArrayBuffer | ArrayBufferView): boolean {
     const bytes = pcm instanceof ArrayBuffer ? new Uint8Array(pcm) : new Uint8Array(pcm.buffer, pcm.byteOffset, pcm.byteLength);
-    const keep = this.sessionActive && this.resendSeconds > 0;
-    if (keep) this.keep(bytes);
+    const keep = this.resend !== null;
+    this.resend?.push(bytes);
     const s = this.sock;
     if (!s || s.readyState !== OPEN || !this.connected || (this.sessionActive && !this.startSent)) {
       if (!keep) this.droppedFrames++;
@@ -569,7 +593,7 @@ export class EarshotClient {
       this.lastHeard = Date.now();
       this.startHeartbeat();
       this.setState('connected', { attempt: 0 });
-      this.startSent = false;
+      this.startSent = this.listening = false;
       if (this.sessionActive) this.resume();
       this.emit('open', { reconnected });
     };
@@ -604,7 +628,8 @@ export class EarshotClient {
   private lost(code = 1006, reason = ''): void {
     const s = this.sock;
     this.sock = null;
-    this.startSent = false;
+    if (this.sessionActive && this.connectionState === 'connected') this.lostAt = { at: performance.now(), code };
+    this.startSent = this.listening = false;
     if (s) {
       detach(s);
       try {
@@ -671,55 +696,59 @@ export class EarshotClient {
     this.startSent = this.sendJson(msg);
   }
 
-  /** After a reconnect: the same session again, the audio no final has covered yet, and a pending stop. */
+  /** After a reconnect: the same session again, the audio no final has answered yet, and a pending stop. */
   private resume(): void {
     this.sendStart();
     if (!this.startSent) return;
-    this.cycleBaseByte = this.keptStartByte;
-    for (let i = this.keptHead; i < this.kept.length; i++) this.sock!.send(this.kept[i]!);
+    const frames = this.resend?.replay() ?? [];
+    for (const frame of frames) this.sock!.send(frame);
+    this.resentSeconds = frames.reduce((n, f) => n + f.byteLength, 0) / 2 / this.sampleRate;
     if (this.stopRequested) this.sendJson({ type: 'stt_stop', session_id: this.sessionId });
-  }
-
-  private keep(bytes: Uint8Array): void {
-    this.kept.push(bytes);
-    this.keptBytes += bytes.byteLength;
-    const limit = this.resendSeconds * this.sampleRate * 2;
-    while (this.keptBytes > limit && this.keptHead < this.kept.length - 1) this.dropOldest();
-  }
-
-  private dropOldest(): void {
-    const frame = this.kept[this.keptHead]!;
-    this.kept[this.keptHead++] = EMPTY;
-    this.keptStartByte += frame.byteLength;
-    this.keptBytes -= frame.byteLength;
-    // Compact now and then instead of shifting per frame.
-    if (this.keptHead > 256 && this.keptHead * 2 > this.kept.length) {
-      this.kept = this.kept.slice(this.keptHead);
-      this.keptHead = 0;
-    }
-  }
-
-  /** A final covers the audio up to its `end` (seconds into the server's cycle): that audio need never be resent. */
-  private confirm(endSeconds: number): void {
-    const endByte = this.cycleBaseByte + Math.floor(endSeconds * this.sampleRate) * 2;
-    while (this.keptHead < this.kept.length && this.keptStartByte + this.kept[this.keptHead]!.byteLength <= endByte) this.dropOldest();
-  }
-
-  private dropKept(): void {
-    this.kept = [];
-    this.keptHead = 0;
-    this.keptStartByte += this.keptBytes;
-    this.keptBytes = 0;
   }
 
   private endSession(): void {
     this.sessionActive = false;
     this.stopRequested = false;
-    this.dropKept();
+    this.resend = null;
+    this.lostAt = null;
   }
 
-  private dispatch(msg: ServerMessage): void {
-    if (msg.type === 'stt_final' && this.sessionActive && msg.session_id === this.sessionId && typeof msg.end === 'number') this.confirm(msg.end);
+  /** Session bookkeeping for the current session's messages (finals: see dispatch). */
+  private track(msg: ServerMessage): void {
+    if (!this.sessionActive || msg.type === 'pong' || msg.session_id !== this.sessionId) return;
+    switch (msg.type) {
+      case 'stt_listening':
+        this.listening = true;
+        if (this.lostAt) {
+          const r = { code: this.lostAt.code, gapMs: performance.now() - this.lostAt.at, resentSeconds: this.resentSeconds };
+          this.lostAt = null;
+          this.reconnects.push(r);
+          this.emit('reconnect', r);
+        }
+        return;
+      case 'stt_discarded':
+        if (typeof msg.end === 'number') this.resend?.acknowledge(msg.start, msg.end);
+        return;
+      case 'stt_error':
+        // A draining or full instance refused the session: try another connection (through the balancer).
+        if (this.reconnect && !this.listening && RETRY_START_ERRORS.has(msg.code)) queueMicrotask(() => this.sock && this.lost(1013));
+        return;
+    }
+  }
+
+  private dispatch(message: ServerMessage): void {
+    let msg = message;
+    if (msg.type === 'stt_final' && this.resend && msg.session_id === this.sessionId && typeof msg.end === 'number') {
+      const span = this.resend.acknowledge(msg.start, msg.end);
+      if (!span) {
+        this.duplicates++;
+        return;
+      }
+      const final: SessionFinal = { ...msg, streamStart: span.start, streamEnd: span.end };
+      msg = final;
+    } else {
+      this.track(msg);
+    }
     if (this.iterating) {
       const waiter = this.waiters.shift();
       if (waiter) waiter({ value: msg, done: false });
@@ -742,8 +771,6 @@ export class EarshotClient {
     }
   }
 }
-
-const EMPTY = new Uint8Array(0);
 
 function detach(s: SocketLike): void {
   s.onopen = s.onclose = s.onerror = s.onmessage = null;

@@ -97,7 +97,8 @@ export type ServerMessage =
       /** Additive: the model that produced the text. */
       model: string;
     } & Sid)
-  | ({ type: 'stt_discarded'; utterance: number; reason: 'too_short' | 'no_text' } & Sid)
+  /** start/end (additive): the audio judged to hold no speech, as on stt_final. */
+  | ({ type: 'stt_discarded'; utterance: number; reason: 'too_short' | 'no_text'; start: number; end: number } & Sid)
   | ({ type: 'stt_state'; state: SttState } & Sid)
   | ({ type: 'stt_error'; error: string; code: ErrorCode; utterance?: number } & Sid)
   | ({ type: 'assistant_delta'; text: string } & Sid)

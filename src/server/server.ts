@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -60,6 +61,7 @@ export class EarshotServer {
   private serviceGiven = false;
   private heartbeat?: NodeJS.Timeout;
   private closing?: Promise<void>;
+  private draining?: Promise<void>;
   private unhook?: () => void;
 
   constructor(private readonly options: EarshotServerOptions = {}) {
@@ -70,6 +72,8 @@ export class EarshotServer {
       connections: () => this.connections.size,
       queueDepth: () => (this.state.kind === 'ready' ? this.state.service.scheduler.queueDepth : 0),
       schedulerStats: () => (this.state.kind === 'ready' ? { ...this.state.service.scheduler.stats } : undefined),
+      maxSessions: () => this.config.maxSessions,
+      draining: () => this.isDraining,
     });
     this.servicePromise = new Promise((resolve, reject) => {
       this.resolveService = resolve;
@@ -173,6 +177,29 @@ export class EarshotServer {
     return this.closing !== undefined;
   }
 
+  /**
+   * SIGTERM: /ready and new WebSocket handshakes answer 503 (a balancer sends them elsewhere), each session closes
+   * with 1012 right after its next natural final (bounded by config.drainMs), then close() ends the rest.
+   */
+  drain(): Promise<void> {
+    this.draining ??= this.drainSessions();
+    return this.draining;
+  }
+
+  /** True from drain() (or close()) on. */
+  get isDraining(): boolean {
+    return this.draining !== undefined || this.closing !== undefined;
+  }
+
+  private async drainSessions(): Promise<void> {
+    this.log.info(`draining ${this.connections.size} connections (at most ${this.config.drainMs} ms)`);
+    for (const c of this.connections) c.session.drain(this.config.drainMs);
+    const deadline = delay(this.config.drainMs + 1000);
+    await Promise.race([Promise.all([...this.connections].map((c) => c.closed)), deadline.promise]);
+    deadline.cancel();
+    await this.close();
+  }
+
   private async shutdown(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     const stopped = new Promise<void>((resolve) => {
@@ -203,8 +230,10 @@ export class EarshotServer {
   // ---- HTTP ---------------------------------------------------------------------------------------------------
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const id = requestId(req);
+    res.setHeader('X-Request-Id', id);
     this.route(req, res).catch((e: unknown) => {
-      this.log.error(`${req.method} ${req.url}: ${(e as Error).stack ?? e}`);
+      this.log.error({ req: id, method: req.method, url: req.url, err: e }, 'request failed');
       if (!res.headersSent) sendApiError(res, 500, 'INTERNAL_ERROR', 'internal error');
       else res.destroy();
     });
@@ -229,7 +258,8 @@ export class EarshotServer {
     if (path === '/ready') {
       if (!read) return methodNotAllowed(res, 'GET, HEAD');
       const s = this.state;
-      if (this.shuttingDown) return sendJson(res, 503, { status: 'shutting_down' }, req);
+      if (this.isDraining) return sendJson(res, 503, { status: 'draining' }, req);
+      if (this.full) return sendJson(res, 503, { status: 'full', sessions: this.activeSessions }, req);
       if (s.kind === 'ready') return sendJson(res, 200, { status: 'ready', model: s.service.finalEngine.name, realtime_model: s.service.partialEngine.name }, req);
       if (s.kind === 'failed') return sendJson(res, 503, { status: 'failed', error: s.error.message }, req);
       return sendJson(res, 503, { status: 'loading' }, req);
@@ -237,7 +267,7 @@ export class EarshotServer {
     if (path === '/metrics') {
       if (!read) return methodNotAllowed(res, 'GET, HEAD');
       if (!this.authorized(req, url, res)) return;
-      const body = this.metrics.render();
+      const body = await this.metrics.render();
       res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
       res.end(method === 'HEAD' ? undefined : body);
       return;
@@ -310,9 +340,14 @@ export class EarshotServer {
         reason('not_found');
         return refuse(socket, 404, 'Not Found');
       }
-      if (this.shuttingDown) {
+      // 503 before stt_start, while a balancer can still send the handshake to another instance.
+      if (this.isDraining) {
         reason('shutting_down');
-        return refuse(socket, 503, 'Service Unavailable');
+        return refuse(socket, 503, 'Service Unavailable', 'draining');
+      }
+      if (this.full) {
+        reason('full');
+        return refuse(socket, 503, 'Service Unavailable', 'at --max-sessions');
       }
       if (!originAllowed(req, this.config.allowedOrigins, !this.loopbackOnly())) {
         reason('origin');
@@ -329,15 +364,17 @@ export class EarshotServer {
         reason('connections');
         return refuse(socket, 503, 'Service Unavailable', 'too many connections');
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));
     } catch (e) {
-      this.log.error(`upgrade failed: ${(e as Error).stack ?? e}`);
+      this.log.error({ err: e }, 'upgrade failed');
       socket.destroy();
     }
   }
 
-  private onConnection(ws: WebSocket): void {
+  private onConnection(ws: WebSocket, req: IncomingMessage): void {
     const session = new Session(ws, this.sessionHost());
+    const log = this.log.child({ session: session.id });
+    log.info({ req: requestId(req), remote: req.socket.remoteAddress, forwardedFor: req.headers['x-forwarded-for'] }, 'connection opened');
     let markClosed!: () => void;
     const conn: Connection = { ws, session, alive: true, closed: new Promise((r) => (markClosed = r)) };
     this.connections.add(conn);
@@ -346,8 +383,9 @@ export class EarshotServer {
       conn.alive = true;
     });
     ws.on('message', (data, isBinary) => session.handleMessage(data, isBinary));
-    ws.on('error', (e) => this.log.warn(`session ${session.id}: ${e.message}`));
-    ws.on('close', () => {
+    ws.on('error', (e) => log.warn(e.message));
+    ws.on('close', (code) => {
+      log.info({ code }, 'connection closed');
       this.connections.delete(conn);
       session.handleClose();
       markClosed();
@@ -358,7 +396,7 @@ export class EarshotServer {
   private beat(): void {
     for (const c of this.connections) {
       if (!c.alive) {
-        this.log.info(`session ${c.session.id}: no pong; dropping the connection`);
+        this.log.info({ session: c.session.id }, 'no pong; dropping the connection');
         c.ws.terminate();
         continue;
       }
@@ -373,8 +411,12 @@ export class EarshotServer {
 
   // ---- shared with sessions -----------------------------------------------------------------------------------
 
+  private get full(): boolean {
+    return this.activeSessions >= this.config.maxSessions;
+  }
+
   private acquireSlot = (): boolean => {
-    if (this.activeSessions >= this.config.maxSessions) return false;
+    if (this.full) return false;
     this.activeSessions++;
     return true;
   };
@@ -390,7 +432,7 @@ export class EarshotServer {
       acquireSlot: this.acquireSlot,
       releaseSlot: this.releaseSlot,
       get shuttingDown() {
-        return server.shuttingDown;
+        return server.isDraining;
       },
       metrics: this.metrics,
       log: this.log,
@@ -428,12 +470,19 @@ export class EarshotServer {
   }
 }
 
+/** The balancer's X-Request-Id when it sent a plausible one, else a new id. */
+function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+}
+
 function refuse(socket: Duplex, status: number, text: string, body = text): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const response = `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const retry = status === 503 ? 'Retry-After: 1\r\n' : '';
+  const response = `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${retry}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
   socket.end(response, () => socket.destroy());
   setTimeout(() => socket.destroy(), 1000).unref();
 }

@@ -61,6 +61,8 @@ interface Cycle {
   utterance: number;
   /** Seconds of audio fed to the recorder (compared with recorder.time, the seconds it has been through the VAD). */
   fedSeconds: number;
+  /** performance.now() at the recording start of an utterance still waiting for its first partial. */
+  awaitingFirstPartialSince?: number;
 }
 
 /** Audio kept while a cycle's recorder is being set up (models still loading, say); older frames are dropped. */
@@ -72,6 +74,7 @@ const MAX_BACKLOG_SECONDS = 30;
 const MAX_INPUT_BACKLOG_SECONDS = 20;
 /** A client over the hard send limit gets a close frame; if it does not even read that, it is cut after this. */
 const CLOSE_GRACE_MS = 2000;
+const RESTART_REASON = 'server restarting; reconnect';
 
 export interface ConversationEntry {
   role: 'user' | 'assistant';
@@ -106,11 +109,18 @@ export class Session {
   private closed = false;
   private cutting = false;
   private paused = false;
+  /** Set once drain() waits for a final. */
+  private drainTimer?: NodeJS.Timeout;
+
+  /** Log lines about this connection carry its id as `session`. */
+  private readonly log: Logger;
 
   constructor(
     private readonly ws: SessionSocket,
     private readonly host: SessionHost,
-  ) {}
+  ) {
+    this.log = host.log.child({ session: this.id });
+  }
 
   get listening(): boolean {
     return this.cycle !== undefined;
@@ -128,23 +138,46 @@ export class Session {
       if (isBinary) this.handleAudio(buf);
       else this.handleText(buf);
     } catch (e) {
-      this.host.log.error(`session ${this.id}: ${(e as Error).stack ?? e}`);
+      this.log.error({ err: e }, 'failed');
       this.sendError('INTERNAL_ERROR', 'internal error handling the message', this.lastSessionId);
     }
   }
 
-  /** Graceful end (server shutdown): stop listening, deliver the final in progress, then close with 1001. */
-  async shutdown(): Promise<void> {
+  /** Graceful end (server shutdown): stop listening, deliver the final in progress, then close (1001 by default). */
+  async shutdown(code = 1001, reason = 'server shutting down'): Promise<void> {
     if (this.closed) return;
     if (this.cycle) this.stopCycle();
     await this.ops;
-    if (this.ws.readyState === OPEN) this.ws.close(1001, 'server shutting down');
+    if (this.ws.readyState === OPEN) this.ws.close(code, reason);
+  }
+
+  /**
+   * Drain (the instance is going away): close with 1012 right after the next final or discard, or at once when no
+   * utterance is in progress, so no sentence is cut; a client that resends its unanswered audio goes on elsewhere.
+   * After `boundMs` the utterance in progress is cut instead (its final is still delivered).
+   */
+  drain(boundMs: number): void {
+    if (this.closed || this.drainTimer) return;
+    const state = this.cycle?.recorder?.state;
+    const stopping = this.cycles.size > (this.cycle ? 1 : 0);
+    if (!stopping && state !== 'recording' && state !== 'transcribing') {
+      this.closeForRestart();
+      return;
+    }
+    this.drainTimer = setTimeout(() => void this.shutdown(1012, RESTART_REASON), boundMs);
+    this.drainTimer.unref();
+  }
+
+  private closeForRestart(): void {
+    clearTimeout(this.drainTimer);
+    if (!this.closed && this.ws.readyState === OPEN) this.ws.close(1012, RESTART_REASON);
   }
 
   /** The socket is gone: drop everything at once (nobody is left to receive a final) and free the slot. */
   handleClose(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.drainTimer);
     this.chatAbort.abort();
     this.cycle = undefined;
     for (const c of this.cycles) this.dropCycle(c);
@@ -325,7 +358,7 @@ export class Session {
 
   private enqueue(op: () => Promise<void>): void {
     this.ops = this.ops.then(op).catch((e: unknown) => {
-      this.host.log.error(`session ${this.id}: ${(e as Error).stack ?? e}`);
+      this.log.error({ err: e }, 'failed');
       this.sendError('INTERNAL_ERROR', 'internal error', this.lastSessionId);
     });
   }
@@ -376,7 +409,7 @@ export class Session {
       try {
         await recorder.stop(); // emits stateChange idle → stt_state idle, after the last final
       } catch (e) {
-        if (!this.closed) this.host.log.warn(`session ${this.id}: stop failed: ${(e as Error).message}`);
+        if (!this.closed) this.log.warn(`stop failed: ${(e as Error).message}`);
       }
       recorder.shutdown();
     }
@@ -400,7 +433,7 @@ export class Session {
     try {
       cycle.recorder?.shutdown();
     } catch (e) {
-      this.host.log.warn(`session ${this.id}: recorder shutdown failed: ${(e as Error).message}`);
+      this.log.warn(`recorder shutdown failed: ${(e as Error).message}`);
     }
   }
 
@@ -420,6 +453,7 @@ export class Session {
     recorder.on('vadStop', () => this.send({ type: 'stt_vad_stop', session_id: sid }));
     recorder.on('recordingStart', (span) => {
       cycle.utterance = span.utterance;
+      cycle.awaitingFirstPartialSince = performance.now();
       this.send({ type: 'stt_recording_start', session_id: sid, utterance: span.utterance, start: round3(span.start) });
     });
     recorder.on('recordingStop', (span) => {
@@ -428,6 +462,10 @@ export class Session {
     });
     recorder.on('realtimeUpdate', (text) => {
       metrics.partials.inc();
+      if (cycle.awaitingFirstPartialSince !== undefined) {
+        metrics.firstPartialLatency.observe((performance.now() - cycle.awaitingFirstPartialSince) / 1000);
+        cycle.awaitingFirstPartialSince = undefined;
+      }
       this.send({ type: 'stt_update', text, session_id: sid, utterance: cycle.utterance });
     });
     recorder.on('realtimeStabilized', (text) => this.send({ type: 'stt_stabilized', text, session_id: sid, utterance: cycle.utterance }));
@@ -445,10 +483,12 @@ export class Session {
         processing_ms: Math.round(f.processingMs),
         model: f.model,
       });
+      if (this.drainTimer) this.closeForRestart();
     });
     recorder.on('utteranceDiscarded', (d) => {
       metrics.discarded.inc({ reason: d.reason });
-      this.send({ type: 'stt_discarded', session_id: sid, utterance: d.utterance, reason: d.reason });
+      this.send({ type: 'stt_discarded', session_id: sid, utterance: d.utterance, reason: d.reason, start: round3(d.start), end: round3(d.end) });
+      if (this.drainTimer) this.closeForRestart();
     });
     recorder.on('error', (e) => {
       this.sendError(e.code, e.message, sid, e.utterance);
@@ -473,7 +513,7 @@ export class Session {
     const buffered = this.ws.bufferedAmount;
     if (buffered > this.host.sendHardLimitBytes) {
       this.cutting = true;
-      this.host.log.warn(`session ${this.id}: client not reading (${buffered} bytes queued); closing`);
+      this.log.warn(`client not reading (${buffered} bytes queued); closing`);
       this.host.metrics.errors.inc({ code: 'SLOW_CONSUMER' });
       this.ws.close(1008, 'client is not reading its messages');
       setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();

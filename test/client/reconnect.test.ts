@@ -145,9 +145,11 @@ test('after a reconnect the session resumes: stt_start again, the audio no final
   assert.equal(await started, 's1');
   for (let i = 1; i <= 4; i++) client.sendAudio(frame(500, i)); // four half-second frames at 1 kHz
   await server.until(() => server.binaryBytes() === 4000, 3000, 'frames');
-  // The first utterance ended 1.2 s in: frames 1 and 2 (0-1 s) are covered, frame 3 (1-1.5 s) is not.
+  // The first utterance ended 1.2 s in: that much is answered, 0.8 s is kept.
+  const finals: Array<[string, number | undefined]> = [];
+  client.on('final', (f) => finals.push([f.text, f.streamEnd]));
   server.send({ type: 'stt_final', text: 'one', session_id: 's1', utterance: 1, start: 0.1, end: 1.2 });
-  await until(() => client.unconfirmedSeconds === 1, 'frames 1-2 confirmed');
+  await until(() => Math.abs(client.unconfirmedSeconds - 0.8) < 1e-9, '1.2 s answered');
 
   await server.stop();
   await until(() => client.state === 'reconnecting', 'reconnecting');
@@ -156,14 +158,21 @@ test('after a reconnect the session resumes: stt_start again, the audio no final
 
   restarted = await new FakeSttServer().start(port);
   await restarted.until(() => restarted!.json('stt_stop').length === 1, 3000, 'stt_stop after the resend');
-  const wire = restarted.received.map((r) => (r.kind === 'json' ? String(r.value.type) : `frame${r.bytes.readInt16LE(0)}`));
-  assert.deepEqual(wire, ['stt_start', 'frame3', 'frame4', 'frame5', 'stt_stop']);
+  const wire = restarted.received.map((r) => (r.kind === 'json' ? String(r.value.type) : `frame${r.bytes.readInt16LE(0)}:${r.bytes.length}`));
+  assert.deepEqual(wire, ['stt_start', 'frame3:600', 'frame4:1000', 'frame5:1000', 'stt_stop']);
   assert.deepEqual(restarted.json('stt_start')[0], { type: 'stt_start', session_id: 's1', sample_rate: 1000 });
-  // The resent audio starts the server's new cycle: its `end` counts from frame 3.
+  const reconnected = client.next('reconnect');
+  restarted.send({ type: 'stt_listening', session_id: 's1', sample_rate: 1000 });
+  const r = await reconnected;
+  assert.equal(r.resentSeconds, 1.3);
+  // The resent audio starts the server's new cycle: its `end` counts from 1.2 s on the client's stream.
   restarted.send({ type: 'stt_final', text: 'two', session_id: 's1', utterance: 1, start: 0.2, end: 0.9 });
-  await until(() => client.unconfirmedSeconds === 1, 'frame 3 confirmed');
+  restarted.send({ type: 'stt_final', text: 'two again', session_id: 's1', utterance: 1, start: 0.2, end: 0.9 });
+  await until(() => client.duplicates === 1, 'the repeated final recognized');
+  assert.ok(Math.abs(client.unconfirmedSeconds - 0.4) < 1e-9);
   restarted.send({ type: 'stt_state', state: 'idle', session_id: 's1' });
   await stopped;
+  assert.deepEqual(finals, [['one', 1.2], ['two', 2.1]], 'each final once, placed on the client stream');
   assert.equal(client.unconfirmedSeconds, 0, 'nothing kept after the session');
 });
 

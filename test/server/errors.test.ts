@@ -8,7 +8,7 @@ import { EarshotClient, EarshotError, toPcm16 } from '../../src/client/earshot-c
 import { Recorder } from '../../src/recorder/recorder.ts';
 import type { TranscriptionService } from '../../src/recorder/transcription-service.ts';
 import { silentLogger } from '../../src/server/logger.ts';
-import { ServerMetrics } from '../../src/server/metrics.ts';
+import { metricTotal, ServerMetrics } from '../../src/server/metrics.ts';
 import { MAX_AUDIO_FRAME_BYTES, type ServerMessage } from '../../src/server/protocol.ts';
 import { Session, type SessionHost, type SessionSocket } from '../../src/server/session.ts';
 import { VoiceActivityDetector } from '../../src/vad/voice-activity-detector.ts';
@@ -358,7 +358,7 @@ describe('send buffer limits (slow reader)', () => {
     recorder.emit('realtimeStabilized', 'hello');
     recorder.emit('transcriptionFinished', final);
     assert.deepEqual(socket.sent.slice(1).map((m) => m.type), ['stt_update', 'stt_final'], 'partials dropped, final kept');
-    assert.equal(metrics.droppedMessages.get(), 2);
+    assert.equal(await metricTotal(metrics.droppedMessages), 2);
 
     socket.bufferedAmount = 6000;
     recorder.emit('transcriptionFinished', final);
