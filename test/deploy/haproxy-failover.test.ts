@@ -11,7 +11,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startServerProcess, type ServerProcess } from '../../bench/server-process.ts';
-import { ReconnectingSession, type SessionFinal } from '../../src/client/reconnecting-session.ts';
+import type { SessionFinal } from '../../src/client/earshot-client.ts';
+import { ReconnectingSession } from '../../src/client/reconnecting-session.ts';
 import { clip, conversation, metricValue, waitFor, werOf, type SpeechClip } from '../server/helpers.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -80,7 +81,7 @@ describe('three instances behind HAProxy: drain and failover', { skip: !HAPROXY 
   test(`${SESSIONS} sessions; one instance drains, another is killed: no final lost, none doubled`, { timeout: 240000 }, async (t) => {
     const scripts = Array.from({ length: SESSIONS }, (_, i) => Array.from({ length: PER_SESSION }, (_, k) => SENTENCES[(i + k) % SENTENCES.length]!));
     const sessions: ReconnectingSession[] = [];
-    const got: SessionFinal[][] = scripts.map(() => []);
+    const got: Array<Array<SessionFinal & { streamStart: number }>> = scripts.map(() => []);
     const runs = scripts.map(async (clips, i) => {
       await sleep(i * 300);
       const session = await ReconnectingSession.open(lbUrl, { sessionId: `s${i}` });
