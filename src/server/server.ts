@@ -9,8 +9,8 @@ import type { TranscriptionService } from '../recorder/transcription-service.ts'
 import { DEFAULT_SERVER_CONFIG, type ServerConfig } from './config.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.ts';
-import { MAX_AUDIO_FRAME_BYTES } from './protocol.ts';
-import { originAllowed, requestToken, tokenMatches } from './security.ts';
+import { MAX_AUDIO_FRAME_BYTES, SUBPROTOCOL } from './protocol.ts';
+import { originAllowed, requestToken, signedTokenValid, STREAM_SCOPE, tokenMatches } from './security.ts';
 import { Session, type SessionHost } from './session.ts';
 import { serveStatic } from './static-files.ts';
 import { handleTranscription, sendApiError, type TranscriptionHost } from './transcriptions-api.ts';
@@ -86,7 +86,14 @@ export class EarshotServer {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_PAYLOAD, perMessageDeflate: false, clientTracking: false });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: WS_MAX_PAYLOAD,
+      perMessageDeflate: false,
+      clientTracking: false,
+      // A browser that authenticates with `token.T` offers `earshot` too and fails unless the server picks it.
+      handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
     if (options.service) this.useService(options.service);
   }
 
@@ -343,9 +350,11 @@ export class EarshotServer {
         this.log.warn(`refused WebSocket from origin ${req.headers.origin}`);
         return refuse(socket, 403, 'Forbidden', `origin not allowed; add it to EARSHOT_ALLOWED_ORIGINS`);
       }
-      if (this.config.token && !tokenMatches(this.config.token, requestToken(req, url))) {
+      const token = this.config.token;
+      const given = requestToken(req, url);
+      if (token && !tokenMatches(token, given) && !(given && signedTokenValid(token, given, STREAM_SCOPE))) {
         reason('token');
-        return refuse(socket, 401, 'Unauthorized', 'missing or wrong token (?token= or Authorization: Bearer)');
+        return refuse(socket, 401, 'Unauthorized', 'missing, wrong or expired token (Authorization: Bearer, ?token=, or subprotocol token.T)');
       }
       if (this.connections.size >= Math.max(64, this.config.maxSessions * 4)) {
         reason('connections');

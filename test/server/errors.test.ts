@@ -136,7 +136,7 @@ describe('errors, limits and security', () => {
 
   test('garbage never takes the process down: invalid UTF-8, random frames, raw TCP noise', async () => {
     const client = await EarshotClient.connect(t.ws);
-    client.ws.send(Buffer.from([0xff, 0xfe, 0xc3, 0x28]), { binary: false }); // invalid UTF-8 text frame
+    (client.socket as unknown as WebSocket).send(Buffer.from([0xff, 0xfe, 0xc3, 0x28]), { binary: false }); // invalid UTF-8 text frame
     assert.equal((await client.closed()).code, 1007);
 
     const fuzz = await EarshotClient.connect(t.ws);
@@ -174,7 +174,7 @@ describe('errors, limits and security', () => {
     await client.streamPcm(concat(silence(0.3), speech.subarray(0, speech.length / 2)), { realtime: false });
     await client.next('recordingStart');
     assert.equal(await metricValue(t.http, 'earshot_sessions'), 1);
-    client.ws.terminate();
+    client.terminate();
     await waitFor(async () => (await metricValue(t.http, 'earshot_sessions')) === 0, 5000, 'sessions gauge back to 0');
     await waitFor(async () => (await metricValue(t.http, 'earshot_connections')) === 0, 5000, 'connections gauge back to 0');
   });
