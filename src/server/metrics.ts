@@ -158,6 +158,7 @@ export class ServerMetrics {
   readonly droppedMessages: Counter;
   readonly inputPauses: Counter;
   readonly connections: Counter;
+  readonly sessionsStarted: Counter;
   readonly refusedUpgrades: Counter;
   readonly httpTranscriptions: Counter;
   readonly finalLatency: Histogram;
@@ -170,6 +171,7 @@ export class ServerMetrics {
     r.add(new Gauge('earshot_sessions', 'Listening sessions (WebSocket stt_start cycles and HTTP transcriptions) now.', () => live.sessions()));
     r.add(new Gauge('earshot_connections', 'Open WebSocket connections now.', () => live.connections()));
     this.connections = r.add(new Counter('earshot_connections_total', 'WebSocket connections accepted.'));
+    this.sessionsStarted = r.add(new Counter('earshot_sessions_started_total', 'Sessions that took a slot, by protocol.', []));
     this.refusedUpgrades = r.add(new Counter('earshot_refused_upgrades_total', 'WebSocket upgrades refused, by reason.', []));
     this.utterances = r.add(new Counter('earshot_utterances_total', 'Utterances ended by the recorder (each yields a final or a discard).'));
     this.finals = r.add(new Counter('earshot_finals_total', 'Final transcripts delivered.'));

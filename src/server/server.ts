@@ -10,7 +10,9 @@ import { silentLogger, type Logger } from './logger.ts';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.ts';
 import { MAX_AUDIO_FRAME_BYTES } from './protocol.ts';
 import { originAllowed, requestToken, tokenMatches } from './security.ts';
-import { Session, type SessionHost } from './session.ts';
+import { SeedWebSocketSession } from './protocols/seed-websocket.ts';
+import type { ProtocolConnection } from './protocols/websocket-adapter.ts';
+import type { SessionHost } from './transcription-session.ts';
 import { serveStatic } from './static-files.ts';
 import { handleTranscription, sendApiError, type TranscriptionHost } from './transcriptions-api.ts';
 
@@ -33,7 +35,7 @@ export interface EarshotServerOptions {
 
 interface Connection {
   ws: WebSocket;
-  session: Session;
+  session: ProtocolConnection;
   alive: boolean;
   closed: Promise<void>;
 }
@@ -328,7 +330,7 @@ export class EarshotServer {
   }
 
   private onConnection(ws: WebSocket): void {
-    const session = new Session(ws, this.sessionHost());
+    const session: ProtocolConnection = new SeedWebSocketSession(ws, this.sessionHost(), this.config.chat);
     let markClosed!: () => void;
     const conn: Connection = { ws, session, alive: true, closed: new Promise((r) => (markClosed = r)) };
     this.connections.add(conn);
@@ -336,8 +338,15 @@ export class EarshotServer {
     ws.on('pong', () => {
       conn.alive = true;
     });
-    ws.on('message', (data, isBinary) => session.handleMessage(data, isBinary));
-    ws.on('error', (e) => this.log.warn(`session ${session.id}: ${e.message}`));
+    ws.on('message', (data, isBinary) => {
+      try {
+        session.handleMessage(data, isBinary);
+      } catch (e) {
+        this.log.error(`session ${session.session.id}: ${(e as Error).stack ?? e}`);
+        session.session.error('INTERNAL_ERROR', 'internal error handling the message');
+      }
+    });
+    ws.on('error', (e) => this.log.warn(`session ${session.session.id}: ${e.message}`));
     ws.on('close', () => {
       this.connections.delete(conn);
       session.handleClose();
@@ -349,7 +358,7 @@ export class EarshotServer {
   private beat(): void {
     for (const c of this.connections) {
       if (!c.alive) {
-        this.log.info(`session ${c.session.id}: no pong; dropping the connection`);
+        this.log.info(`session ${c.session.session.id}: no pong; dropping the connection`);
         c.ws.terminate();
         continue;
       }
@@ -388,7 +397,6 @@ export class EarshotServer {
       sendSoftLimitBytes: this.config.sendSoftLimitBytes,
       sendHardLimitBytes: this.config.sendHardLimitBytes,
       recorderConfig: this.options.recorderConfig,
-      chat: this.config.chat,
     };
   }
 
