@@ -1,4 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -9,6 +10,7 @@ import { DEFAULT_SERVER_CONFIG, type ServerConfig } from './config.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.ts';
 import { MAX_AUDIO_FRAME_BYTES } from './protocol.ts';
+import { OPENAI_MAX_TEXT_BYTES, OpenAIRealtimeSession } from './protocols/openai-realtime.ts';
 import { originAllowed, requestToken, tokenMatches } from './security.ts';
 import { SeedWebSocketSession } from './protocols/seed-websocket.ts';
 import type { ProtocolConnection } from './protocols/websocket-adapter.ts';
@@ -17,6 +19,7 @@ import { serveStatic } from './static-files.ts';
 import { handleTranscription, sendApiError, type TranscriptionHost } from './transcriptions-api.ts';
 
 export const WS_PATH = '/ws/stream';
+export const OPENAI_REALTIME_PATH = '/v1/realtime';
 /**
  * ws closes the connection (1009) for frames over this; frames between MAX_AUDIO_FRAME_BYTES and this are read and
  * answered with AUDIO_FRAME_TOO_LARGE, and the connection stays usable.
@@ -32,6 +35,15 @@ export interface EarshotServerOptions {
   /** Recorder settings for every session (tests; the CLI uses the defaults). */
   recorderConfig?: Partial<RecorderConfig>;
 }
+
+/** A WebSocket route: its own frame limit, and the adapter that speaks its protocol. */
+interface WebSocketRoute {
+  wss: WebSocketServer;
+  open(ws: WebSocket, req: IncomingMessage, url: URL): ProtocolConnection;
+}
+
+/** Subprotocols a browser may offer, one of which the server must select: OpenAI's, Deepgram's and our own. */
+const SELECTABLE_SUBPROTOCOLS = ['realtime', 'token', 'earshot'];
 
 interface Connection {
   ws: WebSocket;
@@ -50,8 +62,8 @@ export class EarshotServer {
   readonly config: ServerConfig;
   readonly metrics: ServerMetrics;
   readonly log: Logger;
-  private readonly http: http.Server;
-  private readonly wss: WebSocketServer;
+  private readonly http: http.Server | https.Server;
+  private readonly wsRoutes: Map<string, WebSocketRoute>;
   private readonly connections = new Set<Connection>();
   private readonly httpJobs = new Set<Promise<void>>();
   private activeSessions = 0;
@@ -78,13 +90,34 @@ export class EarshotServer {
       this.rejectService = reject;
     });
     this.servicePromise.catch(() => {});
-    this.http = http.createServer((req, res) => this.onRequest(req, res));
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res);
+    const tls = this.config.tls;
+    this.http = tls ? https.createServer({ cert: tls.cert, key: tls.key }, onRequest) : http.createServer(onRequest);
     this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (_e, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_PAYLOAD, perMessageDeflate: false, clientTracking: false });
+    const wss = (maxPayload: number) =>
+      new WebSocketServer({
+        noServer: true,
+        maxPayload,
+        perMessageDeflate: false,
+        clientTracking: false,
+        handleProtocols: (offered) => SELECTABLE_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
+      });
+    this.wsRoutes = new Map<string, WebSocketRoute>([
+      [WS_PATH, { wss: wss(WS_MAX_PAYLOAD), open: (ws) => new SeedWebSocketSession(ws, this.sessionHost(), this.config.chat) }],
+      [
+        OPENAI_REALTIME_PATH,
+        {
+          wss: wss(OPENAI_MAX_TEXT_BYTES),
+          open: (ws, req) =>
+            // Beta-era clients say so with a header (or the subprotocol `openai-beta.realtime-v1`): answer with the beta names.
+            new OpenAIRealtimeSession(ws, this.sessionHost(), { beta: /realtime=v1/.test(String(req.headers['openai-beta'] ?? '')) || /openai-beta\.realtime-v1/.test(String(req.headers['sec-websocket-protocol'] ?? '')) }),
+        },
+      ],
+    ]);
     if (options.service) this.useService(options.service);
   }
 
@@ -147,11 +180,11 @@ export class EarshotServer {
     return a;
   }
 
-  /** http://host:port of the bound address. */
+  /** http(s)://host:port of the bound address. */
   get url(): string {
     const { address, port, family } = this.address;
     const host = family === 'IPv6' ? `[${address}]` : address;
-    return `http://${host}:${port}`;
+    return `${this.config.tls ? 'https' : 'http'}://${host}:${port}`;
   }
 
   /**
@@ -301,7 +334,8 @@ export class EarshotServer {
         return refuse(socket, 400, 'Bad Request');
       }
       const reason = (r: string) => this.metrics.refusedUpgrades.inc({ reason: r });
-      if (url.pathname !== WS_PATH) {
+      const route = this.wsRoutes.get(url.pathname);
+      if (!route) {
         reason('not_found');
         return refuse(socket, 404, 'Not Found');
       }
@@ -322,15 +356,14 @@ export class EarshotServer {
         reason('connections');
         return refuse(socket, 503, 'Service Unavailable', 'too many connections');
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+      route.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, route.open(ws, req, url!)));
     } catch (e) {
       this.log.error(`upgrade failed: ${(e as Error).stack ?? e}`);
       socket.destroy();
     }
   }
 
-  private onConnection(ws: WebSocket): void {
-    const session: ProtocolConnection = new SeedWebSocketSession(ws, this.sessionHost(), this.config.chat);
+  private onConnection(ws: WebSocket, session: ProtocolConnection): void {
     let markClosed!: () => void;
     const conn: Connection = { ws, session, alive: true, closed: new Promise((r) => (markClosed = r)) };
     this.connections.add(conn);

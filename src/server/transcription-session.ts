@@ -215,6 +215,19 @@ export class TranscriptionSession<Tag = unknown> {
     return this.ops;
   }
 
+  /**
+   * Drops the audio of the listening cycle (no final for the utterance in progress) and goes on listening with the
+   * same settings: OpenAI's input_audio_buffer.clear, say.
+   */
+  clear(): void {
+    const cycle = this.cycle;
+    if (!cycle || this.closed) return;
+    this.cycle = undefined;
+    this.cycles.delete(cycle);
+    this.dropCycle(cycle);
+    this.start({ sampleRate: cycle.sampleRate, tag: cycle.tag, recorder: cycle.recorderConfig });
+  }
+
   /** Counts an error and reports it to the adapter (for its own protocol errors too, so metrics see them all). */
   error(code: ErrorCode, message: string, tag: Tag | undefined = this.cycle?.tag, utterance?: number): void {
     this.host.metrics.errors.inc({ code });
