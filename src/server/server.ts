@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Transcript } from '../asr/engine.ts';
@@ -11,6 +11,7 @@ import { silentLogger, type Logger } from './logger.ts';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.ts';
 import { MAX_AUDIO_FRAME_BYTES } from './protocol.ts';
 import { OPENAI_MAX_TEXT_BYTES, OpenAIRealtimeSession } from './protocols/openai-realtime.ts';
+import { WyomingSession } from './protocols/wyoming.ts';
 import { originAllowed, requestToken, tokenMatches } from './security.ts';
 import { SeedWebSocketSession } from './protocols/seed-websocket.ts';
 import type { ProtocolConnection } from './protocols/websocket-adapter.ts';
@@ -46,7 +47,9 @@ interface WebSocketRoute {
 const SELECTABLE_SUBPROTOCOLS = ['realtime', 'token', 'earshot'];
 
 interface Connection {
-  ws: WebSocket;
+  /** WebSocket connections get heartbeat pings; Wyoming's TCP ones do not. */
+  ws?: WebSocket;
+  terminate(): void;
   session: ProtocolConnection;
   alive: boolean;
   closed: Promise<void>;
@@ -73,6 +76,8 @@ export class EarshotServer {
   private rejectService!: (e: Error) => void;
   private serviceGiven = false;
   private heartbeat?: NodeJS.Timeout;
+  /** Wyoming's TCP listener, when config.wyomingPort is set. */
+  private wyoming?: net.Server;
   private closing?: Promise<void>;
   private unhook?: () => void;
 
@@ -166,12 +171,62 @@ export class EarshotServer {
         this.http.off('error', onError);
         this.heartbeat = setInterval(() => this.beat(), this.config.heartbeatMs);
         this.heartbeat.unref();
-        resolve(this.http.address() as AddressInfo);
+        this.listenWyoming().then(() => resolve(this.http.address() as AddressInfo), reject);
       };
       this.http.once('error', onError);
       this.http.once('listening', onListening);
       this.http.listen(this.config.port, this.config.host);
     });
+  }
+
+  /** Wyoming on its own TCP port (same host), sharing sessions, limits and drain with the WebSocket protocols. */
+  private listenWyoming(): Promise<void> {
+    const port = this.config.wyomingPort;
+    if (port === undefined) return Promise.resolve();
+    const server = net.createServer((socket) => this.onWyomingConnection(socket));
+    this.wyoming = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`cannot listen for Wyoming on ${this.config.host}:${port}: ${e.code ?? e.message}`)));
+      server.listen(port, this.config.host, () => resolve());
+    });
+  }
+
+  /** The bound Wyoming address, when enabled. */
+  get wyomingAddress(): AddressInfo | undefined {
+    const a = this.wyoming?.address();
+    return a && typeof a !== 'string' ? a : undefined;
+  }
+
+  private onWyomingConnection(socket: net.Socket): void {
+    socket.on('error', () => {});
+    if (this.shuttingDown || this.connections.size >= this.maxConnections()) {
+      this.metrics.refusedUpgrades.inc({ reason: this.shuttingDown ? 'shutting_down' : 'connections' });
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    const session = new WyomingSession(socket, this.sessionHost(), () => (this.state.kind === 'ready' ? [this.state.service.finalEngine.name] : [this.config.model]));
+    let markClosed!: () => void;
+    const conn: Connection = { terminate: () => socket.destroy(), session, alive: true, closed: new Promise((r) => (markClosed = r)) };
+    this.connections.add(conn);
+    this.metrics.connections.inc();
+    socket.on('data', (data) => {
+      try {
+        session.handleMessage(data);
+      } catch (e) {
+        this.log.error(`wyoming ${session.session.id}: ${(e as Error).stack ?? e}`);
+        session.session.error('INTERNAL_ERROR', 'internal error handling the event');
+      }
+    });
+    socket.on('close', () => {
+      this.connections.delete(conn);
+      session.handleClose();
+      markClosed();
+    });
+  }
+
+  private maxConnections(): number {
+    return Math.max(64, this.config.maxSessions * 4);
   }
 
   get address(): AddressInfo {
@@ -203,6 +258,7 @@ export class EarshotServer {
 
   private async shutdown(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.wyoming?.close();
     const stopped = new Promise<void>((resolve) => {
       if (!this.http.listening) resolve();
       else this.http.close(() => resolve());
@@ -220,7 +276,7 @@ export class EarshotServer {
     const finished = await Promise.race([graceful.then(() => true), deadline.promise.then(() => false)]);
     deadline.cancel();
     if (!finished) this.log.warn('shutdown deadline reached; cutting the remaining connections');
-    for (const c of this.connections) c.ws.terminate();
+    for (const c of this.connections) c.terminate();
     this.http.closeAllConnections();
     const last = delay(500);
     await Promise.race([stopped, last.promise]);
@@ -352,7 +408,7 @@ export class EarshotServer {
         reason('token');
         return refuse(socket, 401, 'Unauthorized', 'missing or wrong token (?token= or Authorization: Bearer)');
       }
-      if (this.connections.size >= Math.max(64, this.config.maxSessions * 4)) {
+      if (this.connections.size >= this.maxConnections()) {
         reason('connections');
         return refuse(socket, 503, 'Service Unavailable', 'too many connections');
       }
@@ -365,7 +421,7 @@ export class EarshotServer {
 
   private onConnection(ws: WebSocket, session: ProtocolConnection): void {
     let markClosed!: () => void;
-    const conn: Connection = { ws, session, alive: true, closed: new Promise((r) => (markClosed = r)) };
+    const conn: Connection = { ws, terminate: () => ws.terminate(), session, alive: true, closed: new Promise((r) => (markClosed = r)) };
     this.connections.add(conn);
     this.metrics.connections.inc();
     ws.on('pong', () => {
@@ -390,16 +446,17 @@ export class EarshotServer {
   /** Dead peer detection: a connection that did not answer the previous ping is dropped. */
   private beat(): void {
     for (const c of this.connections) {
+      if (!c.ws) continue;
       if (!c.alive) {
         this.log.info(`session ${c.session.session.id}: no pong; dropping the connection`);
-        c.ws.terminate();
+        c.terminate();
         continue;
       }
       c.alive = false;
       try {
         c.ws.ping();
       } catch {
-        c.ws.terminate();
+        c.terminate();
       }
     }
   }
