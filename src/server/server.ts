@@ -10,6 +10,7 @@ import { DEFAULT_SERVER_CONFIG, type ServerConfig } from './config.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.ts';
 import { MAX_AUDIO_FRAME_BYTES } from './protocol.ts';
+import { DeepgramLiveSession, parseDeepgramQuery, type DeepgramOptions } from './protocols/deepgram-live.ts';
 import { OPENAI_MAX_TEXT_BYTES, OpenAIRealtimeSession } from './protocols/openai-realtime.ts';
 import { WyomingSession } from './protocols/wyoming.ts';
 import { originAllowed, requestToken, tokenMatches } from './security.ts';
@@ -21,6 +22,7 @@ import { handleTranscription, sendApiError, type TranscriptionHost } from './tra
 
 export const WS_PATH = '/ws/stream';
 export const OPENAI_REALTIME_PATH = '/v1/realtime';
+export const DEEPGRAM_LISTEN_PATH = '/v1/listen';
 /**
  * ws closes the connection (1009) for frames over this; frames between MAX_AUDIO_FRAME_BYTES and this are read and
  * answered with AUDIO_FRAME_TOO_LARGE, and the connection stays usable.
@@ -40,6 +42,8 @@ export interface EarshotServerOptions {
 /** A WebSocket route: its own frame limit, and the adapter that speaks its protocol. */
 interface WebSocketRoute {
   wss: WebSocketServer;
+  /** Why the handshake is refused (400) before any audio, e.g. a bad query. */
+  refuse?(url: URL): string | undefined;
   open(ws: WebSocket, req: IncomingMessage, url: URL): ProtocolConnection;
 }
 
@@ -120,6 +124,17 @@ export class EarshotServer {
           open: (ws, req) =>
             // Beta-era clients say so with a header (or the subprotocol `openai-beta.realtime-v1`): answer with the beta names.
             new OpenAIRealtimeSession(ws, this.sessionHost(), { beta: /realtime=v1/.test(String(req.headers['openai-beta'] ?? '')) || /openai-beta\.realtime-v1/.test(String(req.headers['sec-websocket-protocol'] ?? '')) }),
+        },
+      ],
+      [
+        DEEPGRAM_LISTEN_PATH,
+        {
+          wss: wss(WS_MAX_PAYLOAD),
+          refuse: (url) => {
+            const o = parseDeepgramQuery(url.searchParams);
+            return 'error' in o ? o.error : undefined;
+          },
+          open: (ws, _req, url) => new DeepgramLiveSession(ws, this.sessionHost(), parseDeepgramQuery(url.searchParams) as DeepgramOptions),
         },
       ],
     ]);
@@ -411,6 +426,11 @@ export class EarshotServer {
       if (this.connections.size >= this.maxConnections()) {
         reason('connections');
         return refuse(socket, 503, 'Service Unavailable', 'too many connections');
+      }
+      const refusal = route.refuse?.(url);
+      if (refusal) {
+        reason('bad_request');
+        return refuse(socket, 400, 'Bad Request', refusal);
       }
       route.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, route.open(ws, req, url!)));
     } catch (e) {
