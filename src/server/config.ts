@@ -49,6 +49,11 @@ export interface ServerConfig {
   tls?: { cert: Buffer; key: Buffer };
   /** Wyoming (Home Assistant) STT over TCP on this port, same host; off unless set. Flag --wyoming-port, env EARSHOT_WYOMING_PORT. */
   wyomingPort?: number;
+  /**
+   * SIGTERM drain: how long a session may take to reach its next natural final before its utterance is cut (a
+   * real-time client's utterance ends by maxUtteranceSeconds, 25 s, plus the final's latency).
+   */
+  drainMs: number;
 }
 
 export const DEFAULT_WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/dist');
@@ -68,6 +73,7 @@ export const DEFAULT_SERVER_CONFIG: Readonly<ServerConfig> = Object.freeze({
   sendSoftLimitBytes: 256 * 1024,
   sendHardLimitBytes: 4 * 1024 * 1024,
   shutdownMs: 4000,
+  drainMs: 30000,
 });
 
 /** A bad setting: one line naming it; the CLI prints it and exits with 2. */
@@ -82,7 +88,7 @@ export const SERVE_USAGE = `usage: earshot serve [--port 8000] [--host 127.0.0.1
 environment: EARSHOT_PORT EARSHOT_HOST EARSHOT_TOKEN EARSHOT_MAX_SESSIONS EARSHOT_ALLOWED_ORIGINS EARSHOT_MODEL
              EARSHOT_REALTIME_MODEL EARSHOT_THREADS EARSHOT_PARALLELISM EARSHOT_TIMEOUT_MS EARSHOT_MAX_UPLOAD_MB
              EARSHOT_WEB_ROOT EARSHOT_MODELS_DIR EARSHOT_CHAT_URL EARSHOT_CHAT_MODEL EARSHOT_CHAT_API_KEY
-             EARSHOT_TLS_CERT EARSHOT_TLS_KEY EARSHOT_WYOMING_PORT`;
+             EARSHOT_TLS_CERT EARSHOT_TLS_KEY EARSHOT_WYOMING_PORT EARSHOT_DRAIN_SECONDS EARSHOT_LOG_LEVEL`;
 
 /** Reads `earshot serve` flags and the environment; throws ConfigError with a one-line message. */
 export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -172,6 +178,7 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
     maxUploadBytes: int('__none', 'EARSHOT_MAX_UPLOAD_MB', 1, 2048, d.maxUploadBytes / 1024 / 1024) * 1024 * 1024,
     webRoot: webRoot ? path.resolve(webRoot) : d.webRoot,
     chat,
+    drainMs: int('__none', 'EARSHOT_DRAIN_SECONDS', 0, 3600, d.drainMs / 1000) * 1000,
   };
 }
 

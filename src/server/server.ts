@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
@@ -9,11 +10,11 @@ import type { TranscriptionService } from '../recorder/transcription-service.ts'
 import { DEFAULT_SERVER_CONFIG, type ServerConfig } from './config.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.ts';
-import { MAX_AUDIO_FRAME_BYTES } from './protocol.ts';
+import { MAX_AUDIO_FRAME_BYTES, SUBPROTOCOL } from './protocol.ts';
 import { DeepgramLiveSession, parseDeepgramQuery, type DeepgramOptions } from './protocols/deepgram-live.ts';
 import { OPENAI_MAX_TEXT_BYTES, OpenAIRealtimeSession } from './protocols/openai-realtime.ts';
 import { WyomingSession } from './protocols/wyoming.ts';
-import { originAllowed, requestToken, tokenMatches } from './security.ts';
+import { originAllowed, requestToken, signedTokenValid, STREAM_SCOPE, tokenMatches } from './security.ts';
 import { SeedWebSocketSession } from './protocols/seed-websocket.ts';
 import type { ProtocolConnection } from './protocols/websocket-adapter.ts';
 import type { SessionHost } from './transcription-session.ts';
@@ -48,7 +49,7 @@ interface WebSocketRoute {
 }
 
 /** Subprotocols a browser may offer, one of which the server must select: OpenAI's, Deepgram's and our own. */
-const SELECTABLE_SUBPROTOCOLS = ['realtime', 'token', 'earshot'];
+const SELECTABLE_SUBPROTOCOLS = ['realtime', 'token', SUBPROTOCOL];
 
 interface Connection {
   /** WebSocket connections get heartbeat pings; Wyoming's TCP ones do not. */
@@ -83,6 +84,7 @@ export class EarshotServer {
   /** Wyoming's TCP listener, when config.wyomingPort is set. */
   private wyoming?: net.Server;
   private closing?: Promise<void>;
+  private draining?: Promise<void>;
   private unhook?: () => void;
 
   constructor(private readonly options: EarshotServerOptions = {}) {
@@ -93,6 +95,8 @@ export class EarshotServer {
       connections: () => this.connections.size,
       queueDepth: () => (this.state.kind === 'ready' ? this.state.service.scheduler.queueDepth : 0),
       schedulerStats: () => (this.state.kind === 'ready' ? { ...this.state.service.scheduler.stats } : undefined),
+      maxSessions: () => this.config.maxSessions,
+      draining: () => this.isDraining,
     });
     this.servicePromise = new Promise((resolve, reject) => {
       this.resolveService = resolve;
@@ -229,7 +233,7 @@ export class EarshotServer {
       try {
         session.handleMessage(data);
       } catch (e) {
-        this.log.error(`wyoming ${session.session.id}: ${(e as Error).stack ?? e}`);
+        this.log.error({ err: e, session: session.session.id }, 'failed handling a Wyoming event');
         session.session.error('INTERNAL_ERROR', 'internal error handling the event');
       }
     });
@@ -271,6 +275,29 @@ export class EarshotServer {
     return this.closing !== undefined;
   }
 
+  /**
+   * SIGTERM: /ready and new WebSocket handshakes answer 503 (a balancer sends them elsewhere), each session closes
+   * with 1012 right after its next natural final (bounded by config.drainMs), then close() ends the rest.
+   */
+  drain(): Promise<void> {
+    this.draining ??= this.drainSessions();
+    return this.draining;
+  }
+
+  /** True from drain() (or close()) on. */
+  get isDraining(): boolean {
+    return this.draining !== undefined || this.closing !== undefined;
+  }
+
+  private async drainSessions(): Promise<void> {
+    this.log.info(`draining ${this.connections.size} connections (at most ${this.config.drainMs} ms)`);
+    for (const c of this.connections) c.session.drain(this.config.drainMs);
+    const deadline = delay(this.config.drainMs + 1000);
+    await Promise.race([Promise.all([...this.connections].map((c) => c.closed)), deadline.promise]);
+    deadline.cancel();
+    await this.close();
+  }
+
   private async shutdown(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.wyoming?.close();
@@ -302,8 +329,10 @@ export class EarshotServer {
   // ---- HTTP ---------------------------------------------------------------------------------------------------
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const id = requestId(req);
+    res.setHeader('X-Request-Id', id);
     this.route(req, res).catch((e: unknown) => {
-      this.log.error(`${req.method} ${req.url}: ${(e as Error).stack ?? e}`);
+      this.log.error({ req: id, method: req.method, url: req.url, err: e }, 'request failed');
       if (!res.headersSent) sendApiError(res, 500, 'INTERNAL_ERROR', 'internal error');
       else res.destroy();
     });
@@ -328,7 +357,8 @@ export class EarshotServer {
     if (path === '/ready') {
       if (!read) return methodNotAllowed(res, 'GET, HEAD');
       const s = this.state;
-      if (this.shuttingDown) return sendJson(res, 503, { status: 'shutting_down' }, req);
+      if (this.isDraining) return sendJson(res, 503, { status: 'draining' }, req);
+      if (this.full) return sendJson(res, 503, { status: 'full', sessions: this.activeSessions }, req);
       if (s.kind === 'ready') return sendJson(res, 200, { status: 'ready', model: s.service.finalEngine.name, realtime_model: s.service.partialEngine.name }, req);
       if (s.kind === 'failed') return sendJson(res, 503, { status: 'failed', error: s.error.message }, req);
       return sendJson(res, 503, { status: 'loading' }, req);
@@ -336,7 +366,7 @@ export class EarshotServer {
     if (path === '/metrics') {
       if (!read) return methodNotAllowed(res, 'GET, HEAD');
       if (!this.authorized(req, url, res)) return;
-      const body = this.metrics.render();
+      const body = await this.metrics.render();
       res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
       res.end(method === 'HEAD' ? undefined : body);
       return;
@@ -410,18 +440,25 @@ export class EarshotServer {
         reason('not_found');
         return refuse(socket, 404, 'Not Found');
       }
-      if (this.shuttingDown) {
+      // 503 before stt_start, while a balancer can still send the handshake to another instance.
+      if (this.isDraining) {
         reason('shutting_down');
-        return refuse(socket, 503, 'Service Unavailable');
+        return refuse(socket, 503, 'Service Unavailable', 'draining');
+      }
+      if (this.full) {
+        reason('full');
+        return refuse(socket, 503, 'Service Unavailable', 'at --max-sessions');
       }
       if (!originAllowed(req, this.config.allowedOrigins, !this.loopbackOnly())) {
         reason('origin');
         this.log.warn(`refused WebSocket from origin ${req.headers.origin}`);
         return refuse(socket, 403, 'Forbidden', `origin not allowed; add it to EARSHOT_ALLOWED_ORIGINS`);
       }
-      if (this.config.token && !tokenMatches(this.config.token, requestToken(req, url))) {
+      const token = this.config.token;
+      const given = requestToken(req, url);
+      if (token && !tokenMatches(token, given) && !(given && signedTokenValid(token, given, STREAM_SCOPE))) {
         reason('token');
-        return refuse(socket, 401, 'Unauthorized', 'missing or wrong token (?token= or Authorization: Bearer)');
+        return refuse(socket, 401, 'Unauthorized', 'missing, wrong or expired token (Authorization: Bearer, ?token=, or subprotocol token.T)');
       }
       if (this.connections.size >= this.maxConnections()) {
         reason('connections');
@@ -432,14 +469,16 @@ export class EarshotServer {
         reason('bad_request');
         return refuse(socket, 400, 'Bad Request', refusal);
       }
-      route.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, route.open(ws, req, url!)));
+      route.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, route.open(ws, req, url!), req));
     } catch (e) {
-      this.log.error(`upgrade failed: ${(e as Error).stack ?? e}`);
+      this.log.error({ err: e }, 'upgrade failed');
       socket.destroy();
     }
   }
 
-  private onConnection(ws: WebSocket, session: ProtocolConnection): void {
+  private onConnection(ws: WebSocket, session: ProtocolConnection, req: IncomingMessage): void {
+    const log = this.log.child({ session: session.session.id });
+    log.info({ req: requestId(req), path: req.url?.split('?')[0], remote: req.socket.remoteAddress, forwardedFor: req.headers['x-forwarded-for'] }, 'connection opened');
     let markClosed!: () => void;
     const conn: Connection = { ws, terminate: () => ws.terminate(), session, alive: true, closed: new Promise((r) => (markClosed = r)) };
     this.connections.add(conn);
@@ -451,12 +490,13 @@ export class EarshotServer {
       try {
         session.handleMessage(data, isBinary);
       } catch (e) {
-        this.log.error(`session ${session.session.id}: ${(e as Error).stack ?? e}`);
+        log.error({ err: e }, 'failed handling a message');
         session.session.error('INTERNAL_ERROR', 'internal error handling the message');
       }
     });
-    ws.on('error', (e) => this.log.warn(`session ${session.session.id}: ${e.message}`));
-    ws.on('close', () => {
+    ws.on('error', (e) => log.warn(e.message));
+    ws.on('close', (code) => {
+      log.info({ code }, 'connection closed');
       this.connections.delete(conn);
       session.handleClose();
       markClosed();
@@ -468,7 +508,7 @@ export class EarshotServer {
     for (const c of this.connections) {
       if (!c.ws) continue;
       if (!c.alive) {
-        this.log.info(`session ${c.session.session.id}: no pong; dropping the connection`);
+        this.log.info({ session: c.session.session.id }, 'no pong; dropping the connection');
         c.terminate();
         continue;
       }
@@ -483,8 +523,12 @@ export class EarshotServer {
 
   // ---- shared with sessions -----------------------------------------------------------------------------------
 
+  private get full(): boolean {
+    return this.activeSessions >= this.config.maxSessions;
+  }
+
   private acquireSlot = (): boolean => {
-    if (this.activeSessions >= this.config.maxSessions) return false;
+    if (this.full) return false;
     this.activeSessions++;
     return true;
   };
@@ -500,7 +544,7 @@ export class EarshotServer {
       acquireSlot: this.acquireSlot,
       releaseSlot: this.releaseSlot,
       get shuttingDown() {
-        return server.shuttingDown;
+        return server.isDraining;
       },
       metrics: this.metrics,
       log: this.log,
@@ -537,12 +581,19 @@ export class EarshotServer {
   }
 }
 
+/** The balancer's X-Request-Id when it sent a plausible one, else a new id. */
+function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+}
+
 function refuse(socket: Duplex, status: number, text: string, body = text): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const response = `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const retry = status === 503 ? 'Retry-After: 1\r\n' : '';
+  const response = `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${retry}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
   socket.end(response, () => socket.destroy());
   setTimeout(() => socket.destroy(), 1000).unref();
 }

@@ -59,7 +59,7 @@ export type SessionEvent =
       processingMs: number;
       model: string;
     }
-  | { type: 'discarded'; utterance: number; reason: DiscardReason }
+  | { type: 'discarded'; utterance: number; reason: DiscardReason; start: number; end: number }
   | { type: 'error'; code: ErrorCode; message: string; utterance?: number };
 
 /** Events a slow reader may lose: a later one supersedes them. */
@@ -91,6 +91,8 @@ interface Cycle<Tag> {
   utterance: number;
   /** Seconds of audio fed to the recorder (compared with recorder.time, the seconds it has been through the VAD). */
   fedSeconds: number;
+  /** performance.now() at the recording start of an utterance still waiting for its first partial. */
+  awaitingFirstPartialSince?: number;
 }
 
 /** Audio kept while a cycle's recorder is being set up (models still loading, say); older frames are dropped. */
@@ -119,6 +121,10 @@ export class TranscriptionSession<Tag = unknown> {
   private closed = false;
   private cutting = false;
   private paused = false;
+  /** Set while draining: closes the connection after the next final or discard (see drain()). */
+  private drained?: { timer: NodeJS.Timeout; close(): void };
+  /** Log lines about this session carry its id as `session`. */
+  private readonly log: Logger;
 
   constructor(
     private readonly host: SessionHost,
@@ -126,7 +132,9 @@ export class TranscriptionSession<Tag = unknown> {
     private readonly listener: SessionListener<Tag>,
     /** The adapter's name, a label on metrics. */
     readonly protocol: string,
-  ) {}
+  ) {
+    this.log = host.log.child({ session: this.id, protocol });
+  }
 
   get listening(): boolean {
     return this.cycle !== undefined;
@@ -236,6 +244,31 @@ export class TranscriptionSession<Tag = unknown> {
     this.emit(event, tag);
   }
 
+  /**
+   * Drain (the instance is going away): `close` is called right after the next final or discard, or at once when no
+   * utterance is in progress, so no sentence is cut; a client that resends its unanswered audio goes on elsewhere.
+   * After `boundMs` the utterance in progress is finished instead (its final is still delivered), then `close`.
+   */
+  drain(boundMs: number, close: () => void): void {
+    if (this.closed || this.drained) return;
+    const state = this.cycle?.recorder?.state;
+    const stopping = this.cycles.size > (this.cycle ? 1 : 0);
+    if (!stopping && state !== 'recording' && state !== 'transcribing') {
+      close();
+      return;
+    }
+    const timer = setTimeout(() => void this.shutdown().then(() => this.closeDrained()), boundMs);
+    timer.unref();
+    this.drained = { timer, close };
+  }
+
+  private closeDrained(): void {
+    const drained = this.drained;
+    if (!drained || this.closed) return;
+    clearTimeout(drained.timer);
+    drained.close();
+  }
+
   /** Graceful end (server shutdown): stop listening and deliver the final in progress. */
   async shutdown(): Promise<void> {
     if (this.closed) return;
@@ -247,6 +280,7 @@ export class TranscriptionSession<Tag = unknown> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.drained) clearTimeout(this.drained.timer);
     this.cycle = undefined;
     for (const c of this.cycles) this.dropCycle(c);
     this.cycles.clear();
@@ -270,7 +304,7 @@ export class TranscriptionSession<Tag = unknown> {
 
   private enqueue(op: () => Promise<void>): void {
     this.ops = this.ops.then(op).catch((e: unknown) => {
-      this.host.log.error(`session ${this.id}: ${(e as Error).stack ?? e}`);
+      this.log.error({ err: e }, 'failed');
       this.error('INTERNAL_ERROR', 'internal error');
     });
   }
@@ -314,7 +348,7 @@ export class TranscriptionSession<Tag = unknown> {
       try {
         await recorder.stop(); // emits stateChange idle after the last final
       } catch (e) {
-        if (!this.closed) this.host.log.warn(`session ${this.id}: stop failed: ${(e as Error).message}`);
+        if (!this.closed) this.log.warn(`stop failed: ${(e as Error).message}`);
       }
       recorder.shutdown();
     }
@@ -338,7 +372,7 @@ export class TranscriptionSession<Tag = unknown> {
     try {
       cycle.recorder?.shutdown();
     } catch (e) {
-      this.host.log.warn(`session ${this.id}: recorder shutdown failed: ${(e as Error).message}`);
+      this.log.warn(`recorder shutdown failed: ${(e as Error).message}`);
     }
   }
 
@@ -361,6 +395,7 @@ export class TranscriptionSession<Tag = unknown> {
     recorder.on('vadStop', () => this.emit({ type: 'vad_stop' }, tag));
     recorder.on('recordingStart', (span) => {
       cycle.utterance = span.utterance;
+      cycle.awaitingFirstPartialSince = performance.now();
       this.emit({ type: 'speech_started', utterance: span.utterance, start: round3(span.start) }, tag);
     });
     recorder.on('recordingStop', (span) => {
@@ -369,6 +404,10 @@ export class TranscriptionSession<Tag = unknown> {
     });
     recorder.on('realtimeUpdate', (text) => {
       metrics.partials.inc();
+      if (cycle.awaitingFirstPartialSince !== undefined) {
+        metrics.firstPartialLatency.observe((performance.now() - cycle.awaitingFirstPartialSince) / 1000);
+        cycle.awaitingFirstPartialSince = undefined;
+      }
       this.emit({ type: 'partial', utterance: cycle.utterance, text }, tag);
     });
     recorder.on('realtimeStabilized', (text) => this.emit({ type: 'stabilized', utterance: cycle.utterance, text }, tag));
@@ -388,10 +427,12 @@ export class TranscriptionSession<Tag = unknown> {
         },
         tag,
       );
+      this.closeDrained();
     });
     recorder.on('utteranceDiscarded', (d) => {
       metrics.discarded.inc({ reason: d.reason });
-      this.emit({ type: 'discarded', utterance: d.utterance, reason: d.reason }, tag);
+      this.emit({ type: 'discarded', utterance: d.utterance, reason: d.reason, start: round3(d.start), end: round3(d.end) }, tag);
+      this.closeDrained();
     });
     recorder.on('error', (e) => this.error(e.code, e.message, tag, e.utterance));
   }
@@ -407,7 +448,7 @@ export class TranscriptionSession<Tag = unknown> {
     const buffered = this.transport.bufferedAmount;
     if (buffered > this.host.sendHardLimitBytes) {
       this.cutting = true;
-      this.host.log.warn(`session ${this.id}: client not reading (${buffered} bytes queued); closing`);
+      this.log.warn(`client not reading (${buffered} bytes queued); closing`);
       this.host.metrics.errors.inc({ code: 'SLOW_CONSUMER' });
       this.transport.cut('client is not reading its messages');
       return;

@@ -128,7 +128,7 @@ export async function handleTranscription(req: IncomingMessage, res: ServerRespo
       if (e.status === 413) req.resume();
       return;
     }
-    host.log.error(`transcription request failed: ${(e as Error).stack ?? e}`);
+    host.log.error({ err: e }, 'transcription request failed');
     host.metrics.errors.inc({ code: 'INTERNAL_ERROR' });
     status(500);
     sendApiError(res, 500, 'INTERNAL_ERROR', 'internal error');

@@ -3,7 +3,7 @@ import { decodeG711 } from '../../audio/g711.ts';
 import type { RecorderConfig } from '../../recorder/recorder-config.ts';
 import { MAX_AUDIO_FRAME_BYTES } from '../protocol.ts';
 import { TranscriptionSession, type SessionEvent, type SessionHost } from '../transcription-session.ts';
-import { socketTransport, toBuffer, type ProtocolConnection, type WebSocketLike } from './websocket-adapter.ts';
+import { closeForRestart, socketTransport, toBuffer, type ProtocolConnection, type WebSocketLike } from './websocket-adapter.ts';
 
 /**
  * Deepgram's live streaming API (/v1/listen), as `@deepgram/sdk`'s listen.v1 socket speaks it: raw audio in binary
@@ -69,7 +69,7 @@ export class DeepgramLiveSession implements ProtocolConnection {
     private readonly options: DeepgramOptions,
   ) {
     this.rate = options.encoding === 'linear16' ? options.sampleRate : 8000;
-    this.session = new TranscriptionSession<null>(host, socketTransport(ws, host), (event) => this.onEvent(event), 'deepgram');
+    this.session = new TranscriptionSession<null>(host, socketTransport(ws), (event) => this.onEvent(event), 'deepgram');
     if (!this.session.start({ sampleRate: this.rate, tag: null, recorder: this.recorderSettings() })) {
       this.close(1013, 'the server is at its maximum number of sessions or shutting down; try again later');
     }
@@ -113,6 +113,10 @@ export class DeepgramLiveSession implements ProtocolConnection {
   /** Graceful end: the final in progress, Metadata, then close. */
   async shutdown(): Promise<void> {
     await this.finish(1001);
+  }
+
+  drain(boundMs: number): void {
+    this.session.drain(boundMs, () => closeForRestart(this.ws));
   }
 
   handleClose(): void {

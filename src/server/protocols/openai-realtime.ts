@@ -3,7 +3,7 @@ import { decodeG711, type G711Law } from '../../audio/g711.ts';
 import type { RecorderConfig } from '../../recorder/recorder-config.ts';
 import type { ErrorCode } from '../protocol.ts';
 import { TranscriptionSession, type SessionEvent, type SessionHost } from '../transcription-session.ts';
-import { socketTransport, toBuffer, type ProtocolConnection, type WebSocketLike } from './websocket-adapter.ts';
+import { closeForRestart, socketTransport, toBuffer, type ProtocolConnection, type WebSocketLike } from './websocket-adapter.ts';
 
 /**
  * OpenAI's Realtime API in transcription mode (/v1/realtime?intent=transcription), as the `openai` npm package's
@@ -65,7 +65,7 @@ export class OpenAIRealtimeSession implements ProtocolConnection {
     options: { beta?: boolean } = {},
   ) {
     this.beta = options.beta ?? false;
-    this.session = new TranscriptionSession<CycleTag>(host, socketTransport(ws, host), (event, tag) => this.onEvent(event, tag), 'openai-realtime');
+    this.session = new TranscriptionSession<CycleTag>(host, socketTransport(ws), (event, tag) => this.onEvent(event, tag), 'openai-realtime');
     this.send({ type: this.beta ? 'transcription_session.created' : 'session.created', session: this.describe() });
   }
 
@@ -112,6 +112,10 @@ export class OpenAIRealtimeSession implements ProtocolConnection {
   async shutdown(): Promise<void> {
     await this.session.shutdown();
     if (this.ws.readyState === 1) this.ws.close(1001, 'server shutting down');
+  }
+
+  drain(boundMs: number): void {
+    this.session.drain(boundMs, () => closeForRestart(this.ws));
   }
 
   handleClose(): void {

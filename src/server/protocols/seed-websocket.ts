@@ -10,7 +10,7 @@ import {
   type ServerMessage,
 } from '../protocol.ts';
 import { TranscriptionSession, type SessionEvent, type SessionHost } from '../transcription-session.ts';
-import { socketTransport, toBuffer, type ProtocolConnection, type WebSocketLike } from './websocket-adapter.ts';
+import { closeForRestart, socketTransport, toBuffer, type ProtocolConnection, type WebSocketLike } from './websocket-adapter.ts';
 
 /** The seed's session_id of a cycle (null only for errors before any stt_start named one). */
 type Sid = string | null;
@@ -32,7 +32,7 @@ export class SeedWebSocketSession implements ProtocolConnection {
     private readonly host: SessionHost,
     chat?: ChatEndpoint,
   ) {
-    this.session = new TranscriptionSession<Sid>(host, socketTransport(ws, host), (event, sid) => this.onEvent(event, sid), 'seed');
+    this.session = new TranscriptionSession<Sid>(host, socketTransport(ws), (event, sid) => this.onEvent(event, sid), 'seed');
     this.assistant = new Assistant(chat);
   }
 
@@ -59,6 +59,10 @@ export class SeedWebSocketSession implements ProtocolConnection {
   async shutdown(): Promise<void> {
     await this.session.shutdown();
     if (this.ws.readyState === 1) this.ws.close(1001, 'server shutting down');
+  }
+
+  drain(boundMs: number): void {
+    this.session.drain(boundMs, () => closeForRestart(this.ws));
   }
 
   handleClose(): void {
@@ -183,7 +187,7 @@ export class SeedWebSocketSession implements ProtocolConnection {
           model: event.model,
         });
       case 'discarded':
-        return this.send({ type: 'stt_discarded', session_id: sid, utterance: event.utterance, reason: event.reason });
+        return this.send({ type: 'stt_discarded', session_id: sid, utterance: event.utterance, reason: event.reason, start: event.start, end: event.end });
       case 'error': {
         const msg: ServerMessage = { type: 'stt_error', error: event.message, code: event.code, session_id: sid };
         if (event.utterance !== undefined) msg.utterance = event.utterance;

@@ -158,6 +158,7 @@ export class WyomingSession implements ProtocolConnection {
   readonly session: TranscriptionSession<Stream>;
   private readonly reader = new WyomingReader();
   private language = 'en';
+  private draining?: NodeJS.Timeout;
 
   constructor(
     private readonly socket: Socket,
@@ -192,11 +193,21 @@ export class WyomingSession implements ProtocolConnection {
   }
 
   async shutdown(): Promise<void> {
+    clearTimeout(this.draining);
     await this.session.shutdown();
     this.socket.end();
   }
 
+  /** A command in progress (audio-start … audio-stop) gets its transcript first; Wyoming has no "reconnect" code. */
+  drain(boundMs: number): void {
+    if (this.draining) return;
+    this.draining = setTimeout(() => void this.shutdown(), boundMs);
+    this.draining.unref();
+    if (!this.session.listening) void this.shutdown();
+  }
+
   handleClose(): void {
+    clearTimeout(this.draining);
     this.session.close();
   }
 
@@ -239,6 +250,7 @@ export class WyomingSession implements ProtocolConnection {
         void this.session.stop().then(() => {
           if (stream.streamed) this.send('transcript-stop');
           this.send('transcript', { text: stream.texts.join(' '), language: this.language });
+          if (this.draining) void this.shutdown();
         });
         return;
       }
