@@ -96,7 +96,7 @@ export class EarshotServer {
       queueDepth: () => (this.state.kind === 'ready' ? this.state.service.scheduler.queueDepth : 0),
       schedulerStats: () => (this.state.kind === 'ready' ? { ...this.state.service.scheduler.stats } : undefined),
       maxSessions: () => this.config.maxSessions,
-      draining: () => this.shuttingDown,
+      draining: () => this.isDraining,
     });
     this.servicePromise = new Promise((resolve, reject) => {
       this.resolveService = resolve;
@@ -218,8 +218,8 @@ export class EarshotServer {
 
   private onWyomingConnection(socket: net.Socket): void {
     socket.on('error', () => {});
-    if (this.shuttingDown || this.connections.size >= this.maxConnections()) {
-      this.metrics.refusedUpgrades.inc({ reason: this.shuttingDown ? 'shutting_down' : 'connections' });
+    if (this.isDraining || this.connections.size >= this.maxConnections()) {
+      this.metrics.refusedUpgrades.inc({ reason: this.isDraining ? 'draining' : 'connections' });
       socket.destroy();
       return;
     }
@@ -271,6 +271,10 @@ export class EarshotServer {
     return this.closing;
   }
 
+  get shuttingDown(): boolean {
+    return this.closing !== undefined;
+  }
+
   /**
    * SIGTERM: /ready and new WebSocket handshakes answer 503 (a balancer sends them elsewhere), each session closes
    * with 1012 right after its next natural final (bounded by config.drainMs), then close() ends the rest.
@@ -280,8 +284,8 @@ export class EarshotServer {
     return this.draining;
   }
 
-  /** True from drain() or close() on: no new sessions. */
-  get shuttingDown(): boolean {
+  /** True from drain() (or close()) on. */
+  get isDraining(): boolean {
     return this.draining !== undefined || this.closing !== undefined;
   }
 
@@ -353,7 +357,7 @@ export class EarshotServer {
     if (path === '/ready') {
       if (!read) return methodNotAllowed(res, 'GET, HEAD');
       const s = this.state;
-      if (this.shuttingDown) return sendJson(res, 503, { status: 'draining' }, req);
+      if (this.isDraining) return sendJson(res, 503, { status: 'draining' }, req);
       if (this.full) return sendJson(res, 503, { status: 'full', sessions: this.activeSessions }, req);
       if (s.kind === 'ready') return sendJson(res, 200, { status: 'ready', model: s.service.finalEngine.name, realtime_model: s.service.partialEngine.name }, req);
       if (s.kind === 'failed') return sendJson(res, 503, { status: 'failed', error: s.error.message }, req);
@@ -375,7 +379,8 @@ export class EarshotServer {
       if (!this.authorized(req, url, res)) return;
       if (path === '/v1/audio/transcriptions') {
         if (method !== 'POST') return methodNotAllowed(res, 'POST');
-        if (this.shuttingDown) {
+        // From the start of a drain: an upload accepted now could be cut when the process exits.
+        if (this.isDraining) {
           sendApiError(res, 503, 'SHUTTING_DOWN', 'the server is shutting down', { Connection: 'close' });
           return;
         }
@@ -437,7 +442,7 @@ export class EarshotServer {
         return refuse(socket, 404, 'Not Found');
       }
       // 503 before stt_start, while a balancer can still send the handshake to another instance.
-      if (this.shuttingDown) {
+      if (this.isDraining) {
         reason('shutting_down');
         return refuse(socket, 503, 'Service Unavailable', 'draining');
       }
@@ -540,7 +545,7 @@ export class EarshotServer {
       acquireSlot: this.acquireSlot,
       releaseSlot: this.releaseSlot,
       get shuttingDown() {
-        return server.shuttingDown;
+        return server.isDraining;
       },
       metrics: this.metrics,
       log: this.log,
