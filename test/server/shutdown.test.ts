@@ -68,6 +68,8 @@ describe('graceful shutdown', () => {
     assert.equal(((await ready.json()) as { status: string }).status, 'draining');
     assert.equal(await metricValue(t.http, 'earshot_draining'), 1);
     await assert.rejects(EarshotClient.connect(t.ws), (e: { status?: number }) => e.status === 503);
+    const upload = await fetch(`${t.http}/v1/audio/transcriptions`, { method: 'POST', body: new FormData() });
+    assert.equal(upload.status, 503, 'no new upload either: it could be cut when the process exits');
     assert.ok(speaking.open, 'the speaker is not cut off mid-sentence');
 
     await speaking.streamPcm(concat(speech.subarray(cut), silence(1.5)), { realtime: false });
