@@ -6,7 +6,7 @@ import { StreamingResampler } from '../audio/resample.ts';
 import { ASR_SAMPLE_RATE, type Transcript } from '../asr/engine.ts';
 import type { SessionTranscriber } from '../asr/scheduler.ts';
 import type { VadWindow, VoiceActivityDetector } from '../vad/voice-activity-detector.ts';
-import { guardTranscript } from './hallucination-guard.ts';
+import { guardPartial, reviewFinal, type GuardVerdict, type SpeechEvidence } from './hallucination-guard.ts';
 import { resolveRecorderConfig, type RecorderConfig } from './recorder-config.ts';
 import { Stabilizer } from './stabilizer.ts';
 
@@ -33,6 +33,8 @@ export interface FinalTranscript extends UtteranceSpan {
   latencyMs: number;
   /** The final was computed speculatively when silence began and was still valid at the decision. */
   speculative: boolean;
+  /** What the hallucination guard found: no repetition, a repetition the audio holds (kept), or a decoder loop (cut). */
+  guard: GuardVerdict;
 }
 
 export type DiscardReason = 'too_short' | 'no_text';
@@ -74,6 +76,8 @@ const FIRST_PARTIAL_SECONDS = 0.2;
 /** Where a too-long utterance may be cut: its quietest window within this many seconds of the end. */
 const CUT_SEARCH_SECONDS = 3;
 
+type GuardedTranscript = Transcript & { guard: GuardVerdict };
+
 interface Utterance {
   id: number;
   audio: SampleBuffer;
@@ -84,13 +88,17 @@ interface Utterance {
   lastVoicedSample: number;
   voicedWindows: number;
   silentWindows: number;
+  /** Stream sample index where windowLevels[0] starts (the windows after the onset). */
+  windowsStart: number;
   /** Level (dBFS) of each window of the utterance, to find a quiet place to cut. */
   windowLevels: number[];
+  /** The VAD's verdict on each of those windows: the guard's measure of how much speech there is. */
+  windowVoiced: boolean[];
   partialPending: boolean;
   lastPartialSample: number;
   lastPartialText: string;
   stabilizer: Stabilizer;
-  speculative?: { controller: AbortController; endSample: number; result: Promise<Transcript> };
+  speculative?: { controller: AbortController; endSample: number; result: Promise<GuardedTranscript> };
   vadActive: boolean;
 }
 
@@ -262,6 +270,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     }
     u.audio.append(this.window);
     u.windowLevels.push(energyDb);
+    u.windowVoiced.push(speech);
     if (speech) {
       u.voicedWindows++;
       u.silentWindows = 0;
@@ -309,7 +318,9 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       lastVoicedSample: now,
       voicedWindows: carried ? Math.floor(carried.length / this.window.length) : ONSET_WINDOWS,
       silentWindows: 0,
+      windowsStart: now,
       windowLevels: [],
+      windowVoiced: [],
       partialPending: false,
       lastPartialSample: 0,
       lastPartialText: '',
@@ -327,8 +338,30 @@ export class Recorder extends EventEmitter<RecorderEvents> {
 
   /** What the models hear: lead-in to `endSample` (a stream index), copied since jobs may outlive the buffer. */
   private audioUntil(u: Utterance, endSample: number): Float32Array {
-    const from = Math.max(0, u.onsetSample - Math.round(LEAD_IN_SECONDS * ASR_SAMPLE_RATE) - u.firstSample);
-    return u.audio.view(from, Math.min(u.audio.length, endSample - u.firstSample)).slice();
+    return u.audio.view(this.leadInIndex(u), Math.min(u.audio.length, endSample - u.firstSample)).slice();
+  }
+
+  /** Index in u.audio of the first sample the models hear. */
+  private leadInIndex(u: Utterance): number {
+    return Math.max(0, u.onsetSample - Math.round(LEAD_IN_SECONDS * ASR_SAMPLE_RATE) - u.firstSample);
+  }
+
+  /** The final of the audio up to `endSample`, through the hallucination guard (which may decode part of it again). */
+  private guardedFinal(u: Utterance, endSample: number, signal?: AbortSignal): Promise<GuardedTranscript> {
+    const size = this.window.length;
+    const windows = Math.max(0, Math.floor((endSample - u.windowsStart) / size));
+    const evidence: SpeechEvidence = {
+      audio: this.audioUntil(u, endSample),
+      windowSamples: size,
+      windowsFrom: u.windowsStart - u.firstSample - this.leadInIndex(u),
+      voiced: u.windowVoiced.slice(0, windows),
+      levels: u.windowLevels.slice(0, windows),
+    };
+    const decode = (samples: Float32Array) => this.transcriber.final(samples, signal);
+    return decode(evidence.audio).then(async (t) => {
+      const { text, guard, redecodeMs } = await reviewFinal(t.text, evidence, decode);
+      return { ...t, text, guard, processingMs: t.processingMs + redecodeMs };
+    });
   }
 
   /** Where the final's audio ends: the last voiced window plus a short tail, or now if still speaking. */
@@ -340,7 +373,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (u.voicedWindows * this.window.length < MIN_VOICED_SECONDS * ASR_SAMPLE_RATE) return;
     const endSample = this.finalEnd(u, this.processedSamples);
     const controller = new AbortController();
-    const result = this.transcriber.final(this.audioUntil(u, endSample), controller.signal);
+    const result = this.guardedFinal(u, endSample, controller.signal);
     result.catch(() => {}); // an abandoned speculation is not an error; the real one is awaited where it is used
     u.speculative = { controller, endSample, result };
   }
@@ -358,7 +391,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       .then((t) => {
         u.partialPending = false;
         if (!t || this.utterance !== u) return; // superseded, or the utterance already ended
-        const text = guardTranscript(t.text, speechSeconds);
+        const text = guardPartial(t.text, speechSeconds);
         if (!text || text === u.lastPartialText) return;
         u.lastPartialText = text;
         this.emit('realtimeUpdate', text);
@@ -386,21 +419,20 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     const endSample = this.finalEnd(u, now);
     const speculative = u.speculative?.endSample === endSample ? u.speculative : undefined;
     if (!speculative) u.speculative?.controller.abort();
-    const job = speculative?.result ?? this.transcriber.final(this.audioUntil(u, endSample));
-    const speechSeconds = (endSample - u.onsetSample) / ASR_SAMPLE_RATE;
+    const job = speculative?.result ?? this.guardedFinal(u, endSample);
     this.queueDelivery(job, (t) => {
-      const text = guardTranscript(t.text, speechSeconds);
-      if (!text) {
+      if (!t.text) {
         this.emit('utteranceDiscarded', { ...span, reason: 'no_text' });
         return;
       }
       this.emit('transcriptionFinished', {
         ...span,
-        text,
+        text: t.text,
         model: t.model,
         processingMs: t.processingMs,
         latencyMs: performance.now() - decidedAt,
         speculative: Boolean(speculative),
+        guard: t.guard,
       });
     }, u.id);
   }
