@@ -434,6 +434,7 @@ export class Session {
     recorder.on('transcriptionFinished', (f) => {
       metrics.finals.inc();
       metrics.finalLatency.observe(f.latencyMs / 1000);
+      if (f.guard !== 'none') metrics.guard.inc({ verdict: f.guard });
       this.send({
         type: 'stt_final',
         text: f.text,
