@@ -8,6 +8,7 @@ import type { SessionTranscriber } from '../asr/scheduler.ts';
 import type { VadWindow, VoiceActivityDetector } from '../vad/voice-activity-detector.ts';
 import { guardPartial, reviewFinal, type GuardVerdict, type SpeechEvidence } from './hallucination-guard.ts';
 import { resolveRecorderConfig, type RecorderConfig } from './recorder-config.ts';
+import { OnsetHistory } from './onset.ts';
 import { Stabilizer } from './stabilizer.ts';
 
 export type RecorderState = 'idle' | 'listening' | 'recording' | 'transcribing';
@@ -68,9 +69,14 @@ const TAIL_SECONDS = 0.2;
 /**
  * Pre-roll the models get before the onset. The recorder keeps preRecordingBufferDuration, but Moonshine returns
  * nothing for short phrases behind a second of silence (measured: "five five" is lost with ≥ 0.6 s of lead-in;
- * base WER on the fixtures goes from 2.6 % at 0.2 s to 4.3 % at 0.3 s), so the model sees only the last 0.2 s.
+ * base WER on the fixtures goes from 2.6 % at 0.2 s to 4.3 % at 0.3 s), so the model sees 0.2 s before the trigger,
+ * or from a little before the real onset when the speech began softly before it (onset.ts).
  */
 const LEAD_IN_SECONDS = 0.2;
+/** Audio kept before a walked-back onset. */
+const ONSET_MARGIN_SECONDS = 0.1;
+/** How far before the trigger an onset may be found: further back is the tail of something else. */
+const MAX_ONSET_WALK_SECONDS = 0.6;
 /** Speech needed before the first partial: less gives the small model nothing to say. */
 const FIRST_PARTIAL_SECONDS = 0.2;
 /** Where a too-long utterance may be cut: its quietest window within this many seconds of the end. */
@@ -84,6 +90,8 @@ interface Utterance {
   /** Stream sample index of audio[0] (the pre-roll's first sample). */
   firstSample: number;
   onsetSample: number;
+  /** Stream sample index of the first sample the models hear. */
+  leadInSample: number;
   /** Stream sample index just after the last voiced window. */
   lastVoicedSample: number;
   voicedWindows: number;
@@ -114,6 +122,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   private readonly pending = new SampleBuffer();
   private readonly window: Float32Array;
   private readonly preRoll: RingBuffer;
+  private readonly onsets: OnsetHistory;
   private processedSamples = 0;
   private onsetRun = 0;
   private utterance?: Utterance;
@@ -135,6 +144,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.config = resolveRecorderConfig(config);
     this.window = new Float32Array(vad.windowSamples);
     this.preRoll = new RingBuffer(Math.max(vad.windowSamples, Math.round(this.config.preRecordingBufferDuration * ASR_SAMPLE_RATE)));
+    this.onsets = new OnsetHistory(Math.ceil(this.preRoll.capacity / vad.windowSamples));
   }
 
   get state(): RecorderState {
@@ -216,6 +226,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.resampler = undefined;
     this.pcm.reset();
     this.preRoll.clear();
+    this.onsets.clear();
     this.vad.reset();
     this.onsetRun = 0;
   }
@@ -257,13 +268,14 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     }
   }
 
-  private handleWindow({ speech, energyDb }: VadWindow): void {
+  private handleWindow({ speech, energyDb, probability }: VadWindow): void {
     const size = this.window.length;
     this.processedSamples += size;
     const now = this.processedSamples;
     const u = this.utterance;
     if (!u) {
       this.preRoll.write(this.window);
+      this.onsets.push(energyDb, probability);
       this.onsetRun = speech ? this.onsetRun + 1 : 0;
       if (this.onsetRun >= ONSET_WINDOWS) this.beginUtterance(now);
       return;
@@ -309,12 +321,21 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     const audio = new SampleBuffer(ASR_SAMPLE_RATE * 4);
     audio.append(carried ?? this.preRoll.readAll());
     this.preRoll.clear();
-    const onsetSample = carried ? now - carried.length : now - ONSET_WINDOWS * this.window.length;
+    const size = this.window.length;
+    const walked = carried ? 0 : this.onsets.onsetWindows(ONSET_WINDOWS, Math.round((MAX_ONSET_WALK_SECONDS * ASR_SAMPLE_RATE) / size));
+    this.onsets.clear();
+    const firstSample = now - audio.length;
+    const trigger = now - ONSET_WINDOWS * size;
+    const onsetSample = carried ? firstSample : trigger - walked * size;
+    const leadInSample = carried
+      ? firstSample
+      : Math.max(firstSample, Math.min(trigger - Math.round(LEAD_IN_SECONDS * ASR_SAMPLE_RATE), onsetSample - Math.round(ONSET_MARGIN_SECONDS * ASR_SAMPLE_RATE)));
     this.utterance = {
       id: ++this.utteranceCount,
       audio,
-      firstSample: now - audio.length,
+      firstSample,
       onsetSample,
+      leadInSample,
       lastVoicedSample: now,
       voicedWindows: carried ? Math.floor(carried.length / this.window.length) : ONSET_WINDOWS,
       silentWindows: 0,
@@ -343,7 +364,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
 
   /** Index in u.audio of the first sample the models hear. */
   private leadInIndex(u: Utterance): number {
-    return Math.max(0, u.onsetSample - Math.round(LEAD_IN_SECONDS * ASR_SAMPLE_RATE) - u.firstSample);
+    return u.leadInSample - u.firstSample;
   }
 
   /** The final of the audio up to `endSample`, through the hallucination guard (which may decode part of it again). */
