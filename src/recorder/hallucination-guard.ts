@@ -1,5 +1,5 @@
 import { ASR_SAMPLE_RATE, type Transcript } from '../asr/engine.ts';
-import { copiesOf, findRepetition, joinOverlapping, occurrences, overlapLength, splitWords, withoutCopies, type Repetition } from './repetition.ts';
+import { copiesOf, findRepetition, joinOverlapping, normalizeWord, occurrences, overlapLength, splitWords, withoutCopies, type Repetition } from './repetition.ts';
 
 /**
  * Tells a decoder loop from a real repetition by asking the audio. A phrase said four times takes four times as long:
@@ -30,7 +30,7 @@ export interface GuardedText {
   redecodeMs: number;
 }
 
-/** How far (seconds) the cut may move from its estimate to find the pause between two occurrences. */
+/** How far (seconds) the cut may move from its estimate to find the pause between two occurrences (see cutPoint). */
 const SNAP_SECONDS = 0.3;
 /** A window this far below the utterance's median voiced level is a pause between words. */
 const PAUSE_DB = 15;
@@ -83,7 +83,8 @@ function cutPoint(words: string[], word: number, e: SpeechEvidence): { sample: n
   const estimate = voiced.length
     ? voiced[Math.min(voiced.length - 1, Math.floor(share * voiced.length))]!
     : Math.floor((share * (e.audio.length - e.windowsFrom)) / e.windowSamples);
-  const reach = Math.round((SNAP_SECONDS * ASR_SAMPLE_RATE) / e.windowSamples);
+  // In a short utterance a pause 0.3 s away may be before the first word: move at most a sixth of the speech.
+  const reach = Math.min(Math.round((SNAP_SECONDS * ASR_SAMPLE_RATE) / e.windowSamples), Math.floor(voiced.length / 6));
   let quietest = estimate;
   for (let i = Math.max(0, estimate - reach); i <= Math.min(e.levels.length - 1, estimate + reach); i++) {
     if (e.levels[i]! < (e.levels[quietest] ?? Infinity)) quietest = i;
@@ -96,8 +97,10 @@ function cutPoint(words: string[], word: number, e: SpeechEvidence): { sample: n
   };
 }
 
+/** The same loop: a loop re-entered at another word is the same phrase rotated ("rather selfish cold hearted and"). */
 function isSame(words: string[], r: Repetition, phrase: string[]): boolean {
-  return occurrences(words.slice(r.start, r.start + r.length), phrase) === 1 && r.length === phrase.length;
+  const key = (w: string[]) => w.map(normalizeWord).sort().join(' ');
+  return r.length === phrase.length && key(words.slice(r.start, r.start + r.length)) === key(phrase);
 }
 
 function letters(words: string[]): number {
