@@ -8,7 +8,7 @@ import { copiesOf, findRepetition, joinOverlapping, normalizeWord, occurrences, 
  * again. If it does not, the copies were the decoder's: the words before them are joined with that decode, so words
  * the audio holds after the loop are kept, not cut with it.
  */
-export type GuardVerdict = 'none' | 'repetition_kept' | 'loop_cut';
+export type GuardVerdict = 'none' | 'repetition_kept' | 'loop_cut' | 'unchecked';
 
 /** What the recorder knows about the audio a final was decoded from. */
 export interface SpeechEvidence {
@@ -48,7 +48,14 @@ export async function reviewFinal(text: string, evidence: SpeechEvidence, decode
   const { from, copies } = copiesOf(repetition, words.length);
   const phrase = words.slice(repetition.start, repetition.start + repetition.length);
   const cut = cutPoint(words, from, evidence);
-  const rest = await decode(evidence.audio.subarray(cut.sample));
+  let rest: Transcript;
+  try {
+    rest = await decode(evidence.audio.subarray(cut.sample));
+  } catch (e) {
+    // The first decode is what was said as far as anyone knows: a failed check must not lose it.
+    if ((e as Error).name === 'AbortError') throw e;
+    return { text, guard: 'unchecked', redecodeMs: 0 };
+  }
   let restWords = splitWords(rest.text);
   // A long run may lose an occurrence at the seam; a single copy must be there whole.
   if (occurrences(restWords, phrase) >= (copies >= 3 ? copies - 1 : copies)) return { text, guard: 'repetition_kept', redecodeMs: rest.processingMs };

@@ -176,7 +176,7 @@ export class ServerMetrics {
     this.finals = r.add(new Counter('earshot_finals_total', 'Final transcripts delivered.'));
     this.partials = r.add(new Counter('earshot_partials_total', 'Realtime partial transcripts (stt_update) produced.'));
     this.discarded = r.add(new Counter('earshot_discarded_total', 'Utterances dropped without a final, by reason.', []));
-    this.guard = r.add(new Counter('earshot_guard_total', 'Finals with a repeated phrase, by hallucination-guard verdict (repetition_kept|loop_cut).', []));
+    this.guard = r.add(new Counter('earshot_guard_total', 'Finals with a repeated phrase, by hallucination-guard verdict (repetition_kept|loop_cut|unchecked).', []));
     this.errors = r.add(new Counter('earshot_errors_total', 'stt_error messages and HTTP API errors, by code.', []));
     this.droppedMessages = r.add(new Counter('earshot_dropped_messages_total', 'stt_update/stt_stabilized not sent to slow readers.'));
     this.inputPauses = r.add(new Counter('earshot_input_pauses_total', 'Times a client sending audio faster than it is processed was paused (backpressure).'));

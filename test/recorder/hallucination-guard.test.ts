@@ -29,14 +29,16 @@ describe('hallucination guard (real VAD, real models, real speech)', () => {
    * Finals of `samples` through a recorder. `firstHypothesis` is the test hook: the guard is handed it instead of the
    * model's first decode of each utterance (a decoder loop on demand); every re-decode is the real model's.
    */
-  async function finalsOf(samples: Float32Array, firstHypothesis?: string): Promise<FinalTranscript[]> {
+  async function finalsOf(samples: Float32Array, firstHypothesis?: string, { failRedecode = false } = {}): Promise<FinalTranscript[]> {
     const real = service.scheduler.forSession('guard-test');
     let decodes = 0;
     const transcriber: SessionTranscriber = {
       ...real,
       final: async (audio, signal): Promise<Transcript> => {
+        const first = decodes++ === 0;
+        if (!first && failRedecode) throw new Error('inference worker stopped unexpectedly');
         const t = await real.final(audio, signal);
-        return firstHypothesis !== undefined && decodes++ === 0 ? { ...t, text: firstHypothesis } : t;
+        return firstHypothesis !== undefined && first ? { ...t, text: firstHypothesis } : t;
       },
     };
     const recorder = new Recorder(await VoiceActivityDetector.create(service.silero), transcriber, { enableRealtimeTranscription: false });
@@ -93,6 +95,11 @@ describe('hallucination guard (real VAD, real models, real speech)', () => {
     const finals = await finalsOf(repeated(trimmedClip('goforward.wav'), 1), 'Go forward ten meters. Go forward.');
     assert.deepEqual(normalizeWords(finals[0]!.text), GO_FORWARD);
     assert.equal(finals[0]!.guard, 'loop_cut');
+  });
+
+  it('keeps the first decode when the check fails', async () => {
+    const finals = await finalsOf(repeated(trimmedClip('cards-001.wav'), 1), 'Ten of clubs, ten of clubs, ten of clubs.', { failRedecode: true });
+    assert.deepEqual(finals.map((f) => [f.text, f.guard]), [['Ten of clubs, ten of clubs, ten of clubs.', 'unchecked']]);
   });
 
   it('recovers the words the audio holds after a cut loop', async () => {
