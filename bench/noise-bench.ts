@@ -5,12 +5,9 @@
  * node --import tsx bench/noise-bench.ts [MODEL]
  */
 import { ASR_SAMPLE_RATE } from '../src/asr/engine.ts';
-import { suppressNoise } from '../src/audio/noise-suppressor.ts';
 import { resample } from '../src/audio/resample.ts';
 import { EarshotClient } from '../src/client/earshot-client.ts';
-import type { SessionTranscriber } from '../src/asr/scheduler.ts';
-import { Recorder, type FinalTranscript } from '../src/recorder/recorder.ts';
-import { VoiceActivityDetector } from '../src/vad/voice-activity-detector.ts';
+import type { FinalTranscript } from '../src/recorder/recorder.ts';
 import { TranscriptionService } from '../src/recorder/transcription-service.ts';
 import { silentLogger } from '../src/server/logger.ts';
 import { EarshotServer } from '../src/server/server.ts';
@@ -29,20 +26,13 @@ export interface ConditionResult {
   repetitionsKept: number;
 }
 
-export interface NoiseBenchOptions {
-  /** RNNoise (a lever measured, see README): on the input (before the VAD and the model), or on what the model hears. */
-  denoise?: 'input' | 'model';
-  /** Only these conditions (by name). */
-  only?: string[];
-}
-
-export async function benchNoise(model = 'moonshine-base', options: NoiseBenchOptions = {}): Promise<ConditionResult[]> {
+export async function benchNoise(model = 'moonshine-base'): Promise<ConditionResult[]> {
   const service = await TranscriptionService.load({ model, realtimeModel: null, parallelism: 1 });
   const results: ConditionResult[] = [];
   try {
-    for (const condition of CONDITIONS.filter((c) => !options.only || options.only.includes(c.name))) {
-      results.push(await throughRecorder(service, condition, options));
-      if (condition.sampleRate !== ASR_SAMPLE_RATE && !options.denoise) results.push(await throughServer(service, condition));
+    for (const condition of CONDITIONS) {
+      results.push(await throughRecorder(service, condition));
+      if (condition.sampleRate !== ASR_SAMPLE_RATE) results.push(await throughServer(service, condition));
     }
   } finally {
     await service.dispose();
@@ -58,15 +48,14 @@ export function noiseTable(results: ConditionResult[]): string {
 }
 
 /** The CLI's path: the whole file at 16 kHz (the CLI resamples a file first) into one recorder. */
-async function throughRecorder(service: TranscriptionService, condition: Condition, options: NoiseBenchOptions): Promise<ConditionResult> {
+async function throughRecorder(service: TranscriptionService, condition: Condition): Promise<ConditionResult> {
   const set = noisyDevSet(condition);
   const hypotheses: FinalTranscript[][] = [];
   let audioSeconds = 0;
   for (const { samples } of set) {
-    let audio = condition.sampleRate === ASR_SAMPLE_RATE ? samples : resample(samples, condition.sampleRate, ASR_SAMPLE_RATE);
-    if (options.denoise === 'input') audio = await suppressNoise(audio);
+    const audio = condition.sampleRate === ASR_SAMPLE_RATE ? samples : resample(samples, condition.sampleRate, ASR_SAMPLE_RATE);
     audioSeconds += audio.length / ASR_SAMPLE_RATE;
-    const recorder = options.denoise === 'model' ? await denoisingRecorder(service) : await service.createRecorder('bench', { enableRealtimeTranscription: false });
+    const recorder = await service.createRecorder('bench', { enableRealtimeTranscription: false });
     const finals: FinalTranscript[] = [];
     recorder.on('transcriptionFinished', (f) => finals.push(f));
     recorder.start();
@@ -84,13 +73,6 @@ async function throughRecorder(service: TranscriptionService, condition: Conditi
     loopsCut: all.filter((f) => f.guard === 'loop_cut').length,
     repetitionsKept: all.filter((f) => f.guard === 'repetition_kept').length,
   };
-}
-
-/** A recorder whose finals are decoded from RNNoise's output while its VAD hears the original. */
-async function denoisingRecorder(service: TranscriptionService): Promise<Recorder> {
-  const transcriber = service.scheduler.forSession('bench');
-  const denoised: SessionTranscriber = { ...transcriber, final: async (samples, signal) => transcriber.final(await suppressNoise(samples), signal) };
-  return new Recorder(await VoiceActivityDetector.create(service.silero), denoised, { enableRealtimeTranscription: false });
 }
 
 /** A real server in this process; each clip streamed as PCM16 at the condition's rate over /ws/stream. */
@@ -121,7 +103,6 @@ async function throughServer(service: TranscriptionService, condition: Condition
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const model = process.argv[2] ?? 'moonshine-base';
-  const denoise = process.argv.includes('--denoise-input') ? 'input' : process.argv.includes('--denoise-model') ? 'model' : undefined;
-  console.log(`## WER by condition (${model}${denoise ? `, RNNoise on the ${denoise}` : ''})\n`);
-  console.log(noiseTable(await benchNoise(model, { denoise })));
+  console.log(`## WER by condition (${model})\n`);
+  console.log(noiseTable(await benchNoise(model)));
 }
