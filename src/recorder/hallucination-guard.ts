@@ -66,18 +66,21 @@ export async function reviewFinal(text: string, evidence: SpeechEvidence, decode
   // inside a word, the rest of that word reads as another word ("…ters" as "others"): without an overlap to show
   // where the seam is, the re-decode's first word is that fragment.
   if (!cut.inPause && overlapLength(head, restWords) === 0) restWords = restWords.slice(1);
-  return { text: joinOverlapping(head, restWords).join(' '), guard: 'loop_cut', redecodeMs: rest.processingMs };
+  // The re-decode may loop too, on another phrase: what is left must at least fit the audio's time.
+  const repaired = guardPartial(joinOverlapping(head, restWords).join(' '), evidence.audio.length / ASR_SAMPLE_RATE);
+  return { text: repaired, guard: 'loop_cut', redecodeMs: rest.processingMs };
 }
 
 /**
- * The partials' guard, from text and time alone (a partial is replaced by the final; it gets no extra decode): copies
- * are cut only when the hypothesis claims faster speech than people reach.
+ * The guard from text and time alone, for partials (replaced by the final, they get no extra decode) and for what a
+ * loop's re-decode left: copies are cut only when the text claims faster speech than people reach.
  */
 export function guardPartial(text: string, speechSeconds: number): string {
-  const words = splitWords(text);
-  const repetition = findRepetition(words);
-  if (!repetition || letters(words) <= MAX_LETTERS_PER_SECOND * speechSeconds) return text;
-  return withoutCopies(words, repetition).join(' ');
+  let words = splitWords(text);
+  for (let r = findRepetition(words); r && letters(words) > MAX_LETTERS_PER_SECOND * speechSeconds; r = findRepetition(words)) {
+    words = withoutCopies(words, r);
+  }
+  return words.join(' ');
 }
 
 /**
