@@ -2,7 +2,8 @@
  * Where speech really began. The VAD triggers on windows that are clearly speech, but a soft first sound ("come",
  * "five", a word after a pause on a phone line) starts earlier, and a model that hears only its end misses the word.
  * This keeps the level and Silero probability of the windows in the pre-roll and walks back from the trigger over
- * those that still sound like speech: Silero above a low bar, or well above the quietest window held.
+ * those that still sound like speech: Silero above a low bar, or well above the quietest window held (or a quiet
+ * room's level, after digital silence).
  */
 export class OnsetHistory {
   private readonly levels: Float32Array;
@@ -33,6 +34,8 @@ export class OnsetHistory {
     const at = (back: number) => (this.next - 1 - back + 2 * this.levels.length) % this.levels.length;
     let floor = Infinity;
     for (let back = trigger; back < this.held; back++) floor = Math.min(floor, this.levels[at(back)]!);
+    // Digital silence has no floor to speak of; a recording's own background then would count as an onset.
+    floor = Math.max(floor, QUIETEST_FLOOR_DB);
     let walked = 0;
     for (let back = trigger; back < this.held && walked < limit; back++, walked++) {
       const i = at(back);
@@ -46,3 +49,5 @@ export class OnsetHistory {
 const ONSET_PROBABILITY = 0.2;
 /** Level above the quietest pre-roll window that still counts as the start of speech. */
 const ONSET_ABOVE_FLOOR_DB = 12;
+/** The floor is taken as no lower than a quiet room's recording (dBFS). */
+const QUIETEST_FLOOR_DB = -70;
