@@ -218,8 +218,8 @@ export class EarshotServer {
 
   private onWyomingConnection(socket: net.Socket): void {
     socket.on('error', () => {});
-    if (this.shuttingDown || this.connections.size >= this.maxConnections()) {
-      this.metrics.refusedUpgrades.inc({ reason: this.shuttingDown ? 'shutting_down' : 'connections' });
+    if (this.isDraining || this.connections.size >= this.maxConnections()) {
+      this.metrics.refusedUpgrades.inc({ reason: this.isDraining ? 'draining' : 'connections' });
       socket.destroy();
       return;
     }

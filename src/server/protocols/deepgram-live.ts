@@ -3,7 +3,7 @@ import { decodeG711 } from '../../audio/g711.ts';
 import type { RecorderConfig } from '../../recorder/recorder-config.ts';
 import { MAX_AUDIO_FRAME_BYTES } from '../protocol.ts';
 import { TranscriptionSession, type SessionEvent, type SessionHost } from '../transcription-session.ts';
-import { closeForRestart, socketTransport, toBuffer, type ProtocolConnection, type WebSocketLike } from './websocket-adapter.ts';
+import { socketTransport, toBuffer, WebSocketProtocol, type WebSocketLike } from './websocket-adapter.ts';
 
 /**
  * Deepgram's live streaming API (/v1/listen), as `@deepgram/sdk`'s listen.v1 socket speaks it: raw audio in binary
@@ -54,7 +54,7 @@ export function parseDeepgramQuery(query: URLSearchParams): DeepgramOptions | { 
   };
 }
 
-export class DeepgramLiveSession implements ProtocolConnection {
+export class DeepgramLiveSession extends WebSocketProtocol<null> {
   readonly session: TranscriptionSession<null>;
   private readonly requestId = randomUUID();
   private readonly rate: number;
@@ -64,10 +64,11 @@ export class DeepgramLiveSession implements ProtocolConnection {
   private closing = false;
 
   constructor(
-    private readonly ws: WebSocketLike,
+    ws: WebSocketLike,
     host: SessionHost,
     private readonly options: DeepgramOptions,
   ) {
+    super(ws);
     this.rate = options.encoding === 'linear16' ? options.sampleRate : 8000;
     this.session = new TranscriptionSession<null>(host, socketTransport(ws), (event) => this.onEvent(event), 'deepgram');
     if (!this.session.start({ sampleRate: this.rate, tag: null, recorder: this.recorderSettings() })) {
@@ -111,17 +112,10 @@ export class DeepgramLiveSession implements ProtocolConnection {
   }
 
   /** Graceful end: the final in progress, Metadata, then close. */
-  async shutdown(): Promise<void> {
+  override async shutdown(): Promise<void> {
     await this.finish(1001);
   }
 
-  drain(boundMs: number): void {
-    this.session.drain(boundMs, () => closeForRestart(this.ws));
-  }
-
-  handleClose(): void {
-    this.session.close();
-  }
 
   /** Finalize: what was said so far is transcribed now (from_finalize), and listening goes on. */
   private finalize(): void {

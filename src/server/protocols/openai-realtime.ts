@@ -3,7 +3,7 @@ import { decodeG711, type G711Law } from '../../audio/g711.ts';
 import type { RecorderConfig } from '../../recorder/recorder-config.ts';
 import type { ErrorCode } from '../protocol.ts';
 import { TranscriptionSession, type SessionEvent, type SessionHost } from '../transcription-session.ts';
-import { closeForRestart, socketTransport, toBuffer, type ProtocolConnection, type WebSocketLike } from './websocket-adapter.ts';
+import { socketTransport, toBuffer, WebSocketProtocol, type WebSocketLike } from './websocket-adapter.ts';
 
 /**
  * OpenAI's Realtime API in transcription mode (/v1/realtime?intent=transcription), as the `openai` npm package's
@@ -48,7 +48,7 @@ function errorType(code: ErrorCode | string): string {
   return code === 'OVERLOADED' || code === 'SHUTTING_DOWN' || code === 'INTERNAL_ERROR' || code === 'MODEL_LOAD_ERROR' ? 'server_error' : 'invalid_request_error';
 }
 
-export class OpenAIRealtimeSession implements ProtocolConnection {
+export class OpenAIRealtimeSession extends WebSocketProtocol<CycleTag> {
   readonly session: TranscriptionSession<CycleTag>;
   private settings: Settings = DEFAULT_SETTINGS;
   /** The client used the beta names: answer with them. */
@@ -60,10 +60,11 @@ export class OpenAIRealtimeSession implements ProtocolConnection {
   private items = new Map<number, { id: string; sent: string }>();
 
   constructor(
-    private readonly ws: WebSocketLike,
+    ws: WebSocketLike,
     private readonly host: SessionHost,
     options: { beta?: boolean } = {},
   ) {
+    super(ws);
     this.beta = options.beta ?? false;
     this.session = new TranscriptionSession<CycleTag>(host, socketTransport(ws), (event, tag) => this.onEvent(event, tag), 'openai-realtime');
     this.send({ type: this.beta ? 'transcription_session.created' : 'session.created', session: this.describe() });
@@ -107,19 +108,6 @@ export class OpenAIRealtimeSession implements ProtocolConnection {
       default:
         this.fail('invalid_event', `unknown or unsupported event type ${JSON.stringify(m.type ?? null).slice(0, 80)} for a transcription session`, eventId, 'type');
     }
-  }
-
-  async shutdown(): Promise<void> {
-    await this.session.shutdown();
-    if (this.ws.readyState === 1) this.ws.close(1001, 'server shutting down');
-  }
-
-  drain(boundMs: number): void {
-    this.session.drain(boundMs, () => closeForRestart(this.ws));
-  }
-
-  handleClose(): void {
-    this.session.close();
   }
 
   // ---- client events --------------------------------------------------------------------------------------------

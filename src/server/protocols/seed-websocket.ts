@@ -10,7 +10,7 @@ import {
   type ServerMessage,
 } from '../protocol.ts';
 import { TranscriptionSession, type SessionEvent, type SessionHost } from '../transcription-session.ts';
-import { closeForRestart, socketTransport, toBuffer, type ProtocolConnection, type WebSocketLike } from './websocket-adapter.ts';
+import { socketTransport, toBuffer, WebSocketProtocol, type WebSocketLike } from './websocket-adapter.ts';
 
 /** The seed's session_id of a cycle (null only for errors before any stt_start named one). */
 type Sid = string | null;
@@ -20,7 +20,7 @@ type Sid = string | null;
  * Only translates: the session core runs the cycles. The connection may run many stt_start/stt_stop cycles, and keeps a
  * conversation of prompts answered by the assistant when one is configured.
  */
-export class SeedWebSocketSession implements ProtocolConnection {
+export class SeedWebSocketSession extends WebSocketProtocol<Sid> {
   readonly session: TranscriptionSession<Sid>;
   private readonly assistant: Assistant;
   /** NOT_LISTENING is reported once per burst of audio frames (reset by any text message). */
@@ -28,10 +28,11 @@ export class SeedWebSocketSession implements ProtocolConnection {
   private lastSessionId: Sid = null;
 
   constructor(
-    private readonly ws: WebSocketLike,
+    ws: WebSocketLike,
     private readonly host: SessionHost,
     chat?: ChatEndpoint,
   ) {
+    super(ws);
     this.session = new TranscriptionSession<Sid>(host, socketTransport(ws), (event, sid) => this.onEvent(event, sid), 'seed');
     this.assistant = new Assistant(chat);
   }
@@ -55,19 +56,9 @@ export class SeedWebSocketSession implements ProtocolConnection {
     else this.handleText(buf);
   }
 
-  /** Graceful end: the final in progress is delivered, then the socket closes with 1001. */
-  async shutdown(): Promise<void> {
-    await this.session.shutdown();
-    if (this.ws.readyState === 1) this.ws.close(1001, 'server shutting down');
-  }
-
-  drain(boundMs: number): void {
-    this.session.drain(boundMs, () => closeForRestart(this.ws));
-  }
-
-  handleClose(): void {
+  override handleClose(): void {
     this.assistant.close();
-    this.session.close();
+    super.handleClose();
   }
 
   // ---- in -----------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../protocol.ts';
-import type { SessionTransport } from '../transcription-session.ts';
+import type { SessionTransport, TranscriptionSession } from '../transcription-session.ts';
 
 /** The part of a `ws` WebSocket an adapter uses (a fake one in unit tests). */
 export interface WebSocketLike {
@@ -56,4 +56,27 @@ export function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
 /** Closes a WebSocket for a drain: 1012, so the client reconnects (through the balancer, elsewhere). */
 export function closeForRestart(ws: WebSocketLike): void {
   if (ws.readyState === 1) ws.close(1012, RESTART_REASON);
+}
+
+/** What every WebSocket protocol does alike at the end of a connection: shutdown (1001), drain (1012), close. */
+export abstract class WebSocketProtocol<Tag> implements ProtocolConnection {
+  abstract readonly session: TranscriptionSession<Tag>;
+
+  constructor(protected readonly ws: WebSocketLike) {}
+
+  abstract handleMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void;
+
+  /** Server shutdown: the final in progress is delivered, then the socket closes with 1001. */
+  async shutdown(): Promise<void> {
+    await this.session.shutdown();
+    if (this.ws.readyState === 1) this.ws.close(1001, 'server shutting down');
+  }
+
+  drain(boundMs: number): void {
+    this.session.drain(boundMs, () => closeForRestart(this.ws));
+  }
+
+  handleClose(): void {
+    this.session.close();
+  }
 }
