@@ -10,7 +10,9 @@ import type { TranscriptionService } from '../../src/recorder/transcription-serv
 import { silentLogger } from '../../src/server/logger.ts';
 import { metricTotal, ServerMetrics } from '../../src/server/metrics.ts';
 import { MAX_AUDIO_FRAME_BYTES, type ServerMessage } from '../../src/server/protocol.ts';
-import { Session, type SessionHost, type SessionSocket } from '../../src/server/session.ts';
+import { SeedWebSocketSession } from '../../src/server/protocols/seed-websocket.ts';
+import type { WebSocketLike } from '../../src/server/protocols/websocket-adapter.ts';
+import type { SessionHost } from '../../src/server/transcription-session.ts';
 import { VoiceActivityDetector } from '../../src/vad/voice-activity-detector.ts';
 import {
   clip,
@@ -194,6 +196,25 @@ describe('errors, limits and security', () => {
     }
   });
 
+  test('a handshake at the maximum number of sessions → 503 (a balancer tries another instance); /ready says full', async () => {
+    const small = await startServer({ service, config: { maxSessions: 1 } });
+    try {
+      const a = await EarshotClient.connect(small.ws);
+      await a.start('a');
+      await assert.rejects(EarshotClient.connect(small.ws), (e: { status?: number }) => e.status === 503);
+      const ready = await fetch(`${small.http}/ready`);
+      assert.equal(ready.status, 503);
+      assert.equal(((await ready.json()) as { status: string }).status, 'full');
+      assert.equal(await metricValue(small.http, 'earshot_max_sessions'), 1);
+      await a.stop();
+      assert.equal((await fetch(`${small.http}/ready`)).status, 200);
+      await assertTranscribes(await EarshotClient.connect(small.ws), 'b');
+      await a.close();
+    } finally {
+      await small.server.close();
+    }
+  });
+
   test('models that failed to load → MODEL_LOAD_ERROR; /ready says 503', async () => {
     const broken = await startServer({ service: Promise.reject(new Error('decoder file is corrupt')) });
     try {
@@ -307,7 +328,7 @@ describe('errors, limits and security', () => {
 });
 
 describe('send buffer limits (slow reader)', () => {
-  class FakeSocket implements SessionSocket {
+  class FakeSocket implements WebSocketLike {
     readyState = 1;
     bufferedAmount = 0;
     sent: ServerMessage[] = [];
@@ -346,7 +367,7 @@ describe('send buffer limits (slow reader)', () => {
       sendHardLimitBytes: 5000,
     };
     const socket = new FakeSocket();
-    const session = new Session(socket, host);
+    const session = new SeedWebSocketSession(socket, host);
     session.handleMessage(Buffer.from(JSON.stringify({ type: 'stt_start', session_id: 's' })), false);
     await session.idle();
     assert.equal(socket.sent[0]!.type, 'stt_listening');

@@ -234,6 +234,31 @@ test('with the mic on, a dropped connection resumes the session (stt_start again
   await restarted.until(() => restarted.binaryBytes() === 2048, 3000, 'audio after reconnect');
 });
 
+test('after a reconnect the audio no final answered is sent again, and a final for audio already answered is not shown twice', async (t) => {
+  const { server, mic, controller, log, state } = await setup(t);
+  await controller.start();
+  const session_id = controller.currentSessionId!;
+  await server.until(() => server.json('stt_start').length === 1, 3000, 'stt_start');
+  for (let i = 0; i < 4; i++) mic.emit(4800); // 4 × 0.1 s at 48 kHz
+  await server.until(() => server.binaryBytes() === 4 * 9600, 3000, 'audio');
+  // The first 0.2 s were one utterance, answered; the rest is not.
+  server.send({ type: 'stt_final', text: 'answered', session_id, utterance: 1, start: 0.05, end: 0.2 });
+  await until(() => logged(log, 'final').length === 1, 'first final');
+  const port = server.port;
+  await server.stop();
+  const restarted = await new FakeSttServer().start(port);
+  state.server = restarted;
+  await restarted.until(() => restarted.binaryBytes() === 2 * 9600, 3000, 'the unanswered 0.2 s sent again');
+  const stream = restarted.received.map((r) => (r.kind === 'json' ? r.value.type : 'audio'));
+  assert.deepEqual(stream, ['stt_start', 'audio', 'audio'], 'stt_start first, then the kept audio');
+  // The new instance's stream starts at 0.2 s of the session: a final ending at or before it repeats the answered one.
+  restarted.send({ type: 'stt_final', text: 'answered again', session_id, utterance: 1, start: 0, end: 0 });
+  restarted.send({ type: 'stt_final', text: 'new words', session_id, utterance: 1, start: 0.01, end: 0.15 });
+  await until(() => logged(log, 'final').length === 2, 'second final');
+  await sleep(50);
+  assert.deepEqual(logged(log, 'final').map((a) => a[0]), ['answered', 'new words']);
+});
+
 test('typed prompts are queued while disconnected and sent on reconnect', async (t) => {
   const { server, controller, state } = await setup(t);
   const port = server.port;
