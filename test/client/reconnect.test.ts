@@ -173,6 +173,18 @@ test('after a reconnect the session resumes: stt_start again, the audio no final
   assert.equal(client.unconfirmedSeconds, 0, 'nothing kept after the session');
 });
 
+test('a session started while the server is away waits for it, even past start()\'s timeout', async (t) => {
+  const { server, client, restart } = await restartable(t);
+  await client.connect();
+  await server.stop();
+  await until(() => client.state === 'reconnecting', 'reconnecting');
+  await assert.rejects(client.start('s2', { timeoutMs: 50 }), (e: Error & { code?: string }) => e.code === 'TIMEOUT');
+  assert.equal(client.sendAudio(frame(100, 7)), true, 'kept');
+  const restarted = await restart();
+  await restarted.until(() => restarted.binaryBytes() === 200, 3000, 'stt_start and the frame');
+  assert.deepEqual(restarted.json('stt_start'), [{ type: 'stt_start', session_id: 's2' }]);
+});
+
 test('close() stops reconnecting for good', async (t) => {
   const server = await new FakeSttServer().start();
   const client = clientFor(server);
