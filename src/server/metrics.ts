@@ -165,10 +165,18 @@ export class ServerMetrics {
   readonly audioSeconds: Counter;
   private readonly inferenceTotals = { final: { processing: 0, audio: 0 }, partial: { processing: 0, audio: 0 } };
 
-  constructor(live: { sessions(): number; connections(): number; queueDepth(): number; schedulerStats(): Record<string, number> | undefined }) {
+  constructor(live: {
+    sessions(): number;
+    connections(): number;
+    limits(): { sessions: number; connections: number };
+    queueDepth(): number;
+    schedulerStats(): Record<string, number> | undefined;
+  }) {
     const r = this.registry;
     r.add(new Gauge('earshot_sessions', 'Listening sessions (WebSocket stt_start cycles and HTTP transcriptions) now.', () => live.sessions()));
+    r.add(new Gauge('earshot_max_sessions', 'Session cap (--max-sessions): beyond it stt_start answers OVERLOADED.', () => live.limits().sessions));
     r.add(new Gauge('earshot_connections', 'Open WebSocket connections now.', () => live.connections()));
+    r.add(new Gauge('earshot_max_connections', 'Connection cap (EARSHOT_MAX_CONNECTIONS): beyond it upgrades get 503.', () => live.limits().connections));
     this.connections = r.add(new Counter('earshot_connections_total', 'WebSocket connections accepted.'));
     this.refusedUpgrades = r.add(new Counter('earshot_refused_upgrades_total', 'WebSocket upgrades refused, by reason.', []));
     this.utterances = r.add(new Counter('earshot_utterances_total', 'Utterances ended by the recorder (each yields a final or a discard).'));

@@ -5,12 +5,13 @@
 
 /** Sample rate of binary PCM16 frames when stt_start names none (the seed's fixed rate). */
 export const DEFAULT_SAMPLE_RATE = 16000;
-export const MIN_SAMPLE_RATE = 8000;
-export const MAX_SAMPLE_RATE = 192000;
+export { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from '../audio/resample.ts';
 /** Largest binary audio frame the server accepts (bigger ones are answered with AUDIO_FRAME_TOO_LARGE). */
 export const MAX_AUDIO_FRAME_BYTES = 1024 * 1024;
 /** Largest text (JSON) message the server accepts (bigger ones are answered with BAD_MESSAGE). */
 export const MAX_TEXT_MESSAGE_BYTES = 64 * 1024;
+/** Close code of a connection that sent no stt_start in time (4000-4999 are the application's; 408 as in HTTP). */
+export const CLOSE_START_TIMEOUT = 4408;
 /** Longest session_id the server accepts. */
 export const MAX_SESSION_ID_LENGTH = 256;
 
@@ -50,6 +51,10 @@ export type ErrorCode =
   | 'NOT_LISTENING'
   | 'AUDIO_FRAME_TOO_LARGE'
   | 'OVERLOADED'
+  | 'CLIENT_LIMIT'
+  | 'START_TIMEOUT'
+  | 'AUDIO_IDLE_TIMEOUT'
+  | 'SAMPLE_RATE_MISMATCH'
   | 'MODEL_LOAD_ERROR'
   | 'PROCESSING_TIMEOUT'
   | 'TRANSCRIPTION_FAILED'

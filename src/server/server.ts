@@ -9,10 +9,12 @@ import { DEFAULT_SERVER_CONFIG, type ServerConfig } from './config.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.ts';
 import { MAX_AUDIO_FRAME_BYTES } from './protocol.ts';
+import { ClientLimits, clientAddress } from './client-limits.ts';
 import { originAllowed, requestToken, tokenMatches } from './security.ts';
-import { Session, type SessionHost } from './session.ts';
+import { Session, type SessionHost, type SlotRefusal } from './session.ts';
 import { serveStatic } from './static-files.ts';
 import { handleTranscription, sendApiError, type TranscriptionHost } from './transcriptions-api.ts';
+import { UploadQueue } from './upload-queue.ts';
 
 export const WS_PATH = '/ws/stream';
 /**
@@ -51,7 +53,10 @@ export class EarshotServer {
   private readonly http: http.Server;
   private readonly wss: WebSocketServer;
   private readonly connections = new Set<Connection>();
+  private readonly clients: ClientLimits;
+  private readonly trustedProxies: ReadonlySet<string>;
   private readonly httpJobs = new Set<Promise<void>>();
+  private readonly uploads: UploadQueue;
   private activeSessions = 0;
   private state: ServiceState = { kind: 'loading' };
   private readonly servicePromise: Promise<TranscriptionService>;
@@ -65,9 +70,13 @@ export class EarshotServer {
   constructor(private readonly options: EarshotServerOptions = {}) {
     this.config = { ...DEFAULT_SERVER_CONFIG, ...stripUndefined(options.config ?? {}) };
     this.log = options.log ?? silentLogger;
+    this.clients = new ClientLimits(this.config);
+    this.trustedProxies = new Set(this.config.trustedProxies);
+    this.uploads = new UploadQueue(this.config.uploadConcurrency, this.config.uploadQueue);
     this.metrics = new ServerMetrics({
       sessions: () => this.activeSessions,
       connections: () => this.connections.size,
+      limits: () => ({ sessions: this.config.maxSessions, connections: this.config.maxConnections }),
       queueDepth: () => (this.state.kind === 'ready' ? this.state.service.scheduler.queueDepth : 0),
       schedulerStats: () => (this.state.kind === 'ready' ? { ...this.state.service.scheduler.stats } : undefined),
     });
@@ -247,7 +256,7 @@ export class EarshotServer {
           sendApiError(res, 503, 'SHUTTING_DOWN', 'the server is shutting down', { Connection: 'close' });
           return;
         }
-        const job = handleTranscription(req, res, this.transcriptionHost());
+        const job = handleTranscription(req, res, this.transcriptionHost(clientAddress(req, this.trustedProxies)));
         this.httpJobs.add(job);
         try {
           await job;
@@ -316,19 +325,33 @@ export class EarshotServer {
         reason('token');
         return refuse(socket, 401, 'Unauthorized', 'missing or wrong token (?token= or Authorization: Bearer)');
       }
-      if (this.connections.size >= Math.max(64, this.config.maxSessions * 4)) {
+      if (this.connections.size >= this.config.maxConnections) {
         reason('connections');
-        return refuse(socket, 503, 'Service Unavailable', 'too many connections');
+        return refuse(socket, 503, 'Service Unavailable', 'too many connections', { 'Retry-After': '5' });
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+      const address = clientAddress(req, this.trustedProxies);
+      if (!this.clients.tryConnect(address)) {
+        reason('client_connections');
+        return refuse(socket, 429, 'Too Many Requests', `too many connections from ${address} (at most ${this.config.maxConnectionsPerClient})`, { 'Retry-After': '5' });
+      }
+      let accepted = false;
+      // The count is taken before the (asynchronous) handshake so that a burst cannot pass the cap; a handshake
+      // that fails gives it back when the socket closes.
+      socket.once('close', () => {
+        if (!accepted) this.clients.disconnect(address);
+      });
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        accepted = true;
+        this.onConnection(ws, address);
+      });
     } catch (e) {
       this.log.error(`upgrade failed: ${(e as Error).stack ?? e}`);
       socket.destroy();
     }
   }
 
-  private onConnection(ws: WebSocket): void {
-    const session = new Session(ws, this.sessionHost());
+  private onConnection(ws: WebSocket, address: string): void {
+    const session = new Session(ws, this.sessionHost(address));
     let markClosed!: () => void;
     const conn: Connection = { ws, session, alive: true, closed: new Promise((r) => (markClosed = r)) };
     this.connections.add(conn);
@@ -340,6 +363,7 @@ export class EarshotServer {
     ws.on('error', (e) => this.log.warn(`session ${session.id}: ${e.message}`));
     ws.on('close', () => {
       this.connections.delete(conn);
+      this.clients.disconnect(address);
       session.handleClose();
       markClosed();
     });
@@ -364,22 +388,29 @@ export class EarshotServer {
 
   // ---- shared with sessions -----------------------------------------------------------------------------------
 
-  private acquireSlot = (): boolean => {
-    if (this.activeSessions >= this.config.maxSessions) return false;
+  /** A session slot for a client: refused at the server's cap or at the client's own share. */
+  private acquireSlot(address: string): SlotRefusal | undefined {
+    if (this.activeSessions >= this.config.maxSessions) return { code: 'OVERLOADED', message: 'the server is at its maximum number of sessions; try again later' };
+    if (!this.clients.tryStartSession(address)) {
+      return { code: 'CLIENT_LIMIT', message: `${address} already has ${this.config.maxSessionsPerClient} sessions (the most one client may hold); stop one first` };
+    }
     this.activeSessions++;
-    return true;
-  };
+    return undefined;
+  }
 
-  private releaseSlot = (): void => {
+  private releaseSlot(address: string): void {
     this.activeSessions = Math.max(0, this.activeSessions - 1);
-  };
+    this.clients.endSession(address);
+  }
 
-  private sessionHost(): SessionHost {
+  private sessionHost(address: string): SessionHost {
     const server = this;
     return {
       service: () => this.servicePromise,
-      acquireSlot: this.acquireSlot,
-      releaseSlot: this.releaseSlot,
+      acquireSlot: () => this.acquireSlot(address),
+      releaseSlot: () => this.releaseSlot(address),
+      startTimeoutMs: this.config.startTimeoutMs,
+      audioIdleTimeoutMs: this.config.audioIdleTimeoutMs,
       get shuttingDown() {
         return server.shuttingDown;
       },
@@ -392,11 +423,12 @@ export class EarshotServer {
     };
   }
 
-  private transcriptionHost(): TranscriptionHost {
+  private transcriptionHost(address: string): TranscriptionHost {
     return {
       readyService: () => (this.state.kind === 'ready' ? this.state.service : undefined),
-      acquireSlot: this.acquireSlot,
-      releaseSlot: this.releaseSlot,
+      acquireSlot: () => this.acquireSlot(address),
+      releaseSlot: () => this.releaseSlot(address),
+      queue: this.uploads,
       maxUploadBytes: this.config.maxUploadBytes,
       metrics: this.metrics,
       log: this.log,
@@ -419,12 +451,13 @@ export class EarshotServer {
   }
 }
 
-function refuse(socket: Duplex, status: number, text: string, body = text): void {
+function refuse(socket: Duplex, status: number, text: string, body = text, headers: Record<string, string> = {}): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const response = `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const response = `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${extra}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
   socket.end(response, () => socket.destroy());
   setTimeout(() => socket.destroy(), 1000).unref();
 }

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
+import { prepareResampler } from '../audio/resample.ts';
 import type { Recorder } from '../recorder/recorder.ts';
 import type { RecorderConfig } from '../recorder/recorder-config.ts';
 import type { TranscriptionService } from '../recorder/transcription-service.ts';
@@ -13,6 +15,7 @@ import {
   MAX_SESSION_ID_LENGTH,
   MAX_TEXT_MESSAGE_BYTES,
   MIN_SAMPLE_RATE,
+  CLOSE_START_TIMEOUT,
   type ErrorCode,
   type ServerMessage,
 } from './protocol.ts';
@@ -35,9 +38,13 @@ const OPEN = 1;
 export interface SessionHost {
   /** The shared models; rejects when they failed to load. */
   service(): Promise<TranscriptionService>;
-  /** Takes one of the server's session slots; false when all are taken. */
-  acquireSlot(): boolean;
+  /** Takes one of the server's session slots for this connection's client; the refusal when none is left. */
+  acquireSlot(): SlotRefusal | undefined;
   releaseSlot(): void;
+  /** A connection that is not listening is closed this long after its last cycle ended (or it opened). */
+  readonly startTimeoutMs: number;
+  /** A listening cycle that receives no audio for this long is stopped. */
+  readonly audioIdleTimeoutMs: number;
   readonly shuttingDown: boolean;
   readonly metrics: ServerMetrics;
   readonly log: Logger;
@@ -46,6 +53,11 @@ export interface SessionHost {
   readonly recorderConfig?: Partial<RecorderConfig>;
   /** Where prompts get their replies; none: the conversation is only kept. */
   readonly chat?: ChatEndpoint;
+}
+
+export interface SlotRefusal {
+  code: Extract<ErrorCode, 'OVERLOADED' | 'CLIENT_LIMIT'>;
+  message: string;
 }
 
 /** One stt_start … stt_stop cycle: its own Recorder, session id and sample rate. */
@@ -61,6 +73,10 @@ interface Cycle {
   utterance: number;
   /** Seconds of audio fed to the recorder (compared with recorder.time, the seconds it has been through the VAD). */
   fedSeconds: number;
+  /** performance.now() of the last audio frame (or of stt_start). */
+  lastAudioAt: number;
+  /** Arrival-rate check of the declared sample_rate (see checkRate); undefined once done. */
+  rateCheck?: { firstAt: number; bytes: number };
 }
 
 /** Audio kept while a cycle's recorder is being set up (models still loading, say); older frames are dropped. */
@@ -70,6 +86,12 @@ const MAX_BACKLOG_SECONDS = 30;
  * until the recorder has caught up, so memory stays bounded and the client feels TCP backpressure.
  */
 const MAX_INPUT_BACKLOG_SECONDS = 20;
+/**
+ * A mis-declared sample_rate is told apart by the audio's arrival rate: after this long a real-time client has sent
+ * enough to measure it. Rates a client is likely to send by mistake are the common device rates.
+ */
+const RATE_CHECK_MS = 5000;
+const COMMON_RATES = [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 96000];
 /** A client over the hard send limit gets a close frame; if it does not even read that, it is cut after this. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -106,11 +128,15 @@ export class Session {
   private closed = false;
   private cutting = false;
   private paused = false;
+  /** Closes the connection when it is not listening (START_TIMEOUT) or stops a cycle that gets no audio. */
+  private timer: NodeJS.Timeout;
 
   constructor(
     private readonly ws: SessionSocket,
     private readonly host: SessionHost,
-  ) {}
+  ) {
+    this.timer = setTimeout(() => this.onTimer(), host.startTimeoutMs).unref();
+  }
 
   get listening(): boolean {
     return this.cycle !== undefined;
@@ -145,6 +171,7 @@ export class Session {
   handleClose(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.timer);
     this.chatAbort.abort();
     this.cycle = undefined;
     for (const c of this.cycles) this.dropCycle(c);
@@ -172,7 +199,9 @@ export class Session {
       }
       return;
     }
+    cycle.lastAudioAt = performance.now();
     if (buf.length === 0) return;
+    if (cycle.rateCheck) this.checkRate(cycle, buf.length);
     if (cycle.recorder) {
       this.feed(cycle, cycle.recorder, buf);
       return;
@@ -234,9 +263,13 @@ export class Session {
         this.onPrompt(m);
         return;
       default:
+        if (m.type !== undefined && typeof m.type !== 'string') {
+          this.sendError('BAD_MESSAGE', `"type" must be a string (got ${describe(m.type)})`, sid);
+          return;
+        }
         this.sendError(
           'UNKNOWN_TYPE',
-          m.type === undefined ? 'message has no "type"' : `unknown message type ${JSON.stringify(m.type).slice(0, 80)}; expected stt_start, stt_stop, ping or prompt`,
+          m.type === undefined ? 'message has no "type"' : `unknown message type ${describe(m.type)}; expected stt_start, stt_stop, ping or prompt`,
           sid,
         );
     }
@@ -254,7 +287,7 @@ export class Session {
     }
     const rate = m.sample_rate ?? DEFAULT_SAMPLE_RATE;
     if (typeof rate !== 'number' || !Number.isInteger(rate) || rate < MIN_SAMPLE_RATE || rate > MAX_SAMPLE_RATE) {
-      this.sendError('BAD_MESSAGE', `sample_rate must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE} (got ${JSON.stringify(rate)})`, sessionId);
+      this.sendError('BAD_MESSAGE', `sample_rate must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE} (got ${describe(rate)})`, sessionId);
       return;
     }
     if (this.host.shuttingDown) {
@@ -262,8 +295,9 @@ export class Session {
       return;
     }
     if (!this.holdsSlot) {
-      if (!this.host.acquireSlot()) {
-        this.sendError('OVERLOADED', 'the server is at its maximum number of sessions; try again later', sessionId);
+      const refused = this.host.acquireSlot();
+      if (refused) {
+        this.sendError(refused.code, refused.message, sessionId);
         return;
       }
       this.holdsSlot = true;
@@ -271,8 +305,10 @@ export class Session {
     // stt_start while listening restarts: the running cycle is stopped (its final still delivered, then
     // stt_state idle) and a new one starts.
     if (this.cycle) this.stopCycle();
-    const cycle: Cycle = { number: ++this.cycleCount, sessionId, sampleRate: rate, backlog: [], backlogBytes: 0, utterance: 0, fedSeconds: 0 };
+    const now = performance.now();
+    const cycle: Cycle = { number: ++this.cycleCount, sessionId, sampleRate: rate, backlog: [], backlogBytes: 0, utterance: 0, fedSeconds: 0, lastAudioAt: now, rateCheck: { firstAt: -1, bytes: 0 } };
     this.cycle = cycle;
+    this.rearm(this.host.audioIdleTimeoutMs);
     this.cycles.add(cycle);
     this.lastSessionId = sessionId;
     this.enqueue(() => this.startCycle(cycle));
@@ -347,6 +383,9 @@ export class Session {
       return;
     }
     if (this.closed || !this.cycles.has(cycle)) return;
+    // An odd rate's filter is built in slices meanwhile (audio waits in the backlog), not on the first frame.
+    await prepareResampler(cycle.sampleRate, ASR_SAMPLE_RATE);
+    if (this.closed || !this.cycles.has(cycle)) return;
     let recorder: Recorder;
     try {
       recorder = await service.createRecorder(`${this.id}#${cycle.number}`, this.host.recorderConfig);
@@ -405,10 +444,68 @@ export class Session {
   }
 
   private releaseIfDone(): void {
-    if (this.cycles.size === 0 && this.holdsSlot) {
+    if (this.cycles.size > 0) return;
+    if (this.holdsSlot) {
       this.holdsSlot = false;
       this.host.releaseSlot();
     }
+    // Not listening any more: the connection has startTimeoutMs to start again.
+    if (!this.cycle && !this.closed) this.rearm(this.host.startTimeoutMs);
+  }
+
+  /**
+   * One timer per connection: while listening it stops a cycle that has had no audio for audioIdleTimeoutMs; while
+   * not listening (and no final pending) it closes the connection after startTimeoutMs.
+   */
+  private onTimer(): void {
+    if (this.closed) return;
+    const cycle = this.cycle;
+    if (cycle) {
+      const idle = performance.now() - cycle.lastAudioAt;
+      if (idle < this.host.audioIdleTimeoutMs) {
+        this.rearm(this.host.audioIdleTimeoutMs - idle);
+        return;
+      }
+      this.sendError('AUDIO_IDLE_TIMEOUT', `no audio for ${Math.round(idle / 1000)} s: the session was stopped (what was said is finished first); send stt_start to listen again`, cycle.sessionId);
+      this.stopCycle();
+      return;
+    }
+    if (this.cycles.size > 0) return; // a final is still on its way; releaseIfDone re-arms afterwards
+    this.sendError('START_TIMEOUT', `no stt_start within ${Math.round(this.host.startTimeoutMs / 1000)} s; closing the connection (connect again when there is audio to send)`, this.lastSessionId);
+    this.ws.close(CLOSE_START_TIMEOUT, 'no stt_start in time');
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  private rearm(ms: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.onTimer(), Math.max(10, ms)).unref();
+  }
+
+  /**
+   * A real-time client whose audio arrives at another common device rate than it declared has most likely
+   * mis-declared it (the model then hears sped-up or slowed-down speech and says nothing): warn once per cycle.
+   */
+  private checkRate(cycle: Cycle, bytes: number): void {
+    const check = cycle.rateCheck!;
+    const now = performance.now();
+    if (check.firstAt < 0) {
+      check.firstAt = now; // the first frame's samples were sent before this moment; count from the next
+      return;
+    }
+    check.bytes += bytes;
+    const elapsed = now - check.firstAt;
+    if (elapsed < RATE_CHECK_MS) return;
+    cycle.rateCheck = undefined;
+    const observed = check.bytes / 2 / (elapsed / 1000);
+    const near = COMMON_RATES.find((r) => Math.abs(observed - r) <= r * 0.03);
+    if (near === undefined || Math.abs(near - cycle.sampleRate) <= cycle.sampleRate * 0.1) return;
+    this.host.metrics.errors.inc({ code: 'SAMPLE_RATE_MISMATCH' });
+    this.send({
+      type: 'stt_error',
+      code: 'SAMPLE_RATE_MISMATCH',
+      error: `audio arrives at about ${near} samples/s but stt_start declared sample_rate ${cycle.sampleRate}: if the audio is really at ${near} Hz, declare that (a warning; the session goes on)`,
+      session_id: cycle.sessionId,
+    });
   }
 
   /** Recorder events → protocol messages, each with the client's session_id. */
@@ -485,6 +582,14 @@ export class Session {
     }
     this.ws.send(JSON.stringify(msg));
   }
+}
+
+/** A client's value in an error message: short, and safe for any depth of nesting (JSON.stringify is not). */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  if (Array.isArray(value)) return 'an array';
+  if (value === null || typeof value !== 'object') return String(value);
+  return 'an object';
 }
 
 function round3(x: number): number {

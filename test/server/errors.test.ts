@@ -334,11 +334,19 @@ describe('send buffer limits (slow reader)', () => {
       shutdown() {},
       abort() {},
     });
-    const metrics = new ServerMetrics({ sessions: () => 0, connections: () => 0, queueDepth: () => 0, schedulerStats: () => undefined });
+    const metrics = new ServerMetrics({
+      sessions: () => 0,
+      connections: () => 0,
+      limits: () => ({ sessions: 1, connections: 1 }),
+      queueDepth: () => 0,
+      schedulerStats: () => undefined,
+    });
     const host: SessionHost = {
       service: async () => ({ createRecorder: async () => recorder }) as unknown as TranscriptionService,
-      acquireSlot: () => true,
+      acquireSlot: () => undefined,
       releaseSlot() {},
+      startTimeoutMs: 60000,
+      audioIdleTimeoutMs: 60000,
       shuttingDown: false,
       metrics,
       log: silentLogger,
