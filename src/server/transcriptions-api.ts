@@ -89,33 +89,8 @@ export async function handleTranscription(req: IncomingMessage, res: ServerRespo
     gone = true;
     hungUp.abort();
   });
-  const cleanup: Array<() => void | Promise<unknown>> = [];
   try {
-    checkRequest(req, host.maxUploadBytes);
-    const service = host.readyService();
-    if (!service) throw new ApiError(503, 'NOT_READY', 'the models are still loading; try again in a few seconds');
-    const turn = host.queue.enter(hungUp.signal);
-    if (!turn) {
-      throw new ApiError(429, 'TOO_MANY_UPLOADS', `${host.queue.concurrency} uploads are being transcribed and ${host.queue.maxWaiting} are waiting; try again later`);
-    }
-    cleanup.push(await turn);
-    const refused = host.acquireSlot();
-    if (refused) throw new ApiError(refused.code === 'CLIENT_LIMIT' ? 429 : 503, refused.code, refused.message);
-    cleanup.push(() => host.releaseSlot());
-    const tmp = path.join(os.tmpdir(), `earshot-upload-${randomUUID()}`);
-    cleanup.push(() => fs.rm(tmp, { force: true }));
-    const upload = await receiveUpload(req, host.maxUploadBytes, tmp);
-    const format = (upload.fields.response_format || 'json') as ResponseFormat;
-    if (!FORMATS.includes(format)) {
-      throw new ApiError(400, 'UNSUPPORTED_RESPONSE_FORMAT', `response_format must be one of ${FORMATS.join(', ')} (got "${upload.fields.response_format}")`);
-    }
-    const language = upload.fields.language?.trim().toLowerCase();
-    if (language && language !== 'en' && language !== 'english') {
-      throw new ApiError(400, 'UNSUPPORTED_LANGUAGE', `only English ("en") is supported (got "${upload.fields.language}")`);
-    }
-    if (!upload.file) throw new ApiError(400, 'MISSING_FILE', 'the form has no "file" part with the audio');
-    const audio = decodeAudioFile(tmp, ASR_SAMPLE_RATE, { maxSeconds: MAX_AUDIO_SECONDS });
-    const result = await transcribeStream(service, audio, host.recorderConfig, () => gone);
+    const { format, result } = await transcribeUpload(req, host, hungUp.signal, () => gone);
     if (result.errors.length > 0) {
       const timeout = result.errors.some((e) => e.code === 'PROCESSING_TIMEOUT');
       throw new ApiError(timeout ? 504 : 500, timeout ? 'PROCESSING_TIMEOUT' : 'TRANSCRIPTION_FAILED', result.errors.map((e) => e.message).join('; '));
@@ -137,6 +112,43 @@ export async function handleTranscription(req: IncomingMessage, res: ServerRespo
     host.metrics.errors.inc({ code: 'INTERNAL_ERROR' });
     status(500);
     sendApiError(res, 500, 'INTERNAL_ERROR', 'internal error');
+  }
+}
+
+/** Queue turn, session slot, body to a temporary file, decode and transcribe; all of it given back before the answer. */
+async function transcribeUpload(
+  req: IncomingMessage,
+  host: TranscriptionHost,
+  hungUp: AbortSignal,
+  gone: () => boolean,
+): Promise<{ format: ResponseFormat; result: Awaited<ReturnType<typeof transcribeStream>> }> {
+  const cleanup: Array<() => void | Promise<unknown>> = [];
+  try {
+    checkRequest(req, host.maxUploadBytes);
+    const service = host.readyService();
+    if (!service) throw new ApiError(503, 'NOT_READY', 'the models are still loading; try again in a few seconds');
+    const turn = host.queue.enter(hungUp);
+    if (!turn) {
+      throw new ApiError(429, 'TOO_MANY_UPLOADS', `${host.queue.concurrency} uploads are being transcribed and ${host.queue.maxWaiting} are waiting; try again later`);
+    }
+    cleanup.push(await turn);
+    const refused = host.acquireSlot();
+    if (refused) throw new ApiError(refused.code === 'CLIENT_LIMIT' ? 429 : 503, refused.code, refused.message);
+    cleanup.push(() => host.releaseSlot());
+    const tmp = path.join(os.tmpdir(), `earshot-upload-${randomUUID()}`);
+    cleanup.push(() => fs.rm(tmp, { force: true }));
+    const upload = await receiveUpload(req, host.maxUploadBytes, tmp);
+    const format = (upload.fields.response_format || 'json') as ResponseFormat;
+    if (!FORMATS.includes(format)) {
+      throw new ApiError(400, 'UNSUPPORTED_RESPONSE_FORMAT', `response_format must be one of ${FORMATS.join(', ')} (got "${upload.fields.response_format}")`);
+    }
+    const language = upload.fields.language?.trim().toLowerCase();
+    if (language && language !== 'en' && language !== 'english') {
+      throw new ApiError(400, 'UNSUPPORTED_LANGUAGE', `only English ("en") is supported (got "${upload.fields.language}")`);
+    }
+    if (!upload.file) throw new ApiError(400, 'MISSING_FILE', 'the form has no "file" part with the audio');
+    const audio = decodeAudioFile(tmp, ASR_SAMPLE_RATE, { maxSeconds: MAX_AUDIO_SECONDS });
+    return { format, result: await transcribeStream(service, audio, host.recorderConfig, gone) };
   } finally {
     for (const undo of cleanup.reverse()) await undo();
   }
