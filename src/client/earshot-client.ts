@@ -55,7 +55,7 @@ const EVENT_OF: Record<ServerMessage['type'], keyof ClientEvents> = {
 };
 
 /** Errors that answer a stt_start (it did not start). */
-const START_ERRORS: ReadonlySet<string> = new Set(['OVERLOADED', 'MODEL_LOAD_ERROR', 'BAD_MESSAGE', 'SHUTTING_DOWN']);
+const START_ERRORS: ReadonlySet<string> = new Set(['OVERLOADED', 'CLIENT_LIMIT', 'MODEL_LOAD_ERROR', 'BAD_MESSAGE', 'SHUTTING_DOWN']);
 
 export class EarshotError extends Error {
   constructor(
@@ -74,6 +74,8 @@ export interface ConnectOptions {
   headers?: Record<string, string>;
   /** Handshake timeout, ms (default 10000). */
   timeoutMs?: number;
+  /** Local address to connect from (e.g. 127.0.0.2, to be another client of a server on loopback). */
+  localAddress?: string;
 }
 
 export interface StreamOptions {
@@ -127,7 +129,13 @@ export class EarshotClient {
   static connect(url: string, options: ConnectOptions = {}): Promise<EarshotClient> {
     const headers: Record<string, string> = { ...options.headers };
     if (options.token) headers.Authorization = `Bearer ${options.token}`;
-    const ws = new WebSocket(url, { headers, origin: options.origin, handshakeTimeout: options.timeoutMs ?? 10000, perMessageDeflate: false });
+    const ws = new WebSocket(url, {
+      headers,
+      origin: options.origin,
+      handshakeTimeout: options.timeoutMs ?? 10000,
+      perMessageDeflate: false,
+      localAddress: options.localAddress,
+    });
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(new EarshotClient(ws)));
       ws.once('unexpected-response', (_req, res) => {
