@@ -263,7 +263,7 @@ export class Session {
         this.onPrompt(m);
         return;
       default:
-        if (m.type !== undefined && typeof m.type !== 'string') {
+        if (typeof m.type === 'object' && m.type !== null) {
           this.sendError('BAD_MESSAGE', `"type" must be a string (got ${describe(m.type)})`, sid);
           return;
         }
