@@ -134,3 +134,24 @@ test('the heartbeat pings, and a connection that stays silent is dropped and reo
   await until(() => opens >= 2, 'reopened after silence', 3000);
   assert.ok(socket.connected || socket.state === 'reconnecting');
 });
+
+test('closed by the server as unused (4408): no reconnect until wake(), then a new connection', async (t) => {
+  const server = await new FakeSttServer().start();
+  const socket = socketFor(server);
+  t.after(async () => {
+    socket.close();
+    await server.stop();
+  });
+  const states: ConnectionState[] = [];
+  socket.onConnectionChange((s) => states.push(s));
+  socket.connect();
+  await until(() => socket.connected, 'connected');
+  server.closeAll(4408, 'no stt_start in time');
+  await until(() => socket.state === 'idle', 'idle');
+  await sleep(300); // several backoff delays: nothing is retried
+  assert.equal(server.connectionCount, 0);
+  assert.equal(socket.send({ type: 'ping' }), false);
+  socket.wake();
+  await until(() => socket.connected, 'connected again');
+  assert.deepEqual(states, ['connected', 'idle', 'reconnecting', 'connected']);
+});

@@ -146,6 +146,7 @@ export class SttController {
     this.preview.reset();
     this.events.micChange?.(true);
     if (this.ui.showRealtimePreview) this.events.previewOpen?.();
+    this.socket.wake(); // the server closes a connection left unused; stt_start then goes out on the new one
     this.sendStart();
     this.setBusy(false);
   }
@@ -184,6 +185,7 @@ export class SttController {
     if (this.socket.send(message)) return true;
     if (this.queuedPrompts.length >= MAX_QUEUED_PROMPTS) this.queuedPrompts.shift();
     this.queuedPrompts.push(message);
+    this.socket.wake();
     return false;
   }
 
@@ -256,7 +258,8 @@ export class SttController {
         }
         break;
       case 'stt_error':
-        this.events.error?.(m.code ?? 'SERVER_ERROR', m.error);
+        // The server closing an unused connection is routine: the socket reconnects when the mic goes on.
+        if (m.code !== 'START_TIMEOUT') this.events.error?.(m.code ?? 'SERVER_ERROR', m.error);
         break;
       case 'assistant_delta':
         this.events.assistantDelta?.(m.text);

@@ -22,8 +22,14 @@ export interface SocketLike {
 
 export type SocketFactory = (url: string) => SocketLike;
 
-/** connecting: first attempt; connected: open; reconnecting: lost, retrying; closed: close() was called. */
-export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+/**
+ * connecting: first attempt; connected: open; reconnecting: lost, retrying; idle: the server closed the unused
+ * connection (close code 4408, no stt_start in time), a new one opens on wake(); closed: close() was called.
+ */
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'idle' | 'closed';
+
+/** The server's close code for a connection that sent no stt_start in time: not a failure, nothing to retry. */
+const CLOSE_START_TIMEOUT = 4408;
 
 export interface ConnectionInfo {
   /** Failed attempts since the last successful open. */
@@ -198,13 +204,28 @@ export class SttSocket {
     s.onerror = () => {
       // A close event always follows; reconnecting happens there.
     };
-    s.onclose = () => {
+    s.onclose = (ev: { code?: number } | undefined) => {
       if (this.socket !== s) return;
-      this.lost();
+      if (ev?.code === CLOSE_START_TIMEOUT) this.rest();
+      else this.lost();
     };
     this.connectTimer = setTimeout(() => {
       if (this.socket === s && s.readyState !== OPEN) this.lost();
     }, this.options.connectTimeoutMs);
+  }
+
+  /** Opens a new connection when the server closed the last one for being unused (state idle); else a no-op. */
+  wake(): void {
+    if (this.connectionState === 'idle' && !this.stopped) this.open();
+  }
+
+  /** The server closed the unused connection: no retry until wake(). */
+  private rest(): void {
+    const s = this.socket;
+    this.socket = null;
+    if (s) detach(s);
+    this.clearTimers();
+    this.setState('idle', { attempt: 0 });
   }
 
   /** The current socket is gone (closed, timed out, or silent too long): drop it and retry. */
