@@ -157,7 +157,7 @@ async function flood(count: number, until: Promise<unknown>, onOpen: (ws: WebSoc
         const { ws, status } = await rawSocket();
         if (!ws) {
           add(`refused ${status}`);
-          await sleep(1000); // a patient attacker retries every second
+          await sleep(5000); // as the refusal's Retry-After says (a connect-rate flood is a proxy's job: Security)
           continue;
         }
         add('accepted');
@@ -207,11 +207,12 @@ function upload(file: Buffer, filename: string): Promise<{ status: number; code?
 
 const uploadOutcome = (r: { status: number; code?: string; ms: number }) => `${r.status}${r.code ? ` ${r.code}` : ''} after ${ms(r.ms)}`;
 
-function ffmpegFile(name: string, args: string[]): Buffer {
+/** Made before the case starts (ffmpeg takes seconds, and this process must keep measuring meanwhile). */
+function ffmpegFile(name: string, args: string[]): () => Buffer {
   const file = path.join(dir, name);
   const made = spawnSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', ...args, file]);
   if (made.status !== 0) throw new Error(`ffmpeg could not make ${name}: ${made.stderr}`);
-  return fs.readFileSync(file);
+  return () => fs.readFileSync(file);
 }
 
 function wavDeclaring(rate: number, bytes: number): Buffer {
@@ -223,14 +224,15 @@ function wavDeclaring(rate: number, bytes: number): Buffer {
 
 type Attack = (normalDone: Promise<unknown>) => Promise<string>;
 
-const CASES: Record<string, Attack> = {
+/** Each case's setup (run before its measurements) returns the attack. */
+const CASES: Record<string, () => Attack> = {
   // No attack: the noise floor of this machine for the columns on the right.
-  baseline: async (done) => {
+  baseline: () => async (done) => {
     await done;
     return 'nothing';
   },
-  'idle-1000': (done) => flood(1000, done),
-  'silent-300': (done) =>
+  'idle-1000': () => (done) => flood(1000, done),
+  'silent-300': () => (done) =>
     // Held at least 35 s, so that the audio idle timeout (30 s) ends the sessions that got in.
     flood(300, Promise.all([done, sleep(35_000)]), (ws, tally) => {
       ws.send(JSON.stringify({ type: 'stt_start', session_id: 'silent' }));
@@ -240,14 +242,21 @@ const CASES: Record<string, Attack> = {
         if (k) tally.set(k, (tally.get(k) ?? 0) + 1);
       });
     }),
-  'mp3-3h-silence': async () => uploadOutcome(await upload(ffmpegFile('3h.mp3', ['-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '10800', '-b:a', '8k']), '3h.mp3')),
-  'flac-8h-silence': async () => uploadOutcome(await upload(ffmpegFile('8h.flac', ['-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '28800']), '8h.flac')),
-  'wav-8mhz': async () => {
+  // Just under the 3-hour limit, so that all of it is decoded and run through the VAD (10.8 MB).
+  'mp3-3h-silence': () => {
+    const mp3 = ffmpegFile('3h.mp3', ['-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '10780', '-b:a', '8k']);
+    return async () => uploadOutcome(await upload(mp3(), '3h.mp3'));
+  },
+  'flac-8h-silence': () => {
+    const flac = ffmpegFile('8h.flac', ['-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '28800']);
+    return async () => uploadOutcome(await upload(flac(), '8h.flac'));
+  },
+  'wav-8mhz': () => async () => {
     const rs = await Promise.all([0, 1, 2].map(() => upload(wavDeclaring(8_000_009, 60), 'bomb.wav')));
     return `3 × ${uploadOutcome(rs[0]!)}`;
   },
-  'wav-1hz': async () => uploadOutcome(await upload(wavDeclaring(1, 20_000), 'slow.wav')),
-  'odd-rates-11': async () => {
+  'wav-1hz': () => async () => uploadOutcome(await upload(wavDeclaring(1, 20_000), 'slow.wav')),
+  'odd-rates-11': () => async () => {
     const client = await EarshotClient.connect(wsUrl, { localAddress: ATTACKER });
     const rates = [8001, 11111, 22051, 31999, 44101, 47999, 64001, 96001, 128001, 176399, 191999];
     for (const rate of rates) {
@@ -258,7 +267,7 @@ const CASES: Record<string, Attack> = {
     await client.close();
     return `${rates.length} stt_start cycles at odd rates`;
   },
-  'uploads-20x30s': async () => {
+  'uploads-20x30s': () => async () => {
     const clips = SPEECH_CLIPS.filter((c) => c.file !== 'jfk.wav');
     const wav = writeWav(conversation(clips, 1.5).samples.subarray(0, 30 * 16000), 16000);
     const rs = await Promise.all(Array.from({ length: 20 }, () => upload(wav, '30s.wav')));
@@ -273,8 +282,9 @@ const rows: string[][] = [];
 const probe = await startProbe();
 try {
   for (const name of chosen) {
-    const attack = CASES[name];
-    if (!attack) throw new Error(`no case ${name}; cases: ${Object.keys(CASES).join(', ')}`);
+    const setup = CASES[name];
+    if (!setup) throw new Error(`no case ${name}; cases: ${Object.keys(CASES).join(', ')}`);
+    const attack = setup();
     await sleep(2000);
     const before = await rssMb();
     probe.maxRtt();

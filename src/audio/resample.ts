@@ -33,9 +33,9 @@ function besselI0(x: number): number {
 
 // Tables depend only on the rate pair; connections at the same rate share one. Least recently
 // used first out, bounded in bytes: rates come from clients, and an odd pair's table (192001 ->
-// 16000: 4097 phases x 642 taps) is 10.5 MB and ~0.2 s of CPU to build.
+// 16000: 4097 phases x 642 taps) is 10.5 MB and ~0.2 s of CPU to build, so one of those fits.
 const tableCache = new Map<string, Float32Array>();
-const TABLE_CACHE_BYTES = 32 * 1024 * 1024;
+const TABLE_CACHE_BYTES = 16 * 1024 * 1024;
 let cachedBytes = 0;
 
 interface FilterDesign {

@@ -148,7 +148,7 @@ test('an odd rate pair\'s filter is built in slices, with other work in between,
   ticking = false;
   assert.ok(turns >= 10, `other work ran ${turns} times while the 4097-phase table was built`);
   const sliced = new StreamingResampler(191999, 16000).process(signal);
-  // Push it out of the cache (32 MB, ~10 MB a table), then build it again in one piece.
+  // Push it out of the cache (16 MB, ~10 MB a table), then build it again in one piece.
   for (const rate of [191001, 191002, 191003, 191004]) new StreamingResampler(rate, 16000);
   assert.deepEqual(new StreamingResampler(191999, 16000).process(signal), sliced);
 });
