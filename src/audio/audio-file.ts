@@ -4,7 +4,8 @@
 import { spawn } from 'node:child_process';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Pcm16Stream } from './pcm.ts';
-import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, prepareResampler, StreamingResampler } from './resample.ts';
+import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from '../protocol/seed-messages.ts';
+import { prepareResampler, StreamingResampler } from './resample.ts';
 import { AudioFormatError, decodeWavFrames, parseWavHeader, type WavLayout } from './wav.ts';
 
 export interface LoadedAudio {

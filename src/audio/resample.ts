@@ -10,10 +10,6 @@ const KAISER_BETA = 8.6;
 // phases; rounding the fractional position to 1/4096 of an input sample costs < -70 dB of error.
 const MAX_PHASES = 4096;
 
-/** Input rates accepted from clients and files: the range of real audio devices and files. */
-export const MIN_SAMPLE_RATE = 8000;
-export const MAX_SAMPLE_RATE = 192000;
-
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b];
   return a;

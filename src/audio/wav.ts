@@ -1,7 +1,7 @@
 // RIFF/WAVE parsing to mono float samples, and a minimal 16-bit mono writer.
 
 import { float32ToPcm16 } from './pcm.ts';
-import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from './resample.ts';
+import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from '../protocol/seed-messages.ts';
 
 export type AudioFormatErrorCode =
   | 'NOT_WAV'

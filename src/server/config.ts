@@ -65,6 +65,11 @@ export interface ServerConfig {
   chat?: ChatEndpoint;
   /** Graceful shutdown deadline: sessions still open after it are cut. */
   shutdownMs: number;
+  /**
+   * SIGTERM drain: how long a session may take to reach its next natural final before its utterance is cut (a
+   * real-time client's utterance ends by maxUtteranceSeconds, 25 s, plus the final's latency).
+   */
+  drainMs: number;
 }
 
 export const DEFAULT_WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/dist');
@@ -97,6 +102,7 @@ export const DEFAULT_SERVER_CONFIG: Readonly<ServerConfig> = Object.freeze({
   sendSoftLimitBytes: 256 * 1024,
   sendHardLimitBytes: 4 * 1024 * 1024,
   shutdownMs: 4000,
+  drainMs: 30000,
 });
 
 /** A bad setting: one line naming it; the CLI prints it and exits with 2. */
@@ -113,7 +119,7 @@ environment: EARSHOT_PORT EARSHOT_HOST EARSHOT_TOKEN EARSHOT_MAX_SESSIONS EARSHO
              EARSHOT_START_TIMEOUT_MS EARSHOT_AUDIO_IDLE_TIMEOUT_MS EARSHOT_UPLOAD_CONCURRENCY EARSHOT_UPLOAD_QUEUE
              EARSHOT_ALLOWED_ORIGINS EARSHOT_MODEL EARSHOT_REALTIME_MODEL EARSHOT_THREADS EARSHOT_PARALLELISM
              EARSHOT_TIMEOUT_MS EARSHOT_MAX_UPLOAD_MB EARSHOT_WEB_ROOT EARSHOT_MODELS_DIR EARSHOT_CHAT_URL
-             EARSHOT_CHAT_MODEL EARSHOT_CHAT_API_KEY`;
+             EARSHOT_CHAT_MODEL EARSHOT_CHAT_API_KEY EARSHOT_DRAIN_SECONDS EARSHOT_LOG_LEVEL`;
 
 /** Reads `earshot serve` flags and the environment; throws ConfigError with a one-line message. */
 export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -205,6 +211,7 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
     maxUploadBytes: int('__none', 'EARSHOT_MAX_UPLOAD_MB', 1, 2048, d.maxUploadBytes / 1024 / 1024) * 1024 * 1024,
     webRoot: webRoot ? path.resolve(webRoot) : d.webRoot,
     chat,
+    drainMs: int('__none', 'EARSHOT_DRAIN_SECONDS', 0, 3600, d.drainMs / 1000) * 1000,
   };
 }
 

@@ -1,14 +1,47 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/seed-messages.ts';
 
-/** The token a request carries: `Authorization: Bearer T` or `?token=T` in the URL. */
+/**
+ * The token a request carries: `Authorization: Bearer T`, `?token=T` in the URL, or (browsers, which cannot set
+ * headers on a WebSocket) the subprotocol `token.T` offered beside `earshot`.
+ */
 export function requestToken(req: IncomingMessage, url: URL): string | undefined {
   const auth = req.headers.authorization;
   if (auth) {
     const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
     if (m) return m[1]!.trim();
   }
+  const offered = req.headers['sec-websocket-protocol']?.split(',').map((p) => p.trim());
+  const sub = offered?.find((p) => p.startsWith(TOKEN_SUBPROTOCOL_PREFIX));
+  if (sub) return sub.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
   return url.searchParams.get('token') ?? undefined;
+}
+
+/**
+ * Short-lived tokens a host app hands to browsers instead of EARSHOT_TOKEN:
+ * `es1.<expiry, unix seconds>.<scope>.<base64url HMAC-SHA256 of "es1.<expiry>.<scope>", keyed with EARSHOT_TOKEN>`.
+ * The only scope is `stream` (the /ws/stream WebSocket); the characters are all legal in a subprotocol name.
+ */
+export const STREAM_SCOPE = 'stream';
+const SIGNED_PREFIX = 'es1';
+
+function signature(secret: string, payload: string): string {
+  return createHmac('sha256', secret).update(payload).digest('base64url');
+}
+
+export function signToken(secret: string, options: { ttlSeconds: number; scope?: string; now?: number }): string {
+  const expiry = Math.floor((options.now ?? Date.now()) / 1000) + Math.max(1, Math.round(options.ttlSeconds));
+  const payload = `${SIGNED_PREFIX}.${expiry}.${options.scope ?? STREAM_SCOPE}`;
+  return `${payload}.${signature(secret, payload)}`;
+}
+
+/** True for an unexpired token signed with `secret` for `scope`. */
+export function signedTokenValid(secret: string, token: string, scope: string, now = Date.now()): boolean {
+  const parts = token.split('.');
+  if (parts.length !== 4 || parts[0] !== SIGNED_PREFIX || parts[2] !== scope || !/^\d{1,12}$/.test(parts[1]!)) return false;
+  if (Number(parts[1]) * 1000 <= now) return false;
+  return tokenMatches(signature(secret, parts.slice(0, 3).join('.')), parts[3]);
 }
 
 /** Constant-time comparison (of digests, so lengths leak nothing either). */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -8,9 +9,9 @@ import type { TranscriptionService } from '../recorder/transcription-service.ts'
 import { DEFAULT_SERVER_CONFIG, type ServerConfig } from './config.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.ts';
-import { MAX_AUDIO_FRAME_BYTES } from './protocol.ts';
+import { MAX_AUDIO_FRAME_BYTES, SUBPROTOCOL } from './protocol.ts';
 import { ClientLimits, clientAddress } from './client-limits.ts';
-import { originAllowed, requestToken, tokenMatches } from './security.ts';
+import { originAllowed, requestToken, signedTokenValid, STREAM_SCOPE, tokenMatches } from './security.ts';
 import { Session, type SessionHost, type SlotRefusal } from './session.ts';
 import { serveStatic } from './static-files.ts';
 import { handleTranscription, sendApiError, type TranscriptionHost } from './transcriptions-api.ts';
@@ -65,6 +66,7 @@ export class EarshotServer {
   private serviceGiven = false;
   private heartbeat?: NodeJS.Timeout;
   private closing?: Promise<void>;
+  private draining?: Promise<void>;
   private unhook?: () => void;
 
   constructor(private readonly options: EarshotServerOptions = {}) {
@@ -76,9 +78,11 @@ export class EarshotServer {
     this.metrics = new ServerMetrics({
       sessions: () => this.activeSessions,
       connections: () => this.connections.size,
-      limits: () => ({ sessions: this.config.maxSessions, connections: this.config.maxConnections }),
+      maxConnections: () => this.config.maxConnections,
       queueDepth: () => (this.state.kind === 'ready' ? this.state.service.scheduler.queueDepth : 0),
       schedulerStats: () => (this.state.kind === 'ready' ? { ...this.state.service.scheduler.stats } : undefined),
+      maxSessions: () => this.config.maxSessions,
+      draining: () => this.isDraining,
     });
     this.servicePromise = new Promise((resolve, reject) => {
       this.resolveService = resolve;
@@ -91,7 +95,14 @@ export class EarshotServer {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_PAYLOAD, perMessageDeflate: false, clientTracking: false });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: WS_MAX_PAYLOAD,
+      perMessageDeflate: false,
+      clientTracking: false,
+      // A browser that authenticates with `token.T` offers `earshot` too and fails unless the server picks it.
+      handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
     if (options.service) this.useService(options.service);
   }
 
@@ -175,6 +186,29 @@ export class EarshotServer {
     return this.closing !== undefined;
   }
 
+  /**
+   * SIGTERM: /ready and new WebSocket handshakes answer 503 (a balancer sends them elsewhere), each session closes
+   * with 1012 right after its next natural final (bounded by config.drainMs), then close() ends the rest.
+   */
+  drain(): Promise<void> {
+    this.draining ??= this.drainSessions();
+    return this.draining;
+  }
+
+  /** True from drain() (or close()) on. */
+  get isDraining(): boolean {
+    return this.draining !== undefined || this.closing !== undefined;
+  }
+
+  private async drainSessions(): Promise<void> {
+    this.log.info(`draining ${this.connections.size} connections (at most ${this.config.drainMs} ms)`);
+    for (const c of this.connections) c.session.drain(this.config.drainMs);
+    const deadline = delay(this.config.drainMs + 1000);
+    await Promise.race([Promise.all([...this.connections].map((c) => c.closed)), deadline.promise]);
+    deadline.cancel();
+    await this.close();
+  }
+
   private async shutdown(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     const stopped = new Promise<void>((resolve) => {
@@ -205,8 +239,10 @@ export class EarshotServer {
   // ---- HTTP ---------------------------------------------------------------------------------------------------
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const id = requestId(req);
+    res.setHeader('X-Request-Id', id);
     this.route(req, res).catch((e: unknown) => {
-      this.log.error(`${req.method} ${req.url}: ${(e as Error).stack ?? e}`);
+      this.log.error({ req: id, method: req.method, url: req.url, err: e }, 'request failed');
       if (!res.headersSent) sendApiError(res, 500, 'INTERNAL_ERROR', 'internal error');
       else res.destroy();
     });
@@ -231,7 +267,8 @@ export class EarshotServer {
     if (path === '/ready') {
       if (!read) return methodNotAllowed(res, 'GET, HEAD');
       const s = this.state;
-      if (this.shuttingDown) return sendJson(res, 503, { status: 'shutting_down' }, req);
+      if (this.isDraining) return sendJson(res, 503, { status: 'draining' }, req);
+      if (this.full) return sendJson(res, 503, { status: 'full', sessions: this.activeSessions }, req);
       if (s.kind === 'ready') return sendJson(res, 200, { status: 'ready', model: s.service.finalEngine.name, realtime_model: s.service.partialEngine.name }, req);
       if (s.kind === 'failed') return sendJson(res, 503, { status: 'failed', error: s.error.message }, req);
       return sendJson(res, 503, { status: 'loading' }, req);
@@ -239,7 +276,7 @@ export class EarshotServer {
     if (path === '/metrics') {
       if (!read) return methodNotAllowed(res, 'GET, HEAD');
       if (!this.authorized(req, url, res)) return;
-      const body = this.metrics.render();
+      const body = await this.metrics.render();
       res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
       res.end(method === 'HEAD' ? undefined : body);
       return;
@@ -312,18 +349,25 @@ export class EarshotServer {
         reason('not_found');
         return refuse(socket, 404, 'Not Found');
       }
-      if (this.shuttingDown) {
+      // 503 before stt_start, while a balancer can still send the handshake to another instance.
+      if (this.isDraining) {
         reason('shutting_down');
-        return refuse(socket, 503, 'Service Unavailable');
+        return refuse(socket, 503, 'Service Unavailable', 'draining');
+      }
+      if (this.full) {
+        reason('full');
+        return refuse(socket, 503, 'Service Unavailable', 'at --max-sessions');
       }
       if (!originAllowed(req, this.config.allowedOrigins, !this.loopbackOnly())) {
         reason('origin');
         this.log.warn(`refused WebSocket from origin ${req.headers.origin}`);
         return refuse(socket, 403, 'Forbidden', `origin not allowed; add it to EARSHOT_ALLOWED_ORIGINS`);
       }
-      if (this.config.token && !tokenMatches(this.config.token, requestToken(req, url))) {
+      const token = this.config.token;
+      const given = requestToken(req, url);
+      if (token && !tokenMatches(token, given) && !(given && signedTokenValid(token, given, STREAM_SCOPE))) {
         reason('token');
-        return refuse(socket, 401, 'Unauthorized', 'missing or wrong token (?token= or Authorization: Bearer)');
+        return refuse(socket, 401, 'Unauthorized', 'missing, wrong or expired token (Authorization: Bearer, ?token=, or subprotocol token.T)');
       }
       if (this.connections.size >= this.config.maxConnections) {
         reason('connections');
@@ -342,16 +386,18 @@ export class EarshotServer {
       });
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         accepted = true;
-        this.onConnection(ws, address);
+        this.onConnection(ws, req, address);
       });
     } catch (e) {
-      this.log.error(`upgrade failed: ${(e as Error).stack ?? e}`);
+      this.log.error({ err: e }, 'upgrade failed');
       socket.destroy();
     }
   }
 
-  private onConnection(ws: WebSocket, address: string): void {
+  private onConnection(ws: WebSocket, req: IncomingMessage, address: string): void {
     const session = new Session(ws, this.sessionHost(address));
+    const log = this.log.child({ session: session.id });
+    log.info({ req: requestId(req), remote: req.socket.remoteAddress, forwardedFor: req.headers['x-forwarded-for'], client: address }, 'connection opened');
     let markClosed!: () => void;
     const conn: Connection = { ws, session, alive: true, closed: new Promise((r) => (markClosed = r)) };
     this.connections.add(conn);
@@ -360,8 +406,9 @@ export class EarshotServer {
       conn.alive = true;
     });
     ws.on('message', (data, isBinary) => session.handleMessage(data, isBinary));
-    ws.on('error', (e) => this.log.warn(`session ${session.id}: ${e.message}`));
-    ws.on('close', () => {
+    ws.on('error', (e) => log.warn(e.message));
+    ws.on('close', (code) => {
+      log.info({ code }, 'connection closed');
       this.connections.delete(conn);
       this.clients.disconnect(address);
       session.handleClose();
@@ -373,7 +420,7 @@ export class EarshotServer {
   private beat(): void {
     for (const c of this.connections) {
       if (!c.alive) {
-        this.log.info(`session ${c.session.id}: no pong; dropping the connection`);
+        this.log.info({ session: c.session.id }, 'no pong; dropping the connection');
         c.ws.terminate();
         continue;
       }
@@ -388,9 +435,13 @@ export class EarshotServer {
 
   // ---- shared with sessions -----------------------------------------------------------------------------------
 
+  private get full(): boolean {
+    return this.activeSessions >= this.config.maxSessions;
+  }
+
   /** A session slot for a client: refused at the server's cap or at the client's own share. */
   private acquireSlot(address: string): SlotRefusal | undefined {
-    if (this.activeSessions >= this.config.maxSessions) return { code: 'OVERLOADED', message: 'the server is at its maximum number of sessions; try again later' };
+    if (this.full) return { code: 'OVERLOADED', message: 'the server is at its maximum number of sessions; try again later' };
     if (!this.clients.tryStartSession(address)) {
       return { code: 'CLIENT_LIMIT', message: `${address} already has ${this.config.maxSessionsPerClient} sessions (the most one client may hold); stop one first` };
     }
@@ -412,7 +463,7 @@ export class EarshotServer {
       startTimeoutMs: this.config.startTimeoutMs,
       audioIdleTimeoutMs: this.config.audioIdleTimeoutMs,
       get shuttingDown() {
-        return server.shuttingDown;
+        return server.isDraining;
       },
       metrics: this.metrics,
       log: this.log,
@@ -451,12 +502,19 @@ export class EarshotServer {
   }
 }
 
+/** The balancer's X-Request-Id when it sent a plausible one, else a new id. */
+function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+}
+
 function refuse(socket: Duplex, status: number, text: string, body = text, headers: Record<string, string> = {}): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const all = { ...(status === 503 ? { 'Retry-After': '1' } : {}), ...headers };
+  const extra = Object.entries(all).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   const response = `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${extra}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
   socket.end(response, () => socket.destroy());
   setTimeout(() => socket.destroy(), 1000).unref();

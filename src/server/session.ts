@@ -77,6 +77,8 @@ interface Cycle {
   lastAudioAt: number;
   /** Arrival-rate check of the declared sample_rate (see checkRate); undefined once done. */
   rateCheck?: { firstAt: number; bytes: number };
+  /** performance.now() at the recording start of an utterance still waiting for its first partial. */
+  awaitingFirstPartialSince?: number;
 }
 
 /** Audio kept while a cycle's recorder is being set up (models still loading, say); older frames are dropped. */
@@ -94,6 +96,7 @@ const RATE_CHECK_MS = 5000;
 const COMMON_RATES = [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 96000];
 /** A client over the hard send limit gets a close frame; if it does not even read that, it is cut after this. */
 const CLOSE_GRACE_MS = 2000;
+const RESTART_REASON = 'server restarting; reconnect';
 
 export interface ConversationEntry {
   role: 'user' | 'assistant';
@@ -130,11 +133,17 @@ export class Session {
   private paused = false;
   /** Closes the connection when it is not listening (START_TIMEOUT) or stops a cycle that gets no audio. */
   private timer: NodeJS.Timeout;
+  /** Set once drain() waits for a final. */
+  private drainTimer?: NodeJS.Timeout;
+
+  /** Log lines about this connection carry its id as `session`. */
+  private readonly log: Logger;
 
   constructor(
     private readonly ws: SessionSocket,
     private readonly host: SessionHost,
   ) {
+    this.log = host.log.child({ session: this.id });
     this.timer = setTimeout(() => this.onTimer(), host.startTimeoutMs).unref();
   }
 
@@ -154,17 +163,39 @@ export class Session {
       if (isBinary) this.handleAudio(buf);
       else this.handleText(buf);
     } catch (e) {
-      this.host.log.error(`session ${this.id}: ${(e as Error).stack ?? e}`);
+      this.log.error({ err: e }, 'failed');
       this.sendError('INTERNAL_ERROR', 'internal error handling the message', this.lastSessionId);
     }
   }
 
-  /** Graceful end (server shutdown): stop listening, deliver the final in progress, then close with 1001. */
-  async shutdown(): Promise<void> {
+  /** Graceful end (server shutdown): stop listening, deliver the final in progress, then close (1001 by default). */
+  async shutdown(code = 1001, reason = 'server shutting down'): Promise<void> {
     if (this.closed) return;
     if (this.cycle) this.stopCycle();
     await this.ops;
-    if (this.ws.readyState === OPEN) this.ws.close(1001, 'server shutting down');
+    if (this.ws.readyState === OPEN) this.ws.close(code, reason);
+  }
+
+  /**
+   * Drain (the instance is going away): close with 1012 right after the next final or discard, or at once when no
+   * utterance is in progress, so no sentence is cut; a client that resends its unanswered audio goes on elsewhere.
+   * After `boundMs` the utterance in progress is cut instead (its final is still delivered).
+   */
+  drain(boundMs: number): void {
+    if (this.closed || this.drainTimer) return;
+    const state = this.cycle?.recorder?.state;
+    const stopping = this.cycles.size > (this.cycle ? 1 : 0);
+    if (!stopping && state !== 'recording' && state !== 'transcribing') {
+      this.closeForRestart();
+      return;
+    }
+    this.drainTimer = setTimeout(() => void this.shutdown(1012, RESTART_REASON), boundMs);
+    this.drainTimer.unref();
+  }
+
+  private closeForRestart(): void {
+    clearTimeout(this.drainTimer);
+    if (!this.closed && this.ws.readyState === OPEN) this.ws.close(1012, RESTART_REASON);
   }
 
   /** The socket is gone: drop everything at once (nobody is left to receive a final) and free the slot. */
@@ -172,6 +203,7 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.drainTimer);
     this.chatAbort.abort();
     this.cycle = undefined;
     for (const c of this.cycles) this.dropCycle(c);
@@ -361,7 +393,7 @@ export class Session {
 
   private enqueue(op: () => Promise<void>): void {
     this.ops = this.ops.then(op).catch((e: unknown) => {
-      this.host.log.error(`session ${this.id}: ${(e as Error).stack ?? e}`);
+      this.log.error({ err: e }, 'failed');
       this.sendError('INTERNAL_ERROR', 'internal error', this.lastSessionId);
     });
   }
@@ -415,7 +447,7 @@ export class Session {
       try {
         await recorder.stop(); // emits stateChange idle → stt_state idle, after the last final
       } catch (e) {
-        if (!this.closed) this.host.log.warn(`session ${this.id}: stop failed: ${(e as Error).message}`);
+        if (!this.closed) this.log.warn(`stop failed: ${(e as Error).message}`);
       }
       recorder.shutdown();
     }
@@ -439,7 +471,7 @@ export class Session {
     try {
       cycle.recorder?.shutdown();
     } catch (e) {
-      this.host.log.warn(`session ${this.id}: recorder shutdown failed: ${(e as Error).message}`);
+      this.log.warn(`recorder shutdown failed: ${(e as Error).message}`);
     }
   }
 
@@ -517,6 +549,7 @@ export class Session {
     recorder.on('vadStop', () => this.send({ type: 'stt_vad_stop', session_id: sid }));
     recorder.on('recordingStart', (span) => {
       cycle.utterance = span.utterance;
+      cycle.awaitingFirstPartialSince = performance.now();
       this.send({ type: 'stt_recording_start', session_id: sid, utterance: span.utterance, start: round3(span.start) });
     });
     recorder.on('recordingStop', (span) => {
@@ -525,6 +558,10 @@ export class Session {
     });
     recorder.on('realtimeUpdate', (text) => {
       metrics.partials.inc();
+      if (cycle.awaitingFirstPartialSince !== undefined) {
+        metrics.firstPartialLatency.observe((performance.now() - cycle.awaitingFirstPartialSince) / 1000);
+        cycle.awaitingFirstPartialSince = undefined;
+      }
       this.send({ type: 'stt_update', text, session_id: sid, utterance: cycle.utterance });
     });
     recorder.on('realtimeStabilized', (text) => this.send({ type: 'stt_stabilized', text, session_id: sid, utterance: cycle.utterance }));
@@ -542,10 +579,12 @@ export class Session {
         processing_ms: Math.round(f.processingMs),
         model: f.model,
       });
+      if (this.drainTimer) this.closeForRestart();
     });
     recorder.on('utteranceDiscarded', (d) => {
       metrics.discarded.inc({ reason: d.reason });
-      this.send({ type: 'stt_discarded', session_id: sid, utterance: d.utterance, reason: d.reason });
+      this.send({ type: 'stt_discarded', session_id: sid, utterance: d.utterance, reason: d.reason, start: round3(d.start), end: round3(d.end) });
+      if (this.drainTimer) this.closeForRestart();
     });
     recorder.on('error', (e) => {
       this.sendError(e.code, e.message, sid, e.utterance);
@@ -570,7 +609,7 @@ export class Session {
     const buffered = this.ws.bufferedAmount;
     if (buffered > this.host.sendHardLimitBytes) {
       this.cutting = true;
-      this.host.log.warn(`session ${this.id}: client not reading (${buffered} bytes queued); closing`);
+      this.log.warn(`client not reading (${buffered} bytes queued); closing`);
       this.host.metrics.errors.inc({ code: 'SLOW_CONSUMER' });
       this.ws.close(1008, 'client is not reading its messages');
       setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();

@@ -108,7 +108,7 @@ export async function handleTranscription(req: IncomingMessage, res: ServerRespo
       return;
     }
     if (gone) return; // left the queue, or hung up mid-upload: nobody to answer
-    host.log.error(`transcription request failed: ${(e as Error).stack ?? e}`);
+    host.log.error({ err: e }, 'transcription request failed');
     host.metrics.errors.inc({ code: 'INTERNAL_ERROR' });
     status(500);
     sendApiError(res, 500, 'INTERNAL_ERROR', 'internal error');

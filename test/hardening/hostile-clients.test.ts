@@ -159,9 +159,9 @@ describe('odd frames and rates', () => {
     const client = await EarshotClient.connect(t.ws);
     const log = record(client);
     const nested = '['.repeat(20000) + ']'.repeat(20000);
-    client.ws.send(`{"type":${nested}}`);
-    client.ws.send(`{"type":"stt_start","session_id":"s","sample_rate":${nested}}`);
-    client.ws.send(`{"type":{"a":${nested}}}`);
+    client.sendText(`{"type":${nested}}`);
+    client.sendText(`{"type":"stt_start","session_id":"s","sample_rate":${nested}}`);
+    client.sendText(`{"type":{"a":${nested}}}`);
     client.sendJson({ type: 'ping' });
     await client.next('pong');
     assert.deepEqual(errorsOf(log), ['BAD_MESSAGE', 'BAD_MESSAGE', 'BAD_MESSAGE']);
