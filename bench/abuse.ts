@@ -7,12 +7,12 @@
  * - /health is polled every 100 ms.
  * RSS is the server's: before the case, its peak (sampled every 50 ms), and 10 s after the case ended.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import WebSocket from 'ws';
 import { writeWav } from '../src/audio/wav.ts';
 import { EarshotClient } from '../src/client/earshot-client.ts';
@@ -32,6 +32,7 @@ let server: ServerProcess | undefined;
 const httpUrl = values.url ?? (server = await startServerProcess()).url;
 const wsUrl = `${httpUrl.replace(/^http/, 'ws')}/ws/stream`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'earshot-abuse-'));
+const execFileAsync = promisify(execFile);
 const sleep = (msec: number) => new Promise((r) => setTimeout(r, msec));
 
 async function rssMb(): Promise<number> {
@@ -78,6 +79,8 @@ async function startProbe(): Promise<{ maxRtt(): number; close(): Promise<void> 
   await client.start('probe');
   let worst = 0;
   let sentAt = 0;
+  let closed = false;
+  client.on('close', () => (closed = true));
   client.on('pong', () => {
     worst = Math.max(worst, performance.now() - sentAt);
     sentAt = 0;
@@ -93,6 +96,7 @@ async function startProbe(): Promise<{ maxRtt(): number; close(): Promise<void> 
   }, 50);
   return {
     maxRtt() {
+      if (closed) throw new Error('the probe session was closed by the server');
       const w = worst;
       worst = 0;
       return w;
@@ -207,11 +211,13 @@ function upload(file: Buffer, filename: string): Promise<{ status: number; code?
 
 const uploadOutcome = (r: { status: number; code?: string; ms: number }) => `${r.status}${r.code ? ` ${r.code}` : ''} after ${ms(r.ms)}`;
 
-/** Made before the case starts (ffmpeg takes seconds, and this process must keep measuring meanwhile). */
-function ffmpegFile(name: string, args: string[]): () => Buffer {
+/**
+ * Made before the case's measurements start, without blocking this process (ffmpeg takes many seconds on a busy
+ * machine, and the probe session must go on answering the server's heartbeat meanwhile).
+ */
+async function ffmpegFile(name: string, args: string[]): Promise<() => Buffer> {
   const file = path.join(dir, name);
-  const made = spawnSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', ...args, file]);
-  if (made.status !== 0) throw new Error(`ffmpeg could not make ${name}: ${made.stderr}`);
+  await execFileAsync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', ...args, file]);
   return () => fs.readFileSync(file);
 }
 
@@ -225,7 +231,7 @@ function wavDeclaring(rate: number, bytes: number): Buffer {
 type Attack = (normalDone: Promise<unknown>) => Promise<string>;
 
 /** Each case's setup (run before its measurements) returns the attack. */
-const CASES: Record<string, () => Attack> = {
+const CASES: Record<string, () => Attack | Promise<Attack>> = {
   // No attack: the noise floor of this machine for the columns on the right.
   baseline: () => async (done) => {
     await done;
@@ -243,12 +249,12 @@ const CASES: Record<string, () => Attack> = {
       });
     }),
   // Just under the 3-hour limit, so that all of it is decoded and run through the VAD (10.8 MB).
-  'mp3-3h-silence': () => {
-    const mp3 = ffmpegFile('3h.mp3', ['-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '10780', '-b:a', '8k']);
+  'mp3-3h-silence': async () => {
+    const mp3 = await ffmpegFile('3h.mp3', ['-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '10780', '-b:a', '8k']);
     return async () => uploadOutcome(await upload(mp3(), '3h.mp3'));
   },
-  'flac-8h-silence': () => {
-    const flac = ffmpegFile('8h.flac', ['-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '28800']);
+  'flac-8h-silence': async () => {
+    const flac = await ffmpegFile('8h.flac', ['-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '28800']);
     return async () => uploadOutcome(await upload(flac(), '8h.flac'));
   },
   'wav-8mhz': () => async () => {
@@ -284,7 +290,7 @@ try {
   for (const name of chosen) {
     const setup = CASES[name];
     if (!setup) throw new Error(`no case ${name}; cases: ${Object.keys(CASES).join(', ')}`);
-    const attack = setup();
+    const attack = await setup();
     await sleep(2000);
     const before = await rssMb();
     probe.maxRtt();

@@ -48,8 +48,12 @@ function tooLong(seconds: number, maxSeconds: number): AudioFormatError {
   return new AudioFormatError('AUDIO_TOO_LONG', `audio is ${formatDuration(seconds)} long, over the limit of ${formatDuration(maxSeconds)}`);
 }
 
+/** 3:00:00 or 3:00:00.4 (tenths when there are some, so that just over a limit does not read as the limit). */
 function formatDuration(seconds: number): string {
-  return seconds >= 3600 ? `${(seconds / 3600).toFixed(1).replace(/\.0$/, '')} hours` : `${Math.round(seconds)} s`;
+  const tenths = Math.floor(seconds * 10);
+  const s = Math.floor(tenths / 10) % 60;
+  const text = `${Math.floor(seconds / 3600)}:${String(Math.floor(seconds / 60) % 60).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
+  return tenths % 10 === 0 ? text : `${text}.${tenths % 10}`;
 }
 
 /**

@@ -230,7 +230,7 @@ describe('uploads', () => {
     const r = await upload(t, fs.readFileSync(flac), 'long.flac');
     assert.equal(r.status, 413);
     assert.equal(r.body.error?.code, 'AUDIO_TOO_LONG');
-    assert.match(r.body.error?.message ?? '', /over the limit of 3 hours/);
+    assert.match(r.body.error?.message ?? '', /over the limit of 3:00:00/);
   });
 
   test('without ffmpeg on PATH a WAV is still transcribed and an MP3 gets 415', async () => {
