@@ -36,7 +36,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const server = new EarshotServer({ config, log });
   const address = await server.listen();
   log.info(`listening on ${server.url} (web client /, WebSocket ${server.url.replace(/^http/, 'ws')}/ws/stream, port ${address.port})`);
-  if (config.token) log.info('token required on /ws/stream, /v1/* and /metrics');
+  const wyoming = server.wyomingAddress;
+  if (wyoming) log.info(`Wyoming on ${wyoming.address}:${wyoming.port} (no authentication: Home Assistant sends none)`);
+  if (config.token) log.info('token required on the WebSocket routes, /v1/* and /metrics');
   if (!['127.0.0.1', 'localhost', '::1'].includes(config.host) && !config.token) {
     log.warn(`listening on ${config.host} without EARSHOT_TOKEN: anyone who can reach this port can use it`);
   }

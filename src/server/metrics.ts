@@ -44,6 +44,7 @@ export class ServerMetrics {
   readonly droppedMessages: Counter;
   readonly inputPauses: Counter;
   readonly connections: Counter;
+  readonly sessionsStarted: Counter<'protocol'>;
   readonly refusedUpgrades: Counter<'reason'>;
   readonly httpTranscriptions: Counter<'status'>;
   readonly finalLatency: Histogram;
@@ -75,6 +76,7 @@ export class ServerMetrics {
     gauge('earshot_connections', 'Open WebSocket connections now.', (g) => g.set(live.connections()));
     gauge('earshot_max_connections', 'The connection cap (EARSHOT_MAX_CONNECTIONS): handshakes beyond it are refused with 503.', (g) => g.set(live.maxConnections?.() ?? 0));
     this.connections = counter('earshot_connections_total', 'WebSocket connections accepted.');
+    this.sessionsStarted = counter('earshot_sessions_started_total', 'Sessions that took a slot, by protocol (seed, openai-realtime, deepgram, wyoming).', ['protocol']);
     this.refusedUpgrades = counter('earshot_refused_upgrades_total', 'WebSocket upgrades refused, by reason.', ['reason']);
     this.utterances = counter('earshot_utterances_total', 'Utterances ended by the recorder (each yields a final or a discard).');
     this.finals = counter('earshot_finals_total', 'Final transcripts delivered.');

@@ -3,19 +3,33 @@ import type { IncomingMessage } from 'node:http';
 import { TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/seed-messages.ts';
 
 /**
- * The token a request carries: `Authorization: Bearer T`, `?token=T` in the URL, or (browsers, which cannot set
- * headers on a WebSocket) the subprotocol `token.T` offered beside `earshot`.
+ * The token a request carries: `Authorization: Bearer T` (OpenAI) or `Token T` (Deepgram), `?token=T` in the URL,
+ * or — for browsers, which cannot set headers on a WebSocket — in the subprotocol list: ours `token.T` beside
+ * `earshot`, OpenAI's `openai-insecure-api-key.T`, Deepgram's `token, T`.
  */
 export function requestToken(req: IncomingMessage, url: URL): string | undefined {
   const auth = req.headers.authorization;
   if (auth) {
-    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
+    const m = /^(?:Bearer|Token)\s+(.+)$/i.exec(auth.trim());
     if (m) return m[1]!.trim();
   }
-  const offered = req.headers['sec-websocket-protocol']?.split(',').map((p) => p.trim());
-  const sub = offered?.find((p) => p.startsWith(TOKEN_SUBPROTOCOL_PREFIX));
-  if (sub) return sub.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
-  return url.searchParams.get('token') ?? undefined;
+  const fromUrl = url.searchParams.get('token');
+  if (fromUrl !== null) return fromUrl;
+  const protocols = subprotocols(req);
+  const ours = protocols.find((p) => p.startsWith(TOKEN_SUBPROTOCOL_PREFIX));
+  if (ours) return ours.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
+  const openai = protocols.find((p) => p.startsWith(OPENAI_KEY_PROTOCOL));
+  if (openai) return openai.slice(OPENAI_KEY_PROTOCOL.length);
+  const i = protocols.indexOf('token');
+  return i >= 0 ? protocols[i + 1] : undefined;
+}
+
+const OPENAI_KEY_PROTOCOL = 'openai-insecure-api-key.';
+
+/** The Sec-WebSocket-Protocol list of a request. */
+export function subprotocols(req: IncomingMessage): string[] {
+  const header = req.headers['sec-websocket-protocol'];
+  return header ? header.split(',').map((p) => p.trim()).filter(Boolean) : [];
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import https from 'node:https';
+import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Transcript } from '../asr/engine.ts';
@@ -10,14 +11,21 @@ import { DEFAULT_SERVER_CONFIG, type ServerConfig } from './config.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.ts';
 import { MAX_AUDIO_FRAME_BYTES, SUBPROTOCOL } from './protocol.ts';
-import { ClientLimits, clientAddress } from './client-limits.ts';
+import { DeepgramLiveSession, parseDeepgramQuery, type DeepgramOptions } from './protocols/deepgram-live.ts';
+import { OPENAI_MAX_TEXT_BYTES, OpenAIRealtimeSession } from './protocols/openai-realtime.ts';
+import { WyomingSession } from './protocols/wyoming.ts';
 import { originAllowed, requestToken, signedTokenValid, STREAM_SCOPE, tokenMatches } from './security.ts';
-import { Session, type SessionHost, type SlotRefusal } from './session.ts';
+import { SeedWebSocketSession } from './protocols/seed-websocket.ts';
+import type { ProtocolConnection } from './protocols/websocket-adapter.ts';
+import type { SessionHost, SlotRefusal } from './transcription-session.ts';
+import { ClientLimits, clientAddress, normalizeAddress } from './client-limits.ts';
 import { serveStatic } from './static-files.ts';
 import { handleTranscription, sendApiError, type TranscriptionHost } from './transcriptions-api.ts';
 import { UploadQueue } from './upload-queue.ts';
 
 export const WS_PATH = '/ws/stream';
+export const OPENAI_REALTIME_PATH = '/v1/realtime';
+export const DEEPGRAM_LISTEN_PATH = '/v1/listen';
 /**
  * ws closes the connection (1009) for frames over this; frames between MAX_AUDIO_FRAME_BYTES and this are read and
  * answered with AUDIO_FRAME_TOO_LARGE, and the connection stays usable.
@@ -34,9 +42,22 @@ export interface EarshotServerOptions {
   recorderConfig?: Partial<RecorderConfig>;
 }
 
+/** A WebSocket route: its own frame limit, and the adapter that speaks its protocol. */
+interface WebSocketRoute {
+  wss: WebSocketServer;
+  /** Why the handshake is refused (400) before any audio, e.g. a bad query. */
+  refuse?(url: URL): string | undefined;
+  open(ws: WebSocket, req: IncomingMessage, url: URL, host: SessionHost): ProtocolConnection;
+}
+
+/** Subprotocols a browser may offer, one of which the server must select: OpenAI's, Deepgram's and our own. */
+const SELECTABLE_SUBPROTOCOLS = ['realtime', 'token', SUBPROTOCOL];
+
 interface Connection {
-  ws: WebSocket;
-  session: Session;
+  /** WebSocket connections get heartbeat pings; Wyoming's TCP ones do not. */
+  ws?: WebSocket;
+  terminate(): void;
+  session: ProtocolConnection;
   alive: boolean;
   closed: Promise<void>;
 }
@@ -51,8 +72,8 @@ export class EarshotServer {
   readonly config: ServerConfig;
   readonly metrics: ServerMetrics;
   readonly log: Logger;
-  private readonly http: http.Server;
-  private readonly wss: WebSocketServer;
+  private readonly http: http.Server | https.Server;
+  private readonly wsRoutes: Map<string, WebSocketRoute>;
   private readonly connections = new Set<Connection>();
   private readonly clients: ClientLimits;
   private readonly trustedProxies: ReadonlySet<string>;
@@ -65,6 +86,8 @@ export class EarshotServer {
   private rejectService!: (e: Error) => void;
   private serviceGiven = false;
   private heartbeat?: NodeJS.Timeout;
+  /** Wyoming's TCP listener, when config.wyomingPort is set. */
+  private wyoming?: net.Server;
   private closing?: Promise<void>;
   private draining?: Promise<void>;
   private unhook?: () => void;
@@ -89,20 +112,45 @@ export class EarshotServer {
       this.rejectService = reject;
     });
     this.servicePromise.catch(() => {});
-    this.http = http.createServer((req, res) => this.onRequest(req, res));
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res);
+    const tls = this.config.tls;
+    this.http = tls ? https.createServer({ cert: tls.cert, key: tls.key }, onRequest) : http.createServer(onRequest);
     this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (_e, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
-    this.wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: WS_MAX_PAYLOAD,
-      perMessageDeflate: false,
-      clientTracking: false,
-      // A browser that authenticates with `token.T` offers `earshot` too and fails unless the server picks it.
-      handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
-    });
+    const wss = (maxPayload: number) =>
+      new WebSocketServer({
+        noServer: true,
+        maxPayload,
+        perMessageDeflate: false,
+        clientTracking: false,
+        handleProtocols: (offered) => SELECTABLE_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
+      });
+    this.wsRoutes = new Map<string, WebSocketRoute>([
+      [WS_PATH, { wss: wss(WS_MAX_PAYLOAD), open: (ws, _req, _url, host) => new SeedWebSocketSession(ws, host, this.config.chat) }],
+      [
+        OPENAI_REALTIME_PATH,
+        {
+          wss: wss(OPENAI_MAX_TEXT_BYTES),
+          open: (ws, req, _url, host) =>
+            // Beta-era clients say so with a header (or the subprotocol `openai-beta.realtime-v1`): answer with the beta names.
+            new OpenAIRealtimeSession(ws, host, { beta: /realtime=v1/.test(String(req.headers['openai-beta'] ?? '')) || /openai-beta\.realtime-v1/.test(String(req.headers['sec-websocket-protocol'] ?? '')) }),
+        },
+      ],
+      [
+        DEEPGRAM_LISTEN_PATH,
+        {
+          wss: wss(WS_MAX_PAYLOAD),
+          refuse: (url) => {
+            const o = parseDeepgramQuery(url.searchParams);
+            return 'error' in o ? o.error : undefined;
+          },
+          open: (ws, _req, url, host) => new DeepgramLiveSession(ws, host, parseDeepgramQuery(url.searchParams) as DeepgramOptions),
+        },
+      ],
+    ]);
     if (options.service) this.useService(options.service);
   }
 
@@ -151,12 +199,69 @@ export class EarshotServer {
         this.http.off('error', onError);
         this.heartbeat = setInterval(() => this.beat(), this.config.heartbeatMs);
         this.heartbeat.unref();
-        resolve(this.http.address() as AddressInfo);
+        this.listenWyoming().then(() => resolve(this.http.address() as AddressInfo), reject);
       };
       this.http.once('error', onError);
       this.http.once('listening', onListening);
       this.http.listen(this.config.port, this.config.host);
     });
+  }
+
+  /** Wyoming on its own TCP port (same host), sharing sessions, limits and drain with the WebSocket protocols. */
+  private listenWyoming(): Promise<void> {
+    const port = this.config.wyomingPort;
+    if (port === undefined) return Promise.resolve();
+    const server = net.createServer((socket) => this.onWyomingConnection(socket));
+    this.wyoming = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`cannot listen for Wyoming on ${this.config.host}:${port}: ${e.code ?? e.message}`)));
+      server.listen(port, this.config.host, () => resolve());
+    });
+  }
+
+  /** The bound Wyoming address, when enabled. */
+  get wyomingAddress(): AddressInfo | undefined {
+    const a = this.wyoming?.address();
+    return a && typeof a !== 'string' ? a : undefined;
+  }
+
+  private onWyomingConnection(socket: net.Socket): void {
+    socket.on('error', () => {});
+    if (this.isDraining || this.connections.size >= this.maxConnections()) {
+      this.metrics.refusedUpgrades.inc({ reason: this.isDraining ? 'draining' : 'connections' });
+      socket.destroy();
+      return;
+    }
+    const address = normalizeAddress(socket.remoteAddress ?? 'unknown');
+    if (!this.clients.tryConnect(address)) {
+      this.metrics.refusedUpgrades.inc({ reason: 'client_connections' });
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    const session = new WyomingSession(socket, this.sessionHost(address), () => (this.state.kind === 'ready' ? [this.state.service.finalEngine.name] : [this.config.model]));
+    let markClosed!: () => void;
+    const conn: Connection = { terminate: () => socket.destroy(), session, alive: true, closed: new Promise((r) => (markClosed = r)) };
+    this.connections.add(conn);
+    this.metrics.connections.inc();
+    socket.on('data', (data) => {
+      try {
+        session.handleMessage(data);
+      } catch (e) {
+        this.log.error({ err: e, session: session.session.id }, 'failed handling a Wyoming event');
+        session.session.error('INTERNAL_ERROR', 'internal error handling the event');
+      }
+    });
+    socket.on('close', () => {
+      this.connections.delete(conn);
+      this.clients.disconnect(address);
+      session.handleClose();
+      markClosed();
+    });
+  }
+
+  private maxConnections(): number {
+    return this.config.maxConnections;
   }
 
   get address(): AddressInfo {
@@ -165,11 +270,11 @@ export class EarshotServer {
     return a;
   }
 
-  /** http://host:port of the bound address. */
+  /** http(s)://host:port of the bound address. */
   get url(): string {
     const { address, port, family } = this.address;
     const host = family === 'IPv6' ? `[${address}]` : address;
-    return `http://${host}:${port}`;
+    return `${this.config.tls ? 'https' : 'http'}://${host}:${port}`;
   }
 
   /**
@@ -211,6 +316,7 @@ export class EarshotServer {
 
   private async shutdown(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.wyoming?.close();
     const stopped = new Promise<void>((resolve) => {
       if (!this.http.listening) resolve();
       else this.http.close(() => resolve());
@@ -228,7 +334,7 @@ export class EarshotServer {
     const finished = await Promise.race([graceful.then(() => true), deadline.promise.then(() => false)]);
     deadline.cancel();
     if (!finished) this.log.warn('shutdown deadline reached; cutting the remaining connections');
-    for (const c of this.connections) c.ws.terminate();
+    for (const c of this.connections) c.terminate();
     this.http.closeAllConnections();
     const last = delay(500);
     await Promise.race([stopped, last.promise]);
@@ -345,7 +451,8 @@ export class EarshotServer {
         return refuse(socket, 400, 'Bad Request');
       }
       const reason = (r: string) => this.metrics.refusedUpgrades.inc({ reason: r });
-      if (url.pathname !== WS_PATH) {
+      const route = this.wsRoutes.get(url.pathname);
+      if (!route) {
         reason('not_found');
         return refuse(socket, 404, 'Not Found');
       }
@@ -369,9 +476,14 @@ export class EarshotServer {
         reason('token');
         return refuse(socket, 401, 'Unauthorized', 'missing, wrong or expired token (Authorization: Bearer, ?token=, or subprotocol token.T)');
       }
-      if (this.connections.size >= this.config.maxConnections) {
+      if (this.connections.size >= this.maxConnections()) {
         reason('connections');
         return refuse(socket, 503, 'Service Unavailable', 'too many connections', { 'Retry-After': '5' });
+      }
+      const refusal = route.refuse?.(url);
+      if (refusal) {
+        reason('bad_request');
+        return refuse(socket, 400, 'Bad Request', refusal);
       }
       const address = clientAddress(req, this.trustedProxies);
       if (!this.clients.tryConnect(address)) {
@@ -384,9 +496,9 @@ export class EarshotServer {
       socket.once('close', () => {
         if (!accepted) this.clients.disconnect(address);
       });
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
+      route.wss.handleUpgrade(req, socket, head, (ws) => {
         accepted = true;
-        this.onConnection(ws, req, address);
+        this.onConnection(ws, route.open(ws, req, url!, this.sessionHost(address)), req, address);
       });
     } catch (e) {
       this.log.error({ err: e }, 'upgrade failed');
@@ -394,18 +506,24 @@ export class EarshotServer {
     }
   }
 
-  private onConnection(ws: WebSocket, req: IncomingMessage, address: string): void {
-    const session = new Session(ws, this.sessionHost(address));
-    const log = this.log.child({ session: session.id });
-    log.info({ req: requestId(req), remote: req.socket.remoteAddress, forwardedFor: req.headers['x-forwarded-for'], client: address }, 'connection opened');
+  private onConnection(ws: WebSocket, session: ProtocolConnection, req: IncomingMessage, address: string): void {
+    const log = this.log.child({ session: session.session.id });
+    log.info({ req: requestId(req), path: req.url?.split('?')[0], remote: req.socket.remoteAddress, forwardedFor: req.headers['x-forwarded-for'], client: address }, 'connection opened');
     let markClosed!: () => void;
-    const conn: Connection = { ws, session, alive: true, closed: new Promise((r) => (markClosed = r)) };
+    const conn: Connection = { ws, terminate: () => ws.terminate(), session, alive: true, closed: new Promise((r) => (markClosed = r)) };
     this.connections.add(conn);
     this.metrics.connections.inc();
     ws.on('pong', () => {
       conn.alive = true;
     });
-    ws.on('message', (data, isBinary) => session.handleMessage(data, isBinary));
+    ws.on('message', (data, isBinary) => {
+      try {
+        session.handleMessage(data, isBinary);
+      } catch (e) {
+        log.error({ err: e }, 'failed handling a message');
+        session.session.error('INTERNAL_ERROR', 'internal error handling the message');
+      }
+    });
     ws.on('error', (e) => log.warn(e.message));
     ws.on('close', (code) => {
       log.info({ code }, 'connection closed');
@@ -419,16 +537,17 @@ export class EarshotServer {
   /** Dead peer detection: a connection that did not answer the previous ping is dropped. */
   private beat(): void {
     for (const c of this.connections) {
+      if (!c.ws) continue;
       if (!c.alive) {
-        this.log.info({ session: c.session.id }, 'no pong; dropping the connection');
-        c.ws.terminate();
+        this.log.info({ session: c.session.session.id }, 'no pong; dropping the connection');
+        c.terminate();
         continue;
       }
       c.alive = false;
       try {
         c.ws.ping();
       } catch {
-        c.ws.terminate();
+        c.terminate();
       }
     }
   }
@@ -470,7 +589,6 @@ export class EarshotServer {
       sendSoftLimitBytes: this.config.sendSoftLimitBytes,
       sendHardLimitBytes: this.config.sendHardLimitBytes,
       recorderConfig: this.options.recorderConfig,
-      chat: this.config.chat,
     };
   }
 

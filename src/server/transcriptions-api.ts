@@ -10,11 +10,12 @@ import { decodeAudioFile } from '../audio/audio-file.ts';
 import { AudioFormatError } from '../audio/wav.ts';
 import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
 import type { FinalTranscript, RecorderError } from '../recorder/recorder.ts';
+import { wordTimestamps, type TimedWord } from '../recorder/word-timestamps.ts';
 import type { RecorderConfig } from '../recorder/recorder-config.ts';
 import type { TranscriptionService } from '../recorder/transcription-service.ts';
 import type { Logger } from './logger.ts';
 import type { ServerMetrics } from './metrics.ts';
-import type { SlotRefusal } from './session.ts';
+import type { SlotRefusal } from './transcription-session.ts';
 import type { UploadQueue } from './upload-queue.ts';
 
 export interface TranscriptionHost {
@@ -41,6 +42,11 @@ const MAX_OUTSTANDING_FINALS = 2;
 const FEED_SECONDS = 1;
 /** Seconds a client refused for capacity is told to wait (a 30 s clip takes a few seconds). */
 const RETRY_AFTER_SECONDS = '5';
+/**
+ * Audio kept behind the decoder for word timestamps: a final arrives at most MAX_OUTSTANDING_FINALS utterances
+ * (25 s each at most) after its audio was fed, so this covers it (5.8 MB of 16 kHz floats).
+ */
+const WORD_AUDIO_SECONDS = 90;
 
 export class ApiError extends Error {
   constructor(
@@ -68,13 +74,17 @@ interface Upload {
   file: boolean;
   filename?: string;
   fields: Record<string, string>;
+  /** `timestamp_granularities[]` may be given more than once. */
+  granularities: string[];
 }
 
 /**
  * POST /v1/audio/transcriptions, OpenAI-compatible: multipart/form-data with `file` (WAV natively, other formats via
  * ffmpeg when installed), optional `model` (any value accepted; the server's model answers), `language` (en only),
- * `response_format` json (default) | text | verbose_json | srt | vtt. The audio goes through the same Recorder as a
- * live stream (realtime partials off), so long files are segmented at pauses; each final is one segment.
+ * `response_format` json (default) | text | verbose_json | srt | vtt, `timestamp_granularities[]` word and/or segment
+ * (verbose_json), `stream` true for server-sent events (`transcript.text.delta` per segment as it is transcribed, then
+ * `transcript.text.done`). The audio goes through the same Recorder as a live stream (realtime partials off), so long
+ * files are segmented at pauses; each final is one segment.
  *
  * Memory per upload does not grow with the file: uploads wait for a turn in the queue before their body is read,
  * the body goes to a temporary file, and the audio is decoded from it a few seconds at a time at 16 kHz.
@@ -90,18 +100,29 @@ export async function handleTranscription(req: IncomingMessage, res: ServerRespo
     hungUp.abort();
   });
   try {
-    const { format, result } = await transcribeUpload(req, host, hungUp.signal, () => gone);
+    const done = await transcribeUpload(req, res, host, hungUp.signal, () => gone);
+    const { result } = done;
     if (result.errors.length > 0) {
       const timeout = result.errors.some((e) => e.code === 'PROCESSING_TIMEOUT');
       throw new ApiError(timeout ? 504 : 500, timeout ? 'PROCESSING_TIMEOUT' : 'TRANSCRIPTION_FAILED', result.errors.map((e) => e.message).join('; '));
     }
-    respond(res, format, result.segments, result.seconds);
+    if (done.events) {
+      done.events({ type: 'transcript.text.done', text: result.segments.map((s) => s.text).join(' ') });
+      res.end();
+    } else {
+      respond(res, done.format, result.segments, result.seconds, result.words);
+    }
     status(200);
   } catch (e) {
     const error = asApiError(e);
     if (error) {
       host.metrics.errors.inc({ code: error.code });
       status(error.status);
+      if (res.headersSent && !res.writableEnded) {
+        // Inside an event stream: the error as an event (the openai SDK raises it), then the end.
+        res.end(`data: ${JSON.stringify({ type: 'error', error: { message: error.message, type: error.status >= 500 ? 'server_error' : 'invalid_request_error', code: error.code } })}\n\n`);
+        return;
+      }
       const capacity = error.status === 503 || error.status === 429;
       sendApiError(res, error.status, error.code, error.message, capacity ? { 'Retry-After': RETRY_AFTER_SECONDS, Connection: 'close' } : {});
       if (error.status === 413) req.resume();
@@ -118,10 +139,11 @@ export async function handleTranscription(req: IncomingMessage, res: ServerRespo
 /** Queue turn, session slot, body to a temporary file, decode and transcribe; all of it given back before the answer. */
 async function transcribeUpload(
   req: IncomingMessage,
+  res: ServerResponse,
   host: TranscriptionHost,
   hungUp: AbortSignal,
   gone: () => boolean,
-): Promise<{ format: ResponseFormat; result: Awaited<ReturnType<typeof transcribeStream>> }> {
+): Promise<{ format: ResponseFormat; result: StreamResult; events?: (event: Record<string, unknown>) => void }> {
   const cleanup: Array<() => void | Promise<unknown>> = [];
   try {
     checkRequest(req, host.maxUploadBytes);
@@ -148,17 +170,33 @@ async function transcribeUpload(
     }
     if (!upload.file) throw new ApiError(400, 'MISSING_FILE', 'the form has no "file" part with the audio');
     const audio = decodeAudioFile(tmp, ASR_SAMPLE_RATE, { maxSeconds: MAX_AUDIO_SECONDS });
-    return { format, result: await transcribeStream(service, audio, host.recorderConfig, gone) };
+    const first = await audio.next(); // header and duration checks answer with a plain error, before any event
+    const events = parseBoolean(upload.fields.stream) ? startEventStream(res) : undefined;
+    const result = await transcribeStream(service, prepend(first, audio), {
+      config: host.recorderConfig,
+      cancelled: gone,
+      words: upload.granularities.includes('word'),
+      onSegment: (segment, i) => events?.({ type: 'transcript.text.delta', delta: i === 0 ? segment.text : ` ${segment.text}` }),
+    });
+    return { format, result, events };
   } finally {
     for (const undo of cleanup.reverse()) await undo();
   }
+}
+
+/** The first result of a generator already taken, then the rest. */
+async function* prepend(first: IteratorResult<Float32Array>, rest: AsyncGenerator<Float32Array>): AsyncGenerator<Float32Array> {
+  if (first.done) return;
+  yield first.value;
+  yield* rest;
 }
 
 function asApiError(e: unknown): ApiError | undefined {
   if (e instanceof ApiError) return e;
   if (!(e instanceof AudioFormatError)) return undefined;
   const status = e.code === 'FFMPEG_MISSING' ? 415 : e.code === 'AUDIO_TOO_LONG' ? 413 : 400;
-  return new ApiError(status, e.code, e.message.replace(/\S*earshot-upload-\S*/g, 'the upload'));
+  // Never show the server's temp file path: every mention of it (ffmpeg repeats it) becomes "the upload".
+  return new ApiError(status, e.code, e.message.replace(/(file:)?\S*earshot-upload-[0-9a-f-]+/g, 'the upload'));
 }
 
 /** What can be refused before the body is read: the content type and a declared length over the limit. */
@@ -182,7 +220,7 @@ function receiveUpload(req: IncomingMessage, maxBytes: number, file: string): Pr
       reject(new ApiError(400, 'BAD_REQUEST', `bad multipart body: ${(e as Error).message}`));
       return;
     }
-    const upload: Upload = { file: false, fields: {} };
+    const upload: Upload = { file: false, fields: {}, granularities: [] };
     let failure: ApiError | undefined;
     let written: Promise<void> = Promise.resolve();
     bb.on('file', (name, stream, info) => {
@@ -199,7 +237,8 @@ function receiveUpload(req: IncomingMessage, maxBytes: number, file: string): Pr
       });
     });
     bb.on('field', (name, value) => {
-      upload.fields[name] = value;
+      if (name === 'timestamp_granularities[]' || name === 'timestamp_granularities') upload.granularities.push(value);
+      else upload.fields[name] = value;
     });
     bb.on('error', (e: Error) => reject(failure ?? new ApiError(400, 'BAD_REQUEST', `bad multipart body: ${e.message}`)));
     bb.on('close', () => {
@@ -213,20 +252,36 @@ function receiveUpload(req: IncomingMessage, maxBytes: number, file: string): Pr
   });
 }
 
+interface StreamResult {
+  segments: FinalTranscript[];
+  errors: RecorderError[];
+  /** Seconds of audio transcribed. */
+  seconds: number;
+  /** With `words`: every segment's words, in order. */
+  words?: TimedWord[];
+}
+
 /**
  * Runs 16 kHz audio through a fresh Recorder (no partials) and collects its finals. Audio is fed a second at a time
  * as it is decoded, and feeding pauses while MAX_OUTSTANDING_FINALS finals are pending, so that one long upload
- * shares the scheduler (and the decoder waits meanwhile: nothing piles up).
+ * shares the scheduler (and the decoder waits meanwhile: nothing piles up). With `words`, the last
+ * WORD_AUDIO_SECONDS of audio are kept to time each final's words.
  */
 export async function transcribeStream(
   service: TranscriptionService,
   audio: AsyncIterable<Float32Array>,
-  config: Partial<RecorderConfig> = {},
-  cancelled: () => boolean = () => false,
-): Promise<{ segments: FinalTranscript[]; errors: RecorderError[]; seconds: number }> {
-  const recorder = await service.createRecorder(`http-${randomUUID()}`, { ...config, enableRealtimeTranscription: false });
+  options: {
+    config?: Partial<RecorderConfig>;
+    cancelled?: () => boolean;
+    words?: boolean;
+    onSegment?: (segment: FinalTranscript, index: number) => void;
+  } = {},
+): Promise<StreamResult> {
+  const recorder = await service.createRecorder(`http-${randomUUID()}`, { ...options.config, enableRealtimeTranscription: false });
   const segments: FinalTranscript[] = [];
   const errors: RecorderError[] = [];
+  const recent = options.words ? new RecentAudio(WORD_AUDIO_SECONDS * ASR_SAMPLE_RATE) : undefined;
+  const words: TimedWord[] = [];
   let samples = 0;
   let outstanding = 0;
   let wake: (() => void) | undefined;
@@ -237,6 +292,8 @@ export async function transcribeStream(
   recorder.on('recordingStop', () => outstanding++);
   recorder.on('transcriptionFinished', (f) => {
     segments.push(f);
+    if (recent) words.push(...recent.words(f));
+    options.onSegment?.(f, segments.length - 1);
     settled();
   });
   recorder.on('utteranceDiscarded', settled);
@@ -245,16 +302,18 @@ export async function transcribeStream(
     if (e.utterance !== undefined) settled();
     else wake?.();
   });
+  const result = (): StreamResult => ({ segments, errors, seconds: samples / ASR_SAMPLE_RATE, ...(recent ? { words } : {}) });
   try {
     recorder.start();
     const step = FEED_SECONDS * ASR_SAMPLE_RATE;
     for await (const chunk of audio) {
       for (let i = 0; i < chunk.length; i += step) {
-        if (cancelled()) {
+        if (options.cancelled?.()) {
           recorder.abort();
-          return { segments, errors, seconds: samples / ASR_SAMPLE_RATE };
+          return result();
         }
         const piece = chunk.subarray(i, i + step);
+        recent?.push(piece);
         samples += piece.length;
         recorder.feedAudio(piece, ASR_SAMPLE_RATE);
         await recorder.drain();
@@ -265,13 +324,62 @@ export async function transcribeStream(
       }
     }
     await recorder.stop();
-    return { segments, errors, seconds: samples / ASR_SAMPLE_RATE };
+    return result();
   } finally {
     recorder.shutdown();
   }
 }
 
-function respond(res: ServerResponse, format: ResponseFormat, segments: FinalTranscript[], duration: number): void {
+/** transcribeStream over samples already in memory (the word-timestamp benchmark). */
+export async function transcribeSamples(service: TranscriptionService, samples: Float32Array): Promise<StreamResult> {
+  return transcribeStream(service, (async function* () {
+    yield samples;
+  })());
+}
+
+/** The last `capacity` samples of a stream, in the chunks they came in, for timing a final's words. */
+class RecentAudio {
+  private readonly chunks: Array<{ start: number; samples: Float32Array }> = [];
+  private end = 0;
+
+  constructor(private readonly capacity: number) {}
+
+  push(samples: Float32Array): void {
+    this.chunks.push({ start: this.end, samples });
+    this.end += samples.length;
+    while (this.chunks.length > 1 && this.end - (this.chunks[1]!.start) >= this.capacity) this.chunks.shift();
+  }
+
+  /** The words of a final, timed over the audio it was heard in (evenly spread if that audio is gone). */
+  words(f: FinalTranscript): TimedWord[] {
+    const from = Math.floor(f.start * ASR_SAMPLE_RATE);
+    const to = Math.min(this.end, Math.ceil(f.end * ASR_SAMPLE_RATE));
+    const kept = this.chunks[0]?.start ?? 0;
+    const first = Math.max(from, kept);
+    const span = new Float32Array(Math.max(0, to - first));
+    for (const c of this.chunks) {
+      const lo = Math.max(first, c.start);
+      const hi = Math.min(to, c.start + c.samples.length);
+      if (hi > lo) span.set(c.samples.subarray(lo - c.start, hi - c.start), lo - first);
+    }
+    const offset = first / ASR_SAMPLE_RATE;
+    return wordTimestamps(span, ASR_SAMPLE_RATE, f.start - offset, f.end - offset, f.text).map((w) => ({ ...w, start: round3(w.start + offset), end: round3(w.end + offset) }));
+  }
+}
+
+/** Server-sent events: headers now, then one `data:` line per event. */
+function startEventStream(res: ServerResponse): (event: Record<string, unknown>) => void {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
+  return (event) => {
+    if (!res.writableEnded) res.write(`data: ${JSON.stringify(event)}\n\n`);
+  };
+}
+
+function parseBoolean(v: string | undefined): boolean {
+  return v !== undefined && /^(true|1|yes)$/i.test(v.trim());
+}
+
+function respond(res: ServerResponse, format: ResponseFormat, segments: FinalTranscript[], duration: number, words: TimedWord[] | undefined): void {
   const text = segments.map((s) => s.text).join(' ');
   let body: string;
   let type = 'application/json; charset=utf-8';
@@ -286,6 +394,7 @@ function respond(res: ServerResponse, format: ResponseFormat, segments: FinalTra
         duration: round3(duration),
         text,
         segments: segments.map((s, id) => ({ id, start: round3(s.start), end: round3(s.end), text: s.text })),
+        ...(words ? { words } : {}),
       });
       break;
     case 'text':

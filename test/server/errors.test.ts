@@ -10,7 +10,9 @@ import type { TranscriptionService } from '../../src/recorder/transcription-serv
 import { silentLogger } from '../../src/server/logger.ts';
 import { metricTotal, ServerMetrics } from '../../src/server/metrics.ts';
 import { MAX_AUDIO_FRAME_BYTES, type ServerMessage } from '../../src/server/protocol.ts';
-import { Session, type SessionHost, type SessionSocket } from '../../src/server/session.ts';
+import { SeedWebSocketSession } from '../../src/server/protocols/seed-websocket.ts';
+import type { WebSocketLike } from '../../src/server/protocols/websocket-adapter.ts';
+import type { SessionHost } from '../../src/server/transcription-session.ts';
 import { VoiceActivityDetector } from '../../src/vad/voice-activity-detector.ts';
 import {
   clip,
@@ -326,7 +328,7 @@ describe('errors, limits and security', () => {
 });
 
 describe('send buffer limits (slow reader)', () => {
-  class FakeSocket implements SessionSocket {
+  class FakeSocket implements WebSocketLike {
     readyState = 1;
     bufferedAmount = 0;
     sent: ServerMessage[] = [];
@@ -367,7 +369,7 @@ describe('send buffer limits (slow reader)', () => {
       sendHardLimitBytes: 5000,
     };
     const socket = new FakeSocket();
-    const session = new Session(socket, host);
+    const session = new SeedWebSocketSession(socket, host);
     session.handleMessage(Buffer.from(JSON.stringify({ type: 'stt_start', session_id: 's' })), false);
     await session.idle();
     assert.equal(socket.sent[0]!.type, 'stt_listening');
