@@ -5,7 +5,9 @@
  * - a probe session from 127.0.0.3 streams silence and pings every 50 ms: its worst round trip is the longest any
  *   other session was stalled;
  * - /health is polled every 100 ms.
- * RSS is the server's: before the case, its peak (sampled every 50 ms), and 10 s after the case ended.
+ * RSS is the server's: before the case, its peak (sampled every 50 ms), and 10 s after the case ended. The server's
+ * own longest event-loop delay over the case (prom-client's nodejs_eventloop_lag_max_seconds, reset by each scrape) is
+ * printed beside the probe's: the probe and /health run in this process, which shares the 2 cores with the attack.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -34,6 +36,12 @@ const wsUrl = `${httpUrl.replace(/^http/, 'ws')}/ws/stream`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'earshot-abuse-'));
 const execFileAsync = promisify(execFile);
 const sleep = (msec: number) => new Promise((r) => setTimeout(r, msec));
+
+/** The server's longest event-loop delay since the previous call (its histogram resets on every /metrics scrape). */
+async function serverLoopMaxMs(): Promise<number> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+  return Number(/^nodejs_eventloop_lag_max_seconds ([0-9.e+-]+)$/m.exec(text)?.[1]) * 1000;
+}
 
 async function rssMb(): Promise<number> {
   if (server) return server.usage().rssMb;
@@ -294,12 +302,14 @@ try {
     await sleep(2000);
     const before = await rssMb();
     probe.maxRtt();
+    await serverLoopMaxMs();
     const watch = monitor();
     const normal = normalClient();
     const outcome = await attack(normal).catch((e: Error) => `failed: ${e.message}`);
     const normalResult = await normal;
     const seen = await watch.stop();
     const stall = probe.maxRtt();
+    const loop = await serverLoopMaxMs();
     await sleep(SETTLE_MS);
     const after = await rssMb();
     const row = [
@@ -308,7 +318,7 @@ try {
       `${Math.round(before)} / ${Math.round(seen.peakMb)} (+${Math.round(seen.peakMb - before)}) / ${Math.round(after)} (${after >= before ? '+' : ''}${Math.round(after - before)})`,
       normalResult.summary,
       `${ms(seen.healthMaxMs)}${seen.healthFailures ? ` (${seen.healthFailures} failed)` : ''}`,
-      ms(stall),
+      `${ms(stall)} (server loop ${ms(loop)})`,
     ];
     rows.push(row);
     console.error(`${name}: ${row.slice(1).join(' | ')}`);
@@ -318,4 +328,4 @@ try {
   await server?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 }
-console.log(table(['case', 'outcome', 'RSS MB before / peak / after 10 s', 'normal client (127.0.0.2) transcribed', '/health max', 'max stall of another session'], rows));
+console.log(table(['case', 'outcome', 'RSS MB before / peak / after 10 s', 'normal client (127.0.0.2) transcribed', '/health max', 'max stall of another session (server event loop)'], rows));
