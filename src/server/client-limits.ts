@@ -39,11 +39,6 @@ export class ClientLimits {
     this.release(address, 'sessions');
   }
 
-  /** Addresses holding anything now (for /metrics). */
-  get clients(): number {
-    return this.held.size;
-  }
-
   private entry(address: string): { connections: number; sessions: number } {
     let h = this.held.get(address);
     if (!h) {

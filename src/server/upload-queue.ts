@@ -12,14 +12,6 @@ export class UploadQueue {
     readonly maxWaiting: number,
   ) {}
 
-  get depth(): number {
-    return this.waiting.length;
-  }
-
-  get active(): number {
-    return this.running;
-  }
-
   /**
    * A turn: resolves with its release function once the upload may run; rejects with an AbortError when `signal`
    * aborts first. Undefined when the queue is full.
