@@ -21,7 +21,7 @@ const duration = Number(values.duration);
 const P95_LIMIT_MS = 1500;
 
 let server: ServerProcess | undefined;
-const wsUrl = values.url ?? (server = await startServerProcess(['--max-sessions', '64'])).wsUrl;
+const wsUrl = values.url ?? (server = await startServerProcess(['--max-sessions', '64', '--max-sessions-per-client', '64', '--max-connections-per-client', '256'])).wsUrl;
 const httpUrl = wsUrl.replace(/^ws/, 'http').replace(/\/ws\/stream.*$/, '');
 
 async function sample() {

@@ -27,20 +27,59 @@ function besselI0(x: number): number {
   return sum;
 }
 
-// Tables depend only on the rate pair; connections at the same rate share one. Bounded, since
-// rates can come from clients and an odd pair's table can run to megabytes.
+// Tables depend only on the rate pair; connections at the same rate share one. Least recently
+// used first out, bounded in bytes: rates come from clients, and an odd pair's table (192001 ->
+// 16000: 4097 phases x 642 taps) is 10.5 MB and ~0.2 s of CPU to build, so one of those fits.
 const tableCache = new Map<string, Float32Array>();
-const TABLE_CACHE_SIZE = 8;
+const TABLE_CACHE_BYTES = 16 * 1024 * 1024;
+let cachedBytes = 0;
 
-// (phases + 1) rows of 2 * halfTaps coefficients; row q is for fractional position q / phases.
-function filterTable(fromRate: number, toRate: number, phases: number, halfTaps: number, cutoff: number, radius: number): Float32Array {
-  const key = `${fromRate}:${toRate}`;
-  const cached = tableCache.get(key);
-  if (cached !== undefined) return cached;
+interface FilterDesign {
+  phases: number;
+  halfTaps: number;
+  cutoff: number;
+  radius: number;
+}
+
+function design(fromRate: number, toRate: number): FilterDesign {
+  // Cutoff in cycles per input sample, times two: 1 = input Nyquist.
+  const cutoff = ROLLOFF * Math.min(1, toRate / fromRate);
+  const radius = ZERO_CROSSINGS / cutoff; // kernel half-width in input samples
+  // Taps cover input samples base-halfTaps+1 .. base+halfTaps, enough for any fraction in [0, 1].
+  const halfTaps = Math.floor(radius) + 1;
+  return { phases: Math.min(toRate / gcd(fromRate, toRate), MAX_PHASES), halfTaps, cutoff, radius };
+}
+
+function cachedTable(key: string): Float32Array | undefined {
+  const table = tableCache.get(key);
+  if (table !== undefined) {
+    tableCache.delete(key); // re-inserted: most recently used
+    tableCache.set(key, table);
+  }
+  return table;
+}
+
+function cacheTable(key: string, table: Float32Array): void {
+  if (tableCache.has(key)) return;
+  while (tableCache.size > 0 && cachedBytes + table.byteLength > TABLE_CACHE_BYTES) {
+    const [oldest, old] = tableCache.entries().next().value as [string, Float32Array];
+    tableCache.delete(oldest);
+    cachedBytes -= old.byteLength;
+  }
+  tableCache.set(key, table);
+  cachedBytes += table.byteLength;
+}
+
+// Coefficients per slice when a table is built in the background (about 1 ms of CPU on this machine).
+const COEFFICIENTS_PER_SLICE = 8192;
+
+// Fills rows from..to-1 of a table of (phases + 1) rows of 2 * halfTaps coefficients; row q is for
+// fractional position q / phases.
+function fillRows(table: Float32Array, d: FilterDesign, from: number, to: number): void {
+  const { phases, halfTaps, cutoff, radius } = d;
   const taps = 2 * halfTaps;
-  const table = new Float32Array((phases + 1) * taps);
   const i0Beta = besselI0(KAISER_BETA);
-  for (let q = 0; q <= phases; q++) {
+  for (let q = from; q < to; q++) {
     const row = q * taps;
     let sum = 0;
     for (let j = 0; j < taps; j++) {
@@ -56,9 +95,47 @@ function filterTable(fromRate: number, toRate: number, phases: number, halfTaps:
     // Unit DC gain per phase, otherwise gain would ripple with the phase and add tones.
     for (let j = 0; j < taps; j++) table[row + j] /= sum;
   }
-  if (tableCache.size >= TABLE_CACHE_SIZE) tableCache.delete(tableCache.keys().next().value as string);
-  tableCache.set(key, table);
+}
+
+function filterTable(fromRate: number, toRate: number, d: FilterDesign): Float32Array {
+  const key = `${fromRate}:${toRate}`;
+  const cached = cachedTable(key);
+  if (cached !== undefined) return cached;
+  const table = new Float32Array((d.phases + 1) * 2 * d.halfTaps);
+  fillRows(table, d, 0, d.phases + 1);
+  cacheTable(key, table);
   return table;
+}
+
+const building = new Map<string, Promise<void>>();
+
+/**
+ * Builds the filter for a rate pair in slices between other work (a large table takes ~0.2 s of CPU, which in
+ * one piece would stall every other connection), and caches it: a StreamingResampler made for the pair right
+ * after this resolves finds its table ready.
+ */
+export function prepareResampler(fromRate: number, toRate: number): Promise<void> {
+  if (fromRate === toRate) return Promise.resolve();
+  const key = `${fromRate}:${toRate}`;
+  if (cachedTable(key) !== undefined) return Promise.resolve();
+  let pending = building.get(key);
+  if (pending) return pending;
+  const d = design(fromRate, toRate);
+  const table = new Float32Array((d.phases + 1) * 2 * d.halfTaps);
+  pending = (async () => {
+    try {
+      const rows = Math.max(1, Math.floor(COEFFICIENTS_PER_SLICE / (2 * d.halfTaps)));
+      for (let q = 0; q <= d.phases; q += rows) {
+        fillRows(table, d, q, Math.min(q + rows, d.phases + 1));
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      cacheTable(key, table);
+    } finally {
+      building.delete(key);
+    }
+  })();
+  building.set(key, pending);
+  return pending;
 }
 
 /**
@@ -109,14 +186,11 @@ export class StreamingResampler {
       this.table = this.history = new Float32Array(0);
       return;
     }
-    // Cutoff in cycles per input sample, times two: 1 = input Nyquist.
-    const cutoff = ROLLOFF * Math.min(1, toRate / fromRate);
-    const radius = ZERO_CROSSINGS / cutoff; // kernel half-width in input samples
-    // Taps cover input samples base-halfTaps+1 .. base+halfTaps, enough for any fraction in [0, 1].
-    this.halfTaps = Math.floor(radius) + 1;
+    const d = design(fromRate, toRate);
+    this.halfTaps = d.halfTaps;
     this.taps = 2 * this.halfTaps;
-    this.phases = Math.min(this.up, MAX_PHASES);
-    this.table = filterTable(fromRate, toRate, this.phases, this.halfTaps, cutoff, radius);
+    this.phases = d.phases;
+    this.table = filterTable(fromRate, toRate, d);
     this.history = new Float32Array(Math.max(4096, 2 * this.taps));
     this.reset();
   }

@@ -1,6 +1,7 @@
 // RIFF/WAVE parsing to mono float samples, and a minimal 16-bit mono writer.
 
 import { float32ToPcm16 } from './pcm.ts';
+import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from '../protocol/seed-messages.ts';
 
 export type AudioFormatErrorCode =
   | 'NOT_WAV'
@@ -8,7 +9,9 @@ export type AudioFormatErrorCode =
   | 'TRUNCATED_WAV'
   | 'NOT_AUDIO'
   | 'FFMPEG_MISSING'
-  | 'FILE_NOT_FOUND';
+  | 'FILE_NOT_FOUND'
+  | 'UNSUPPORTED_SAMPLE_RATE'
+  | 'AUDIO_TOO_LONG';
 
 /** An input that cannot be turned into audio; `code` lets callers map it to a user-facing reply. */
 export class AudioFormatError extends Error {
@@ -44,7 +47,8 @@ const FORMAT_NAMES: Record<number, string> = {
   0x55: 'MP3',
 };
 
-interface FmtChunk {
+/** The fmt chunk: how the data chunk's frames are laid out. */
+export interface WavFormat {
   format: 'pcm' | 'float';
   channels: number;
   sampleRate: number;
@@ -61,7 +65,7 @@ function fourcc(view: DataView, offset: number): string {
   );
 }
 
-function parseFmt(view: DataView, offset: number, size: number): FmtChunk {
+function parseFmt(view: DataView, offset: number, size: number): WavFormat {
   if (size < 16) throw new AudioFormatError('TRUNCATED_WAV', `WAV fmt chunk is ${size} bytes, need at least 16`);
   let tag = view.getUint16(offset, true);
   const channels = view.getUint16(offset + 2, true);
@@ -84,7 +88,10 @@ function parseFmt(view: DataView, offset: number, size: number): FmtChunk {
     throw new AudioFormatError('UNSUPPORTED_WAV_FORMAT', `unsupported WAV sample size: ${bitsPerSample}-bit ${format}`);
   }
   if (channels === 0) throw new AudioFormatError('UNSUPPORTED_WAV_FORMAT', 'WAV declares 0 channels');
-  if (sampleRate === 0) throw new AudioFormatError('UNSUPPORTED_WAV_FORMAT', 'WAV declares a sample rate of 0');
+  if (sampleRate < MIN_SAMPLE_RATE || sampleRate > MAX_SAMPLE_RATE) {
+    // A header is 44 bytes: an absurd rate (1 Hz, 8 MHz) would make a tiny file into hours of audio or a huge filter.
+    throw new AudioFormatError('UNSUPPORTED_SAMPLE_RATE', `WAV declares a sample rate of ${sampleRate} Hz; ${MIN_SAMPLE_RATE}-${MAX_SAMPLE_RATE} Hz is accepted`);
+  }
   // Some writers leave blockAlign wrong; it can only be larger than the packed frame (padding).
   const blockAlign = Math.max(declaredAlign, channels * Math.ceil(bitsPerSample / 8));
   return { format, channels, sampleRate, bitsPerSample, blockAlign };
@@ -93,7 +100,7 @@ function parseFmt(view: DataView, offset: number, size: number): FmtChunk {
 // Returns one sample of the frame at `offset` scaled to [-1, 1].
 type SampleReader = (view: DataView, offset: number) => number;
 
-function sampleReader(fmt: FmtChunk): SampleReader {
+function sampleReader(fmt: WavFormat): SampleReader {
   if (fmt.format === 'float') {
     return fmt.bitsPerSample === 32
       ? (v, o) => Math.max(-1, Math.min(1, v.getFloat32(o, true)))
@@ -111,52 +118,74 @@ function sampleReader(fmt: FmtChunk): SampleReader {
   }
 }
 
+export interface WavLayout {
+  fmt: WavFormat;
+  /** Byte range of the data chunk in the file. */
+  dataStart: number;
+  dataEnd: number;
+}
+
 /**
- * Reads a RIFF/WAVE file to mono float samples at the file's own rate.
- * Unknown chunks are skipped; a data size of 0 or 0xFFFFFFFF (written by streaming recorders
- * that never patched the header) or one running past the end of the buffer means "to end of file".
+ * Finds the fmt and data chunks. `head` is the file's start (the whole file, or a prefix when it is read as a
+ * stream) and `fileLength` its full length. Unknown chunks are skipped; a data size of 0 or 0xFFFFFFFF (written
+ * by streaming recorders that never patched the header) or one running past the end of the file means "to end of
+ * file".
  */
-export function readWav(buf: Uint8Array): WavAudio {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (buf.length < 12 || fourcc(view, 0) !== 'RIFF' || fourcc(view, 8) !== 'WAVE') {
+export function parseWavHeader(head: Uint8Array, fileLength = head.length): WavLayout {
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (head.length < 12 || fourcc(view, 0) !== 'RIFF' || fourcc(view, 8) !== 'WAVE') {
     throw new AudioFormatError('NOT_WAV', 'not a WAV file (no RIFF/WAVE header)');
   }
-  let fmt: FmtChunk | undefined;
+  let fmt: WavFormat | undefined;
   let dataStart = -1;
   let dataEnd = -1;
   let pos = 12;
-  while (pos + 8 <= buf.length) {
+  while (pos + 8 <= head.length) {
     const id = fourcc(view, pos);
     const size = view.getUint32(pos + 4, true);
     const body = pos + 8;
     if (id === 'data') {
       dataStart = body;
-      const toEnd = size === 0 || size === 0xffffffff || body + size > buf.length;
-      dataEnd = toEnd ? buf.length : body + size;
+      const toEnd = size === 0 || size === 0xffffffff || body + size > fileLength;
+      dataEnd = toEnd ? fileLength : body + size;
       if (toEnd) break;
     } else if (id === 'fmt ') {
-      if (body + size > buf.length) throw new AudioFormatError('TRUNCATED_WAV', 'WAV file ends inside its fmt chunk');
+      if (body + size > head.length) {
+        throw new AudioFormatError('TRUNCATED_WAV', body + size > fileLength ? 'WAV file ends inside its fmt chunk' : 'WAV fmt chunk is too large');
+      }
       fmt = parseFmt(view, body, size);
     }
     pos = body + size + (size & 1); // chunks are padded to even length
   }
   if (fmt === undefined) {
     // 44 bytes is the smallest complete header (RIFF + fmt + data headers).
-    throw new AudioFormatError('TRUNCATED_WAV', buf.length < 44 ? 'WAV file is truncated (header incomplete)' : 'WAV file has no fmt chunk');
+    throw new AudioFormatError('TRUNCATED_WAV', fileLength < 44 ? 'WAV file is truncated (header incomplete)' : 'WAV file has no fmt chunk');
   }
   if (dataStart < 0) throw new AudioFormatError('TRUNCATED_WAV', 'WAV file has no data chunk');
+  return { fmt, dataStart, dataEnd };
+}
 
+/** Mono samples (channels averaged) of the whole frames in `bytes`, a piece of the data chunk starting on a frame. */
+export function decodeWavFrames(fmt: WavFormat, bytes: Uint8Array): Float32Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const { channels, blockAlign } = fmt;
   const bytesPerSample = Math.ceil(fmt.bitsPerSample / 8);
-  const frames = Math.floor((dataEnd - dataStart) / blockAlign);
+  const frames = Math.floor(bytes.length / blockAlign);
   const samples = new Float32Array(frames);
   const read = sampleReader(fmt);
-  for (let f = 0, o = dataStart; f < frames; f++, o += blockAlign) {
+  for (let f = 0, o = 0; f < frames; f++, o += blockAlign) {
     let sum = 0;
     for (let c = 0; c < channels; c++) sum += read(view, o + c * bytesPerSample);
     samples[f] = sum / channels;
   }
-  return { samples, sampleRate: fmt.sampleRate, channels, bitsPerSample: fmt.bitsPerSample, format: fmt.format };
+  return samples;
+}
+
+/** Reads a whole RIFF/WAVE file to mono float samples at the file's own rate. */
+export function readWav(buf: Uint8Array): WavAudio {
+  const { fmt, dataStart, dataEnd } = parseWavHeader(buf);
+  const samples = decodeWavFrames(fmt, buf.subarray(dataStart, dataEnd));
+  return { samples, sampleRate: fmt.sampleRate, channels: fmt.channels, bitsPerSample: fmt.bitsPerSample, format: fmt.format };
 }
 
 /** Encodes mono samples as a 16-bit PCM WAV (canonical 44-byte header). */

@@ -16,6 +16,7 @@
 import { float32ToPcm16 } from '../audio/pcm.ts';
 import { ResendBuffer } from './resend-buffer.ts';
 import {
+  CLOSE_START_TIMEOUT,
   DEFAULT_SAMPLE_RATE,
   newSessionId,
   parseServerMessage,
@@ -50,12 +51,16 @@ export interface SocketInit {
   headers: Record<string, string>;
   origin?: string;
   timeoutMs: number;
+  localAddress?: string;
 }
 
 export type SocketFactory = (url: string, init: SocketInit) => SocketLike;
 
-/** connecting: first attempt; connected: open; reconnecting: lost, retrying; closed: for good. */
-export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+/**
+ * connecting: first attempt; connected: open; reconnecting: lost, retrying; idle (with reconnect): the server closed
+ * the unused connection (4408, no stt_start in time) and a new one opens on start() or wake(); closed: for good.
+ */
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'idle' | 'closed';
 
 export interface ConnectionInfo {
   /** Failed attempts since the last successful open. */
@@ -83,6 +88,8 @@ export interface ClientOptions {
   origin?: string;
   /** Node only: extra handshake headers. */
   headers?: Record<string, string>;
+  /** Node only: local address to connect from (e.g. 127.0.0.2, to be another client of a server on loopback). */
+  localAddress?: string;
   /** Reconnect after a lost connection (default on); false: a lost connection closes the client. */
   reconnect?: false | Partial<ReconnectOptions>;
   /** Abandon a connection attempt after this long (default 10 000 ms). */
@@ -174,7 +181,7 @@ const EVENT_OF: Record<ServerMessage['type'], keyof ClientEvents> = {
 };
 
 /** Errors that answer a stt_start (it did not start). */
-const START_ERRORS: ReadonlySet<string> = new Set(['OVERLOADED', 'MODEL_LOAD_ERROR', 'BAD_MESSAGE', 'SHUTTING_DOWN']);
+const START_ERRORS: ReadonlySet<string> = new Set(['OVERLOADED', 'CLIENT_LIMIT', 'MODEL_LOAD_ERROR', 'BAD_MESSAGE', 'SHUTTING_DOWN']);
 /** With reconnect, a start refused with these is tried again on a new connection (another instance, say). */
 const RETRY_START_ERRORS: ReadonlySet<string> = new Set(['OVERLOADED', 'SHUTTING_DOWN']);
 const OPEN = 1;
@@ -215,7 +222,7 @@ async function defaultSocketFactory(): Promise<SocketFactory> {
     type WsCtor = new (url: string, protocols: string[], options: object) => SocketLike;
     const WS = ((await import(/* @vite-ignore */ WS_MODULE)) as { default: WsCtor }).default;
     return (url, init) =>
-      new WS(url, init.protocols, { headers: init.headers, origin: init.origin, handshakeTimeout: init.timeoutMs, perMessageDeflate: false });
+      new WS(url, init.protocols, { headers: init.headers, origin: init.origin, handshakeTimeout: init.timeoutMs, perMessageDeflate: false, localAddress: init.localAddress });
   }
   return (url, init) => new WebSocket(url, init.protocols) as unknown as SocketLike;
 }
@@ -439,6 +446,7 @@ export class EarshotClient {
     this.resend = this.resendSeconds > 0 ? new ResendBuffer(this.sampleRate, this.resendSeconds) : null;
     this.startSent = this.listening = false;
     if (this.connected) this.sendStart();
+    else this.wake(); // sent on open, by resume()
     try {
       return await Promise.race([
         listening.then(() => sessionId),
@@ -576,7 +584,7 @@ export class EarshotClient {
     const timeoutMs = this.options.timeoutMs ?? 10000;
     let s: SocketLike;
     try {
-      s = this.factory!(this.options.url, { protocols: this.protocols(), headers, origin: this.options.origin, timeoutMs });
+      s = this.factory!(this.options.url, { protocols: this.protocols(), headers, origin: this.options.origin, timeoutMs, localAddress: this.options.localAddress });
     } catch (e) {
       this.failure = e instanceof Error ? e : new Error(String(e));
       this.lost();
@@ -616,7 +624,8 @@ export class EarshotClient {
     };
     s.onclose = (ev: { code?: number; reason?: string }) => {
       if (this.sock !== s) return;
-      this.lost(ev.code ?? 1006, String(ev.reason ?? ''));
+      if (ev.code === CLOSE_START_TIMEOUT && this.reconnect && !this.sessionActive) this.rest();
+      else this.lost(ev.code ?? 1006, String(ev.reason ?? ''));
     };
     this.connectTimer = setTimeout(() => {
       if (this.sock === s && s.readyState !== OPEN) {
@@ -624,6 +633,20 @@ export class EarshotClient {
         this.lost();
       }
     }, timeoutMs);
+  }
+
+  /** The server closed the connection as unused: nothing to retry until the next start() or wake(). */
+  private rest(): void {
+    const s = this.sock;
+    this.sock = null;
+    if (s) detach(s);
+    this.clearTimers();
+    this.setState('idle', { attempt: 0 });
+  }
+
+  /** Opens a new connection when the server closed the last one as unused (state idle); else a no-op. */
+  wake(): void {
+    if (this.connectionState === 'idle' && !this.stopped) this.openSocket();
   }
 
   /** The current socket is gone (closed, timed out, or silent too long): retry, or close for good. */

@@ -9,12 +9,15 @@
 
 /** Sample rate of binary PCM16 frames when stt_start names none (the seed's fixed rate). */
 export const DEFAULT_SAMPLE_RATE = 16000;
+/** Input rates accepted from clients and files (WAV headers, decoded uploads): the range of real audio devices. */
 export const MIN_SAMPLE_RATE = 8000;
 export const MAX_SAMPLE_RATE = 192000;
 /** Largest binary audio frame the server accepts (bigger ones are answered with AUDIO_FRAME_TOO_LARGE). */
 export const MAX_AUDIO_FRAME_BYTES = 1024 * 1024;
 /** Largest text (JSON) message the server accepts (bigger ones are answered with BAD_MESSAGE). */
 export const MAX_TEXT_MESSAGE_BYTES = 64 * 1024;
+/** Close code of a connection that sent no stt_start in time (4000-4999 are the application's; 408 as in HTTP). */
+export const CLOSE_START_TIMEOUT = 4408;
 /** Longest session_id the server accepts. */
 export const MAX_SESSION_ID_LENGTH = 256;
 /** The WebSocket subprotocol the server selects; a browser may add `token.<t>` beside it to authenticate. */
@@ -61,6 +64,10 @@ export type ErrorCode =
   | 'NOT_LISTENING'
   | 'AUDIO_FRAME_TOO_LARGE'
   | 'OVERLOADED'
+  | 'CLIENT_LIMIT'
+  | 'START_TIMEOUT'
+  | 'AUDIO_IDLE_TIMEOUT'
+  | 'SAMPLE_RATE_MISMATCH'
   | 'MODEL_LOAD_ERROR'
   | 'PROCESSING_TIMEOUT'
   | 'TRANSCRIPTION_FAILED'

@@ -1,9 +1,11 @@
 import fs from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CATALOG } from '../models/catalog.ts';
 import type { ChatEndpoint } from './chat-completions.ts';
+import { normalizeAddress } from './client-limits.ts';
 import { DEFAULT_RECORDER_CONFIG } from '../recorder/recorder-config.ts';
 
 /** Everything `earshot serve` can be told; flags beat environment variables, which beat the defaults. */
@@ -16,6 +18,25 @@ export interface ServerConfig {
   token?: string;
   /** Listening sessions (WebSocket stt_start cycles and HTTP transcriptions) at once. Env EARSHOT_MAX_SESSIONS. */
   maxSessions: number;
+  /** Open WebSocket connections at once (listening or not); beyond it upgrades get 503. Env EARSHOT_MAX_CONNECTIONS. */
+  maxConnections: number;
+  /** Listening sessions of one client address. Flag --max-sessions-per-client, env EARSHOT_MAX_SESSIONS_PER_CLIENT. */
+  maxSessionsPerClient: number;
+  /** Open connections of one client address; beyond it upgrades get 429. Env EARSHOT_MAX_CONNECTIONS_PER_CLIENT. */
+  maxConnectionsPerClient: number;
+  /**
+   * Peers whose X-Forwarded-For names the client (a reverse proxy on this host, say); any other peer is the client
+   * itself. Flag --trusted-proxies, env EARSHOT_TRUSTED_PROXIES (comma-separated IP addresses), default none.
+   */
+  trustedProxies: string[];
+  /** A connection that has not sent stt_start this long after opening (or after its last cycle) is closed. */
+  startTimeoutMs: number;
+  /** A listening session that receives no audio for this long is stopped (its final delivered). */
+  audioIdleTimeoutMs: number;
+  /** Uploads to /v1/audio/transcriptions decoded and transcribed at once. Env EARSHOT_UPLOAD_CONCURRENCY. */
+  uploadConcurrency: number;
+  /** Uploads waiting for their turn; beyond it the answer is 429 with Retry-After. Env EARSHOT_UPLOAD_QUEUE. */
+  uploadQueue: number;
   /** Extra browser origins allowed besides same-origin and localhost ("*" allows any). Env EARSHOT_ALLOWED_ORIGINS. */
   allowedOrigins: string[];
   /** Model for finals. Env EARSHOT_MODEL. */
@@ -61,7 +82,20 @@ export const DEFAULT_WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.m
 export const DEFAULT_SERVER_CONFIG: Readonly<ServerConfig> = Object.freeze({
   port: 8000,
   host: '127.0.0.1',
-  maxSessions: 16,
+  // Capacity: 48 real-time sessions is the most one 2-core box was measured to serve (p95 final under 1.5 s, no
+  // final lost; README "Performance"). Connections cost little until they listen, so 4 per session slot; one
+  // address gets a sixth of the sessions, so that at least six clients always find room.
+  maxSessions: 48,
+  maxConnections: 192,
+  maxSessionsPerClient: 8,
+  maxConnectionsPerClient: 16,
+  trustedProxies: [],
+  startTimeoutMs: 10000,
+  audioIdleTimeoutMs: 30000,
+  // Uploads run faster than real time on the same two workers as live sessions: two at once keep a core's worth of
+  // VAD and finals busy without starving live sessions; 8 more may wait (a 30 s clip takes about 1-6 s).
+  uploadConcurrency: 2,
+  uploadQueue: 8,
   allowedOrigins: [],
   model: DEFAULT_RECORDER_CONFIG.model,
   realtimeModel: DEFAULT_RECORDER_CONFIG.realtimeModel,
@@ -81,14 +115,18 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-export const SERVE_USAGE = `usage: earshot serve [--port 8000] [--host 127.0.0.1] [--token SECRET] [--max-sessions 16]
+export const SERVE_USAGE = `usage: earshot serve [--port 8000] [--host 127.0.0.1] [--token SECRET] [--max-sessions 48]
+                     [--max-sessions-per-client 8] [--max-connections-per-client 16] [--trusted-proxies IP,IP]
                      [--allowed-origins URL,URL] [--model moonshine-base] [--realtime-model moonshine-tiny]
                      [--threads 1] [--parallelism N] [--web-root DIR] [--tls-cert FILE --tls-key FILE]
                      [--wyoming-port 10300]
-environment: EARSHOT_PORT EARSHOT_HOST EARSHOT_TOKEN EARSHOT_MAX_SESSIONS EARSHOT_ALLOWED_ORIGINS EARSHOT_MODEL
-             EARSHOT_REALTIME_MODEL EARSHOT_THREADS EARSHOT_PARALLELISM EARSHOT_TIMEOUT_MS EARSHOT_MAX_UPLOAD_MB
-             EARSHOT_WEB_ROOT EARSHOT_MODELS_DIR EARSHOT_CHAT_URL EARSHOT_CHAT_MODEL EARSHOT_CHAT_API_KEY
-             EARSHOT_TLS_CERT EARSHOT_TLS_KEY EARSHOT_WYOMING_PORT EARSHOT_DRAIN_SECONDS EARSHOT_LOG_LEVEL`;
+environment: EARSHOT_PORT EARSHOT_HOST EARSHOT_TOKEN EARSHOT_MAX_SESSIONS EARSHOT_MAX_CONNECTIONS
+             EARSHOT_MAX_SESSIONS_PER_CLIENT EARSHOT_MAX_CONNECTIONS_PER_CLIENT EARSHOT_TRUSTED_PROXIES
+             EARSHOT_START_TIMEOUT_MS EARSHOT_AUDIO_IDLE_TIMEOUT_MS EARSHOT_UPLOAD_CONCURRENCY EARSHOT_UPLOAD_QUEUE
+             EARSHOT_ALLOWED_ORIGINS EARSHOT_MODEL EARSHOT_REALTIME_MODEL EARSHOT_THREADS EARSHOT_PARALLELISM
+             EARSHOT_TIMEOUT_MS EARSHOT_MAX_UPLOAD_MB EARSHOT_WEB_ROOT EARSHOT_MODELS_DIR EARSHOT_CHAT_URL
+             EARSHOT_CHAT_MODEL EARSHOT_CHAT_API_KEY EARSHOT_TLS_CERT EARSHOT_TLS_KEY EARSHOT_WYOMING_PORT
+             EARSHOT_DRAIN_SECONDS EARSHOT_LOG_LEVEL`;
 
 /** Reads `earshot serve` flags and the environment; throws ConfigError with a one-line message. */
 export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -103,6 +141,9 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
         host: { type: 'string' },
         token: { type: 'string' },
         'max-sessions': { type: 'string' },
+        'max-sessions-per-client': { type: 'string' },
+        'max-connections-per-client': { type: 'string' },
+        'trusted-proxies': { type: 'string' },
         'allowed-origins': { type: 'string' },
         model: { type: 'string' },
         'realtime-model': { type: 'string' },
@@ -149,6 +190,8 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
   if (token !== undefined && token.length < 8) throw new ConfigError('EARSHOT_TOKEN must be at least 8 characters');
   const origins = pick('allowed-origins', 'EARSHOT_ALLOWED_ORIGINS');
   const allowedOrigins = origins ? origins.value.split(',').map((o) => o.trim()).filter(Boolean).map((o) => normalizeOrigin(o, origins.name)) : [];
+  const proxies = pick('trusted-proxies', 'EARSHOT_TRUSTED_PROXIES');
+  const trustedProxies = proxies ? proxies.value.split(',').map((p) => p.trim()).filter(Boolean).map((p) => normalizeProxy(p, proxies.name)) : [];
   const webRoot = pick('web-root', 'EARSHOT_WEB_ROOT')?.value;
   const parallelism = pick('parallelism', 'EARSHOT_PARALLELISM') ? int('parallelism', 'EARSHOT_PARALLELISM', 1, 64, 1) : undefined;
   const chatUrl = env.EARSHOT_CHAT_URL?.trim();
@@ -169,6 +212,14 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
     host,
     token,
     maxSessions: int('max-sessions', 'EARSHOT_MAX_SESSIONS', 1, 10000, d.maxSessions),
+    maxConnections: int('__none', 'EARSHOT_MAX_CONNECTIONS', 1, 100000, d.maxConnections),
+    maxSessionsPerClient: int('max-sessions-per-client', 'EARSHOT_MAX_SESSIONS_PER_CLIENT', 1, 10000, d.maxSessionsPerClient),
+    maxConnectionsPerClient: int('max-connections-per-client', 'EARSHOT_MAX_CONNECTIONS_PER_CLIENT', 1, 100000, d.maxConnectionsPerClient),
+    trustedProxies,
+    startTimeoutMs: int('__none', 'EARSHOT_START_TIMEOUT_MS', 100, 3600000, d.startTimeoutMs),
+    audioIdleTimeoutMs: int('__none', 'EARSHOT_AUDIO_IDLE_TIMEOUT_MS', 100, 3600000, d.audioIdleTimeoutMs),
+    uploadConcurrency: int('__none', 'EARSHOT_UPLOAD_CONCURRENCY', 1, 64, d.uploadConcurrency),
+    uploadQueue: int('__none', 'EARSHOT_UPLOAD_QUEUE', 0, 10000, d.uploadQueue),
     allowedOrigins,
     model: modelName('model', 'EARSHOT_MODEL', d.model),
     realtimeModel: modelName('realtime-model', 'EARSHOT_REALTIME_MODEL', d.realtimeModel),
@@ -180,6 +231,13 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
     chat,
     drainMs: int('__none', 'EARSHOT_DRAIN_SECONDS', 0, 3600, d.drainMs / 1000) * 1000,
   };
+}
+
+/** A trusted proxy is named by its IP address (as the socket reports it; IPv4-mapped IPv6 is read as IPv4). */
+function normalizeProxy(address: string, name: string): string {
+  const a = normalizeAddress(address);
+  if (!isIP(a)) throw new ConfigError(`${name} must be a comma-separated list of IP addresses (got "${address}")`);
+  return a;
 }
 
 function readPem(got: { value: string; name: string }): Buffer {

@@ -27,6 +27,7 @@ export interface LiveValues {
   queueDepth(): number;
   schedulerStats(): Record<string, number> | undefined;
   maxSessions?(): number;
+  maxConnections?(): number;
   draining?(): boolean;
 }
 
@@ -74,6 +75,7 @@ export class ServerMetrics {
     gauge('earshot_max_sessions', 'The --max-sessions limit: handshakes beyond it are refused with 503.', (g) => g.set(live.maxSessions?.() ?? 0));
     gauge('earshot_draining', '1 while the server drains (SIGTERM): /ready and new handshakes answer 503.', (g) => g.set(live.draining?.() ? 1 : 0));
     gauge('earshot_connections', 'Open WebSocket connections now.', (g) => g.set(live.connections()));
+    gauge('earshot_max_connections', 'The connection cap (EARSHOT_MAX_CONNECTIONS): handshakes beyond it are refused with 503.', (g) => g.set(live.maxConnections?.() ?? 0));
     this.connections = counter('earshot_connections_total', 'WebSocket connections accepted.');
     this.sessionsStarted = counter('earshot_sessions_started_total', 'Sessions that took a slot, by protocol (seed, openai-realtime, deepgram, wyoming).', ['protocol']);
     this.refusedUpgrades = counter('earshot_refused_upgrades_total', 'WebSocket upgrades refused, by reason.', ['reason']);

@@ -5,6 +5,7 @@
 import type { ServerMessageType } from '../protocol/seed-messages.ts';
 
 export {
+  CLOSE_START_TIMEOUT,
   DEFAULT_SAMPLE_RATE,
   MAX_AUDIO_FRAME_BYTES,
   MAX_SAMPLE_RATE,

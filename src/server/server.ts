@@ -17,9 +17,11 @@ import { WyomingSession } from './protocols/wyoming.ts';
 import { originAllowed, requestToken, signedTokenValid, STREAM_SCOPE, tokenMatches } from './security.ts';
 import { SeedWebSocketSession } from './protocols/seed-websocket.ts';
 import type { ProtocolConnection } from './protocols/websocket-adapter.ts';
-import type { SessionHost } from './transcription-session.ts';
+import type { SessionHost, SlotRefusal } from './transcription-session.ts';
+import { ClientLimits, clientAddress, normalizeAddress } from './client-limits.ts';
 import { serveStatic } from './static-files.ts';
 import { handleTranscription, sendApiError, type TranscriptionHost } from './transcriptions-api.ts';
+import { UploadQueue } from './upload-queue.ts';
 
 export const WS_PATH = '/ws/stream';
 export const OPENAI_REALTIME_PATH = '/v1/realtime';
@@ -45,7 +47,7 @@ interface WebSocketRoute {
   wss: WebSocketServer;
   /** Why the handshake is refused (400) before any audio, e.g. a bad query. */
   refuse?(url: URL): string | undefined;
-  open(ws: WebSocket, req: IncomingMessage, url: URL): ProtocolConnection;
+  open(ws: WebSocket, req: IncomingMessage, url: URL, host: SessionHost): ProtocolConnection;
 }
 
 /** Subprotocols a browser may offer, one of which the server must select: OpenAI's, Deepgram's and our own. */
@@ -73,7 +75,10 @@ export class EarshotServer {
   private readonly http: http.Server | https.Server;
   private readonly wsRoutes: Map<string, WebSocketRoute>;
   private readonly connections = new Set<Connection>();
+  private readonly clients: ClientLimits;
+  private readonly trustedProxies: ReadonlySet<string>;
   private readonly httpJobs = new Set<Promise<void>>();
+  private readonly uploads: UploadQueue;
   private activeSessions = 0;
   private state: ServiceState = { kind: 'loading' };
   private readonly servicePromise: Promise<TranscriptionService>;
@@ -90,9 +95,13 @@ export class EarshotServer {
   constructor(private readonly options: EarshotServerOptions = {}) {
     this.config = { ...DEFAULT_SERVER_CONFIG, ...stripUndefined(options.config ?? {}) };
     this.log = options.log ?? silentLogger;
+    this.clients = new ClientLimits(this.config);
+    this.trustedProxies = new Set(this.config.trustedProxies);
+    this.uploads = new UploadQueue(this.config.uploadConcurrency, this.config.uploadQueue);
     this.metrics = new ServerMetrics({
       sessions: () => this.activeSessions,
       connections: () => this.connections.size,
+      maxConnections: () => this.config.maxConnections,
       queueDepth: () => (this.state.kind === 'ready' ? this.state.service.scheduler.queueDepth : 0),
       schedulerStats: () => (this.state.kind === 'ready' ? { ...this.state.service.scheduler.stats } : undefined),
       maxSessions: () => this.config.maxSessions,
@@ -120,14 +129,14 @@ export class EarshotServer {
         handleProtocols: (offered) => SELECTABLE_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
       });
     this.wsRoutes = new Map<string, WebSocketRoute>([
-      [WS_PATH, { wss: wss(WS_MAX_PAYLOAD), open: (ws) => new SeedWebSocketSession(ws, this.sessionHost(), this.config.chat) }],
+      [WS_PATH, { wss: wss(WS_MAX_PAYLOAD), open: (ws, _req, _url, host) => new SeedWebSocketSession(ws, host, this.config.chat) }],
       [
         OPENAI_REALTIME_PATH,
         {
           wss: wss(OPENAI_MAX_TEXT_BYTES),
-          open: (ws, req) =>
+          open: (ws, req, _url, host) =>
             // Beta-era clients say so with a header (or the subprotocol `openai-beta.realtime-v1`): answer with the beta names.
-            new OpenAIRealtimeSession(ws, this.sessionHost(), { beta: /realtime=v1/.test(String(req.headers['openai-beta'] ?? '')) || /openai-beta\.realtime-v1/.test(String(req.headers['sec-websocket-protocol'] ?? '')) }),
+            new OpenAIRealtimeSession(ws, host, { beta: /realtime=v1/.test(String(req.headers['openai-beta'] ?? '')) || /openai-beta\.realtime-v1/.test(String(req.headers['sec-websocket-protocol'] ?? '')) }),
         },
       ],
       [
@@ -138,7 +147,7 @@ export class EarshotServer {
             const o = parseDeepgramQuery(url.searchParams);
             return 'error' in o ? o.error : undefined;
           },
-          open: (ws, _req, url) => new DeepgramLiveSession(ws, this.sessionHost(), parseDeepgramQuery(url.searchParams) as DeepgramOptions),
+          open: (ws, _req, url, host) => new DeepgramLiveSession(ws, host, parseDeepgramQuery(url.searchParams) as DeepgramOptions),
         },
       ],
     ]);
@@ -223,8 +232,14 @@ export class EarshotServer {
       socket.destroy();
       return;
     }
+    const address = normalizeAddress(socket.remoteAddress ?? 'unknown');
+    if (!this.clients.tryConnect(address)) {
+      this.metrics.refusedUpgrades.inc({ reason: 'client_connections' });
+      socket.destroy();
+      return;
+    }
     socket.setNoDelay(true);
-    const session = new WyomingSession(socket, this.sessionHost(), () => (this.state.kind === 'ready' ? [this.state.service.finalEngine.name] : [this.config.model]));
+    const session = new WyomingSession(socket, this.sessionHost(address), () => (this.state.kind === 'ready' ? [this.state.service.finalEngine.name] : [this.config.model]));
     let markClosed!: () => void;
     const conn: Connection = { terminate: () => socket.destroy(), session, alive: true, closed: new Promise((r) => (markClosed = r)) };
     this.connections.add(conn);
@@ -239,13 +254,14 @@ export class EarshotServer {
     });
     socket.on('close', () => {
       this.connections.delete(conn);
+      this.clients.disconnect(address);
       session.handleClose();
       markClosed();
     });
   }
 
   private maxConnections(): number {
-    return Math.max(64, this.config.maxSessions * 4);
+    return this.config.maxConnections;
   }
 
   get address(): AddressInfo {
@@ -384,7 +400,7 @@ export class EarshotServer {
           sendApiError(res, 503, 'SHUTTING_DOWN', 'the server is shutting down', { Connection: 'close' });
           return;
         }
-        const job = handleTranscription(req, res, this.transcriptionHost());
+        const job = handleTranscription(req, res, this.transcriptionHost(clientAddress(req, this.trustedProxies)));
         this.httpJobs.add(job);
         try {
           await job;
@@ -465,23 +481,37 @@ export class EarshotServer {
       }
       if (this.connections.size >= this.maxConnections()) {
         reason('connections');
-        return refuse(socket, 503, 'Service Unavailable', 'too many connections');
+        return refuse(socket, 503, 'Service Unavailable', 'too many connections', { 'Retry-After': '5' });
       }
       const refusal = route.refuse?.(url);
       if (refusal) {
         reason('bad_request');
         return refuse(socket, 400, 'Bad Request', refusal);
       }
-      route.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, route.open(ws, req, url!), req));
+      const address = clientAddress(req, this.trustedProxies);
+      if (!this.clients.tryConnect(address)) {
+        reason('client_connections');
+        return refuse(socket, 429, 'Too Many Requests', `too many connections from ${address} (at most ${this.config.maxConnectionsPerClient})`, { 'Retry-After': '5' });
+      }
+      let accepted = false;
+      // The count is taken before the (asynchronous) handshake so that a burst cannot pass the cap; a handshake
+      // that fails gives it back when the socket closes.
+      socket.once('close', () => {
+        if (!accepted) this.clients.disconnect(address);
+      });
+      route.wss.handleUpgrade(req, socket, head, (ws) => {
+        accepted = true;
+        this.onConnection(ws, route.open(ws, req, url!, this.sessionHost(address)), req, address);
+      });
     } catch (e) {
       this.log.error({ err: e }, 'upgrade failed');
       socket.destroy();
     }
   }
 
-  private onConnection(ws: WebSocket, session: ProtocolConnection, req: IncomingMessage): void {
+  private onConnection(ws: WebSocket, session: ProtocolConnection, req: IncomingMessage, address: string): void {
     const log = this.log.child({ session: session.session.id });
-    log.info({ req: requestId(req), path: req.url?.split('?')[0], remote: req.socket.remoteAddress, forwardedFor: req.headers['x-forwarded-for'] }, 'connection opened');
+    log.info({ req: requestId(req), path: req.url?.split('?')[0], remote: req.socket.remoteAddress, forwardedFor: req.headers['x-forwarded-for'], client: address }, 'connection opened');
     let markClosed!: () => void;
     const conn: Connection = { ws, terminate: () => ws.terminate(), session, alive: true, closed: new Promise((r) => (markClosed = r)) };
     this.connections.add(conn);
@@ -501,6 +531,7 @@ export class EarshotServer {
     ws.on('close', (code) => {
       log.info({ code }, 'connection closed');
       this.connections.delete(conn);
+      this.clients.disconnect(address);
       session.handleClose();
       markClosed();
     });
@@ -530,22 +561,29 @@ export class EarshotServer {
     return this.activeSessions >= this.config.maxSessions;
   }
 
-  private acquireSlot = (): boolean => {
-    if (this.full) return false;
+  /** A session slot for a client: refused at the server's cap or at the client's own share. */
+  private acquireSlot(address: string): SlotRefusal | undefined {
+    if (this.full) return { code: 'OVERLOADED', message: 'the server is at its maximum number of sessions; try again later' };
+    if (!this.clients.tryStartSession(address)) {
+      return { code: 'CLIENT_LIMIT', message: `${address} already has ${this.config.maxSessionsPerClient} sessions (the most one client may hold); stop one first` };
+    }
     this.activeSessions++;
-    return true;
-  };
+    return undefined;
+  }
 
-  private releaseSlot = (): void => {
+  private releaseSlot(address: string): void {
     this.activeSessions = Math.max(0, this.activeSessions - 1);
-  };
+    this.clients.endSession(address);
+  }
 
-  private sessionHost(): SessionHost {
+  private sessionHost(address: string): SessionHost {
     const server = this;
     return {
       service: () => this.servicePromise,
-      acquireSlot: this.acquireSlot,
-      releaseSlot: this.releaseSlot,
+      acquireSlot: () => this.acquireSlot(address),
+      releaseSlot: () => this.releaseSlot(address),
+      startTimeoutMs: this.config.startTimeoutMs,
+      audioIdleTimeoutMs: this.config.audioIdleTimeoutMs,
       get shuttingDown() {
         return server.isDraining;
       },
@@ -557,11 +595,12 @@ export class EarshotServer {
     };
   }
 
-  private transcriptionHost(): TranscriptionHost {
+  private transcriptionHost(address: string): TranscriptionHost {
     return {
       readyService: () => (this.state.kind === 'ready' ? this.state.service : undefined),
-      acquireSlot: this.acquireSlot,
-      releaseSlot: this.releaseSlot,
+      acquireSlot: () => this.acquireSlot(address),
+      releaseSlot: () => this.releaseSlot(address),
+      queue: this.uploads,
       maxUploadBytes: this.config.maxUploadBytes,
       metrics: this.metrics,
       log: this.log,
@@ -590,13 +629,14 @@ function requestId(req: IncomingMessage): string {
   return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
 }
 
-function refuse(socket: Duplex, status: number, text: string, body = text): void {
+function refuse(socket: Duplex, status: number, text: string, body = text, headers: Record<string, string> = {}): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const retry = status === 503 ? 'Retry-After: 1\r\n' : '';
-  const response = `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${retry}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const all = { ...(status === 503 ? { 'Retry-After': '1' } : {}), ...headers };
+  const extra = Object.entries(all).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const response = `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${extra}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
   socket.end(response, () => socket.destroy());
   setTimeout(() => socket.destroy(), 1000).unref();
 }

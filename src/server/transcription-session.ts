@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
+import { prepareResampler } from '../audio/resample.ts';
 import type { DiscardReason, Recorder, RecorderState } from '../recorder/recorder.ts';
 import type { RecorderConfig } from '../recorder/recorder-config.ts';
 import type { TranscriptionService } from '../recorder/transcription-service.ts';
@@ -22,15 +24,30 @@ export interface SessionTransport {
   resume?(): void;
   /** The peer does not read what it is sent: close the connection. */
   cut(reason: string): void;
+  /**
+   * Closes a connection that sent no start within the host's startTimeoutMs (the seed's 4408). A transport with it
+   * also gets cycles that receive no audio for audioIdleTimeoutMs stopped; one without gets neither timeout.
+   */
+  closeIdle?(reason: string): void;
+}
+
+/** Why a start got no session slot. */
+export interface SlotRefusal {
+  code: Extract<ErrorCode, 'OVERLOADED' | 'CLIENT_LIMIT'>;
+  message: string;
 }
 
 /** What a session needs from its server. */
 export interface SessionHost {
   /** The shared models; rejects when they failed to load. */
   service(): Promise<TranscriptionService>;
-  /** Takes one of the server's session slots; false when all are taken. */
-  acquireSlot(): boolean;
+  /** Takes one of the server's session slots for this connection's client; the refusal when none is left. */
+  acquireSlot(): SlotRefusal | undefined;
   releaseSlot(): void;
+  /** A connection that is not listening is closed this long after its last cycle ended (or it opened). */
+  readonly startTimeoutMs: number;
+  /** A listening cycle that receives no audio for this long is stopped. */
+  readonly audioIdleTimeoutMs: number;
   readonly shuttingDown: boolean;
   readonly metrics: ServerMetrics;
   readonly log: Logger;
@@ -75,6 +92,8 @@ export interface CycleOptions<Tag> {
   tag: Tag;
   /** Per-cycle recorder settings over the server's (a protocol's silence duration, say). */
   recorder?: Partial<RecorderConfig>;
+  /** Warn (SAMPLE_RATE_MISMATCH) when the audio arrives at another common device rate than `sampleRate`. */
+  checkRate?: boolean;
 }
 
 /** One start … stop cycle: its own Recorder and sample rate. */
@@ -93,6 +112,10 @@ interface Cycle<Tag> {
   fedSeconds: number;
   /** performance.now() at the recording start of an utterance still waiting for its first partial. */
   awaitingFirstPartialSince?: number;
+  /** performance.now() of the last audio (or of the start). */
+  lastAudioAt: number;
+  /** Arrival-rate check of the declared sample rate (see checkRate); undefined when done or not asked for. */
+  rateCheck?: { firstAt: number; bytes: number };
 }
 
 /** Audio kept while a cycle's recorder is being set up (models still loading, say); older frames are dropped. */
@@ -102,6 +125,12 @@ const MAX_BACKLOG_SECONDS = 30;
  * read until the recorder has caught up, so memory stays bounded and the client feels TCP backpressure.
  */
 const MAX_INPUT_BACKLOG_SECONDS = 20;
+/**
+ * A mis-declared sample rate is told apart by the audio's arrival rate: after this long a real-time client has sent
+ * enough to measure it. Rates a client is likely to send by mistake are the common device rates.
+ */
+const RATE_CHECK_MS = 5000;
+const COMMON_RATES = [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 96000];
 
 /**
  * One client's transcription session: any number of cycles, one listening at a time, each with a fresh Recorder from
@@ -125,6 +154,8 @@ export class TranscriptionSession<Tag = unknown> {
   private drained?: { timer: NodeJS.Timeout; close(): void };
   /** Log lines about this session carry its id as `session`. */
   private readonly log: Logger;
+  /** With transport.closeIdle: closes the connection when it is not listening, or stops a cycle that gets no audio. */
+  private timer?: NodeJS.Timeout;
 
   constructor(
     private readonly host: SessionHost,
@@ -134,6 +165,7 @@ export class TranscriptionSession<Tag = unknown> {
     readonly protocol: string,
   ) {
     this.log = host.log.child({ session: this.id, protocol });
+    this.rearm(host.startTimeoutMs);
   }
 
   get listening(): boolean {
@@ -161,8 +193,9 @@ export class TranscriptionSession<Tag = unknown> {
       return false;
     }
     if (!this.holdsSlot) {
-      if (!this.host.acquireSlot()) {
-        this.error('OVERLOADED', 'the server is at its maximum number of sessions; try again later', options.tag);
+      const refused = this.host.acquireSlot();
+      if (refused) {
+        this.error(refused.code, refused.message, options.tag);
         return false;
       }
       this.holdsSlot = true;
@@ -178,9 +211,12 @@ export class TranscriptionSession<Tag = unknown> {
       backlogBytes: 0,
       utterance: 0,
       fedSeconds: 0,
+      lastAudioAt: performance.now(),
+      rateCheck: options.checkRate ? { firstAt: -1, bytes: 0 } : undefined,
     };
     this.cycle = cycle;
     this.cycles.add(cycle);
+    this.rearm(this.host.audioIdleTimeoutMs);
     this.enqueue(() => this.startCycle(cycle));
     return true;
   }
@@ -189,7 +225,9 @@ export class TranscriptionSession<Tag = unknown> {
   appendAudio(bytes: Uint8Array): boolean {
     const cycle = this.cycle;
     if (this.closed || !cycle) return false;
+    cycle.lastAudioAt = performance.now();
     if (bytes.length === 0) return true;
+    if (cycle.rateCheck) this.checkRate(cycle, bytes.length);
     if (cycle.recorder) {
       this.feed(cycle, cycle.recorder, bytes);
       return true;
@@ -280,6 +318,7 @@ export class TranscriptionSession<Tag = unknown> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.timer);
     if (this.drained) clearTimeout(this.drained.timer);
     this.cycle = undefined;
     for (const c of this.cycles) this.dropCycle(c);
@@ -318,6 +357,9 @@ export class TranscriptionSession<Tag = unknown> {
       this.abandon(cycle);
       return;
     }
+    if (this.closed || !this.cycles.has(cycle)) return;
+    // An odd rate's filter is built in slices meanwhile (audio waits in the backlog), not on the first frame.
+    await prepareResampler(cycle.sampleRate, ASR_SAMPLE_RATE);
     if (this.closed || !this.cycles.has(cycle)) return;
     let recorder: Recorder;
     try {
@@ -377,7 +419,60 @@ export class TranscriptionSession<Tag = unknown> {
   }
 
   private releaseIfDone(): void {
-    if (this.cycles.size === 0) this.releaseSlot();
+    if (this.cycles.size > 0) return;
+    this.releaseSlot();
+    // Not listening any more: the connection has startTimeoutMs to start again.
+    if (!this.cycle && !this.closed) this.rearm(this.host.startTimeoutMs);
+  }
+
+  private rearm(ms: number): void {
+    if (!this.transport.closeIdle) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.onTimer(), Math.max(10, ms)).unref();
+  }
+
+  /** While listening: stop a cycle without audio for audioIdleTimeoutMs; otherwise close after startTimeoutMs. */
+  private onTimer(): void {
+    if (this.closed) return;
+    const cycle = this.cycle;
+    if (cycle) {
+      const idle = performance.now() - cycle.lastAudioAt;
+      if (idle < this.host.audioIdleTimeoutMs) {
+        this.rearm(this.host.audioIdleTimeoutMs - idle);
+        return;
+      }
+      this.error('AUDIO_IDLE_TIMEOUT', `no audio for ${Math.round(idle / 1000)} s: the session was stopped (what was said is finished first); send stt_start to listen again`, cycle.tag);
+      void this.stop();
+      return;
+    }
+    if (this.cycles.size > 0) return; // a final is still on its way; releaseIfDone re-arms afterwards
+    this.error('START_TIMEOUT', `no stt_start within ${Math.round(this.host.startTimeoutMs / 1000)} s; closing the connection (connect again when there is audio to send)`, undefined);
+    this.transport.closeIdle!('no stt_start in time');
+  }
+
+  /**
+   * A real-time client whose audio arrives at another common device rate than it declared has most likely
+   * mis-declared it (the model then hears sped-up or slowed-down speech and says nothing): warn once per cycle.
+   */
+  private checkRate(cycle: Cycle<Tag>, bytes: number): void {
+    const check = cycle.rateCheck!;
+    const now = performance.now();
+    if (check.firstAt < 0) {
+      check.firstAt = now; // the first frame's samples were sent before this moment; count from the next
+      return;
+    }
+    check.bytes += bytes;
+    const elapsed = now - check.firstAt;
+    if (elapsed < RATE_CHECK_MS) return;
+    cycle.rateCheck = undefined;
+    const observed = check.bytes / 2 / (elapsed / 1000);
+    const near = COMMON_RATES.find((r) => Math.abs(observed - r) <= r * 0.03);
+    if (near === undefined || Math.abs(near - cycle.sampleRate) <= cycle.sampleRate * 0.1) return;
+    this.error(
+      'SAMPLE_RATE_MISMATCH',
+      `audio arrives at about ${near} samples/s but stt_start declared sample_rate ${cycle.sampleRate}: if the audio is really at ${near} Hz, declare that (a warning; the session goes on)`,
+      cycle.tag,
+    );
   }
 
   private releaseSlot(): void {

@@ -1,25 +1,30 @@
 import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
-import { loadAudioFile } from '../audio/audio-file.ts';
-import { resample } from '../audio/resample.ts';
-import { AudioFormatError, readWav } from '../audio/wav.ts';
+import { decodeAudioFile } from '../audio/audio-file.ts';
+import { AudioFormatError } from '../audio/wav.ts';
 import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
 import type { FinalTranscript, RecorderError } from '../recorder/recorder.ts';
-import { wordTimestamps } from '../recorder/word-timestamps.ts';
+import { wordTimestamps, type TimedWord } from '../recorder/word-timestamps.ts';
 import type { RecorderConfig } from '../recorder/recorder-config.ts';
 import type { TranscriptionService } from '../recorder/transcription-service.ts';
 import type { Logger } from './logger.ts';
 import type { ServerMetrics } from './metrics.ts';
+import type { SlotRefusal } from './transcription-session.ts';
+import type { UploadQueue } from './upload-queue.ts';
 
 export interface TranscriptionHost {
   /** The loaded service, or undefined while the models load (answered 503). */
   readyService(): TranscriptionService | undefined;
-  acquireSlot(): boolean;
+  /** A session slot for the uploading client; the refusal when none is left. */
+  acquireSlot(): SlotRefusal | undefined;
   releaseSlot(): void;
+  readonly queue: UploadQueue;
   readonly maxUploadBytes: number;
   readonly metrics: ServerMetrics;
   readonly log: Logger;
@@ -35,6 +40,13 @@ const MAX_AUDIO_SECONDS = 3 * 60 * 60;
 const MAX_OUTSTANDING_FINALS = 2;
 /** Audio fed to the recorder per step. */
 const FEED_SECONDS = 1;
+/** Seconds a client refused for capacity is told to wait (a 30 s clip takes a few seconds). */
+const RETRY_AFTER_SECONDS = '5';
+/**
+ * Audio kept behind the decoder for word timestamps: a final arrives at most MAX_OUTSTANDING_FINALS utterances
+ * (25 s each at most) after its audio was fed, so this covers it (5.8 MB of 16 kHz floats).
+ */
+const WORD_AUDIO_SECONDS = 90;
 
 export class ApiError extends Error {
   constructor(
@@ -58,7 +70,8 @@ export function sendApiError(res: ServerResponse, status: number, code: string, 
 }
 
 interface Upload {
-  file?: Buffer;
+  /** The file part was written to the temporary file. */
+  file: boolean;
   filename?: string;
   fields: Record<string, string>;
   /** `timestamp_granularities[]` may be given more than once. */
@@ -72,16 +85,81 @@ interface Upload {
  * (verbose_json), `stream` true for server-sent events (`transcript.text.delta` per segment as it is transcribed, then
  * `transcript.text.done`). The audio goes through the same Recorder as a live stream (realtime partials off), so long
  * files are segmented at pauses; each final is one segment.
+ *
+ * Memory per upload does not grow with the file: uploads wait for a turn in the queue before their body is read,
+ * the body goes to a temporary file, and the audio is decoded from it a few seconds at a time at 16 kHz.
  */
 export async function handleTranscription(req: IncomingMessage, res: ServerResponse, host: TranscriptionHost): Promise<void> {
   const status = (code: number) => host.metrics.httpTranscriptions.inc({ status: String(code) });
   // The client hung up before the answer (req.destroyed is no use: a fully read request is destroyed too).
   let gone = false;
+  const hungUp = new AbortController();
   res.on('close', () => {
-    if (!res.writableEnded) gone = true;
+    if (res.writableEnded) return;
+    gone = true;
+    hungUp.abort();
   });
   try {
-    const upload = await readUpload(req, host.maxUploadBytes);
+    const done = await transcribeUpload(req, res, host, hungUp.signal, () => gone);
+    const { result } = done;
+    if (result.errors.length > 0) {
+      const timeout = result.errors.some((e) => e.code === 'PROCESSING_TIMEOUT');
+      throw new ApiError(timeout ? 504 : 500, timeout ? 'PROCESSING_TIMEOUT' : 'TRANSCRIPTION_FAILED', result.errors.map((e) => e.message).join('; '));
+    }
+    if (done.events) {
+      done.events({ type: 'transcript.text.done', text: result.segments.map((s) => s.text).join(' ') });
+      res.end();
+    } else {
+      respond(res, done.format, result.segments, result.seconds, result.words);
+    }
+    status(200);
+  } catch (e) {
+    const error = asApiError(e);
+    if (error) {
+      host.metrics.errors.inc({ code: error.code });
+      status(error.status);
+      if (res.headersSent && !res.writableEnded) {
+        // Inside an event stream: the error as an event (the openai SDK raises it), then the end.
+        res.end(`data: ${JSON.stringify({ type: 'error', error: { message: error.message, type: error.status >= 500 ? 'server_error' : 'invalid_request_error', code: error.code } })}\n\n`);
+        return;
+      }
+      const capacity = error.status === 503 || error.status === 429;
+      sendApiError(res, error.status, error.code, error.message, capacity ? { 'Retry-After': RETRY_AFTER_SECONDS, Connection: 'close' } : {});
+      if (error.status === 413) req.resume();
+      return;
+    }
+    if (gone) return; // left the queue, or hung up mid-upload: nobody to answer
+    host.log.error({ err: e }, 'transcription request failed');
+    host.metrics.errors.inc({ code: 'INTERNAL_ERROR' });
+    status(500);
+    sendApiError(res, 500, 'INTERNAL_ERROR', 'internal error');
+  }
+}
+
+/** Queue turn, session slot, body to a temporary file, decode and transcribe; all of it given back before the answer. */
+async function transcribeUpload(
+  req: IncomingMessage,
+  res: ServerResponse,
+  host: TranscriptionHost,
+  hungUp: AbortSignal,
+  gone: () => boolean,
+): Promise<{ format: ResponseFormat; result: StreamResult; events?: (event: Record<string, unknown>) => void }> {
+  const cleanup: Array<() => void | Promise<unknown>> = [];
+  try {
+    checkRequest(req, host.maxUploadBytes);
+    const service = host.readyService();
+    if (!service) throw new ApiError(503, 'NOT_READY', 'the models are still loading; try again in a few seconds');
+    const turn = host.queue.enter(hungUp);
+    if (!turn) {
+      throw new ApiError(429, 'TOO_MANY_UPLOADS', `${host.queue.concurrency} uploads are being transcribed and ${host.queue.maxWaiting} are waiting; try again later`);
+    }
+    cleanup.push(await turn);
+    const refused = host.acquireSlot();
+    if (refused) throw new ApiError(refused.code === 'CLIENT_LIMIT' ? 429 : 503, refused.code, refused.message);
+    cleanup.push(() => host.releaseSlot());
+    const tmp = path.join(os.tmpdir(), `earshot-upload-${randomUUID()}`);
+    cleanup.push(() => fs.rm(tmp, { force: true }));
+    const upload = await receiveUpload(req, host.maxUploadBytes, tmp);
     const format = (upload.fields.response_format || 'json') as ResponseFormat;
     if (!FORMATS.includes(format)) {
       throw new ApiError(400, 'UNSUPPORTED_RESPONSE_FORMAT', `response_format must be one of ${FORMATS.join(', ')} (got "${upload.fields.response_format}")`);
@@ -91,60 +169,49 @@ export async function handleTranscription(req: IncomingMessage, res: ServerRespo
       throw new ApiError(400, 'UNSUPPORTED_LANGUAGE', `only English ("en") is supported (got "${upload.fields.language}")`);
     }
     if (!upload.file) throw new ApiError(400, 'MISSING_FILE', 'the form has no "file" part with the audio');
-    const service = host.readyService();
-    if (!service) throw new ApiError(503, 'NOT_READY', 'the models are still loading; try again in a few seconds');
-    const stream = parseBoolean(upload.fields.stream);
-    const words = upload.granularities.includes('word');
-    const samples = await decodeUpload(upload.file, upload.filename);
-    if (!host.acquireSlot()) throw new ApiError(503, 'OVERLOADED', 'the server is at its maximum number of sessions; try again later');
-    let result: { segments: FinalTranscript[]; errors: RecorderError[] };
-    const events = stream ? startEventStream(res) : undefined;
-    try {
-      result = await transcribeSamples(service, samples, host.recorderConfig, () => gone, (segment, i) => events?.({ type: 'transcript.text.delta', delta: i === 0 ? segment.text : ` ${segment.text}` }));
-    } finally {
-      host.releaseSlot();
-    }
-    if (result.errors.length > 0) {
-      const timeout = result.errors.some((e) => e.code === 'PROCESSING_TIMEOUT');
-      throw new ApiError(timeout ? 504 : 500, timeout ? 'PROCESSING_TIMEOUT' : 'TRANSCRIPTION_FAILED', result.errors.map((e) => e.message).join('; '));
-    }
-    if (events) {
-      events({ type: 'transcript.text.done', text: result.segments.map((s) => s.text).join(' ') });
-      res.end();
-    } else {
-      respond(res, format, result.segments, samples, words);
-    }
-    status(200);
-  } catch (e) {
-    if (e instanceof ApiError) {
-      host.metrics.errors.inc({ code: e.code });
-      status(e.status);
-      if (res.headersSent && !res.writableEnded) {
-        // Inside an event stream: the error as an event (the openai SDK raises it), then the end.
-        res.end(`data: ${JSON.stringify({ type: 'error', error: { message: e.message, type: e.status >= 500 ? 'server_error' : 'invalid_request_error', code: e.code } })}\n\n`);
-        return;
-      }
-      sendApiError(res, e.status, e.code, e.message, e.status === 503 ? { 'Retry-After': '5' } : {});
-      if (e.status === 413) req.resume();
-      return;
-    }
-    host.log.error({ err: e }, 'transcription request failed');
-    host.metrics.errors.inc({ code: 'INTERNAL_ERROR' });
-    status(500);
-    sendApiError(res, 500, 'INTERNAL_ERROR', 'internal error');
+    const audio = decodeAudioFile(tmp, ASR_SAMPLE_RATE, { maxSeconds: MAX_AUDIO_SECONDS });
+    const first = await audio.next(); // header and duration checks answer with a plain error, before any event
+    const events = parseBoolean(upload.fields.stream) ? startEventStream(res) : undefined;
+    const result = await transcribeStream(service, prepend(first, audio), {
+      config: host.recorderConfig,
+      cancelled: gone,
+      words: upload.granularities.includes('word'),
+      onSegment: (segment, i) => events?.({ type: 'transcript.text.delta', delta: i === 0 ? segment.text : ` ${segment.text}` }),
+    });
+    return { format, result, events };
+  } finally {
+    for (const undo of cleanup.reverse()) await undo();
   }
 }
 
-/** Parses the multipart body; the file is buffered in memory up to `maxBytes`. */
-function readUpload(req: IncomingMessage, maxBytes: number): Promise<Upload> {
-  const type = req.headers['content-type'] ?? '';
-  if (!/^multipart\/form-data\b/i.test(type)) {
-    return Promise.reject(new ApiError(400, 'BAD_REQUEST', 'expected a multipart/form-data body with the audio in a "file" field'));
+/** The first result of a generator already taken, then the rest. */
+async function* prepend(first: IteratorResult<Float32Array>, rest: AsyncGenerator<Float32Array>): AsyncGenerator<Float32Array> {
+  if (first.done) return;
+  yield first.value;
+  yield* rest;
+}
+
+function asApiError(e: unknown): ApiError | undefined {
+  if (e instanceof ApiError) return e;
+  if (!(e instanceof AudioFormatError)) return undefined;
+  const status = e.code === 'FFMPEG_MISSING' ? 415 : e.code === 'AUDIO_TOO_LONG' ? 413 : 400;
+  // Never show the server's temp file path: every mention of it (ffmpeg repeats it) becomes "the upload".
+  return new ApiError(status, e.code, e.message.replace(/(file:)?\S*earshot-upload-[0-9a-f-]+/g, 'the upload'));
+}
+
+/** What can be refused before the body is read: the content type and a declared length over the limit. */
+function checkRequest(req: IncomingMessage, maxBytes: number): void {
+  if (!/^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '')) {
+    throw new ApiError(400, 'BAD_REQUEST', 'expected a multipart/form-data body with the audio in a "file" field');
   }
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes + 64 * 1024) {
-    return Promise.reject(new ApiError(413, 'FILE_TOO_LARGE', `upload of ${declared} bytes is over the limit of ${maxBytes} bytes`));
+    throw new ApiError(413, 'FILE_TOO_LARGE', `upload of ${declared} bytes is over the limit of ${maxBytes} bytes`);
   }
+}
+
+/** Parses the multipart body; the file part is streamed to `file` (up to `maxBytes`), the fields are kept. */
+function receiveUpload(req: IncomingMessage, maxBytes: number, file: string): Promise<Upload> {
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
@@ -153,28 +220,20 @@ function readUpload(req: IncomingMessage, maxBytes: number): Promise<Upload> {
       reject(new ApiError(400, 'BAD_REQUEST', `bad multipart body: ${(e as Error).message}`));
       return;
     }
-    const upload: Upload = { fields: {}, granularities: [] };
+    const upload: Upload = { file: false, fields: {}, granularities: [] };
     let failure: ApiError | undefined;
-    let received = 0;
+    let written: Promise<void> = Promise.resolve();
     bb.on('file', (name, stream, info) => {
       if (name !== 'file') {
         stream.resume();
         return;
       }
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => {
-        received += chunk.length;
-        chunks.push(chunk);
-      });
       stream.on('limit', () => {
         failure ??= new ApiError(413, 'FILE_TOO_LARGE', `file is over the upload limit of ${maxBytes} bytes`);
-        chunks.length = 0;
       });
-      stream.on('end', () => {
-        if (!failure) {
-          upload.file = Buffer.concat(chunks, received);
-          upload.filename = info.filename;
-        }
+      written = pipeline(stream, createWriteStream(file)).then(() => {
+        upload.file = !failure;
+        upload.filename = info.filename;
       });
     });
     bb.on('field', (name, value) => {
@@ -182,67 +241,48 @@ function readUpload(req: IncomingMessage, maxBytes: number): Promise<Upload> {
       else upload.fields[name] = value;
     });
     bb.on('error', (e: Error) => reject(failure ?? new ApiError(400, 'BAD_REQUEST', `bad multipart body: ${e.message}`)));
-    bb.on('close', () => (failure ? reject(failure) : resolve(upload)));
+    bb.on('close', () => {
+      written.then(
+        () => (failure ? reject(failure) : resolve(upload)),
+        (e: Error) => reject(failure ?? e),
+      );
+    });
     req.on('error', (e) => reject(new ApiError(400, 'BAD_REQUEST', `request failed: ${e.message}`)));
     req.pipe(bb);
   });
 }
 
-/** WAV is decoded here; anything else (or a WAV codec readWav does not know) goes through ffmpeg via a temp file. */
-async function decodeUpload(file: Buffer, filename: string | undefined): Promise<Float32Array> {
-  let samples: Float32Array;
-  try {
-    const isWav = file.length >= 12 && file.toString('latin1', 0, 4) === 'RIFF' && file.toString('latin1', 8, 12) === 'WAVE';
-    if (isWav) {
-      try {
-        const wav = readWav(file);
-        samples = resample(wav.samples, wav.sampleRate, ASR_SAMPLE_RATE);
-      } catch (e) {
-        if (!(e instanceof AudioFormatError && e.code === 'UNSUPPORTED_WAV_FORMAT')) throw e;
-        samples = await viaFfmpeg(file, filename);
-      }
-    } else {
-      samples = await viaFfmpeg(file, filename);
-    }
-  } catch (e) {
-    if (e instanceof AudioFormatError) {
-      const status = e.code === 'FFMPEG_MISSING' ? 415 : 400;
-      // Never show the server's temp file path: every mention of it (ffmpeg repeats it) becomes "the upload".
-      throw new ApiError(status, e.code, e.message.replace(/(file:)?\S*earshot-upload-[0-9a-f-]+(\.[a-zA-Z0-9]*)?/g, 'the upload'));
-    }
-    throw e;
-  }
-  if (samples.length / ASR_SAMPLE_RATE > MAX_AUDIO_SECONDS) {
-    throw new ApiError(413, 'AUDIO_TOO_LONG', `audio is over ${MAX_AUDIO_SECONDS / 3600} hours long`);
-  }
-  return samples;
-}
-
-async function viaFfmpeg(file: Buffer, filename: string | undefined): Promise<Float32Array> {
-  const ext = path.extname(filename ?? '').replace(/[^.a-zA-Z0-9]/g, '').slice(0, 8);
-  const tmp = path.join(os.tmpdir(), `earshot-upload-${randomUUID()}${ext}`);
-  await fs.writeFile(tmp, file);
-  try {
-    return (await loadAudioFile(tmp, ASR_SAMPLE_RATE)).samples;
-  } finally {
-    await fs.rm(tmp, { force: true });
-  }
+interface StreamResult {
+  segments: FinalTranscript[];
+  errors: RecorderError[];
+  /** Seconds of audio transcribed. */
+  seconds: number;
+  /** With `words`: every segment's words, in order. */
+  words?: TimedWord[];
 }
 
 /**
- * Runs 16 kHz samples through a fresh Recorder (no partials) and collects its finals. Audio is fed a second at a time
- * and feeding pauses while MAX_OUTSTANDING_FINALS finals are pending, so that one long upload shares the scheduler.
+ * Runs 16 kHz audio through a fresh Recorder (no partials) and collects its finals. Audio is fed a second at a time
+ * as it is decoded, and feeding pauses while MAX_OUTSTANDING_FINALS finals are pending, so that one long upload
+ * shares the scheduler (and the decoder waits meanwhile: nothing piles up). With `words`, the last
+ * WORD_AUDIO_SECONDS of audio are kept to time each final's words.
  */
-export async function transcribeSamples(
+export async function transcribeStream(
   service: TranscriptionService,
-  samples: Float32Array,
-  config: Partial<RecorderConfig> = {},
-  cancelled: () => boolean = () => false,
-  onSegment?: (segment: FinalTranscript, index: number) => void,
-): Promise<{ segments: FinalTranscript[]; errors: RecorderError[] }> {
-  const recorder = await service.createRecorder(`http-${randomUUID()}`, { ...config, enableRealtimeTranscription: false });
+  audio: AsyncIterable<Float32Array>,
+  options: {
+    config?: Partial<RecorderConfig>;
+    cancelled?: () => boolean;
+    words?: boolean;
+    onSegment?: (segment: FinalTranscript, index: number) => void;
+  } = {},
+): Promise<StreamResult> {
+  const recorder = await service.createRecorder(`http-${randomUUID()}`, { ...options.config, enableRealtimeTranscription: false });
   const segments: FinalTranscript[] = [];
   const errors: RecorderError[] = [];
+  const recent = options.words ? new RecentAudio(WORD_AUDIO_SECONDS * ASR_SAMPLE_RATE) : undefined;
+  const words: TimedWord[] = [];
+  let samples = 0;
   let outstanding = 0;
   let wake: (() => void) | undefined;
   const settled = () => {
@@ -252,7 +292,8 @@ export async function transcribeSamples(
   recorder.on('recordingStop', () => outstanding++);
   recorder.on('transcriptionFinished', (f) => {
     segments.push(f);
-    onSegment?.(f, segments.length - 1);
+    if (recent) words.push(...recent.words(f));
+    options.onSegment?.(f, segments.length - 1);
     settled();
   });
   recorder.on('utteranceDiscarded', settled);
@@ -261,25 +302,68 @@ export async function transcribeSamples(
     if (e.utterance !== undefined) settled();
     else wake?.();
   });
+  const result = (): StreamResult => ({ segments, errors, seconds: samples / ASR_SAMPLE_RATE, ...(recent ? { words } : {}) });
   try {
     recorder.start();
     const step = FEED_SECONDS * ASR_SAMPLE_RATE;
-    for (let i = 0; i < samples.length; i += step) {
-      if (cancelled()) {
-        recorder.abort();
-        return { segments, errors };
-      }
-      recorder.feedAudio(samples.subarray(i, i + step), ASR_SAMPLE_RATE);
-      await recorder.drain();
-      while (outstanding >= MAX_OUTSTANDING_FINALS && errors.length === 0) {
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = undefined;
+    for await (const chunk of audio) {
+      for (let i = 0; i < chunk.length; i += step) {
+        if (options.cancelled?.()) {
+          recorder.abort();
+          return result();
+        }
+        const piece = chunk.subarray(i, i + step);
+        recent?.push(piece);
+        samples += piece.length;
+        recorder.feedAudio(piece, ASR_SAMPLE_RATE);
+        await recorder.drain();
+        while (outstanding >= MAX_OUTSTANDING_FINALS && errors.length === 0) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+        }
       }
     }
     await recorder.stop();
-    return { segments, errors };
+    return result();
   } finally {
     recorder.shutdown();
+  }
+}
+
+/** transcribeStream over samples already in memory (the word-timestamp benchmark). */
+export async function transcribeSamples(service: TranscriptionService, samples: Float32Array): Promise<StreamResult> {
+  return transcribeStream(service, (async function* () {
+    yield samples;
+  })());
+}
+
+/** The last `capacity` samples of a stream, in the chunks they came in, for timing a final's words. */
+class RecentAudio {
+  private readonly chunks: Array<{ start: number; samples: Float32Array }> = [];
+  private end = 0;
+
+  constructor(private readonly capacity: number) {}
+
+  push(samples: Float32Array): void {
+    this.chunks.push({ start: this.end, samples });
+    this.end += samples.length;
+    while (this.chunks.length > 1 && this.end - (this.chunks[1]!.start) >= this.capacity) this.chunks.shift();
+  }
+
+  /** The words of a final, timed over the audio it was heard in (evenly spread if that audio is gone). */
+  words(f: FinalTranscript): TimedWord[] {
+    const from = Math.floor(f.start * ASR_SAMPLE_RATE);
+    const to = Math.min(this.end, Math.ceil(f.end * ASR_SAMPLE_RATE));
+    const kept = this.chunks[0]?.start ?? 0;
+    const first = Math.max(from, kept);
+    const span = new Float32Array(Math.max(0, to - first));
+    for (const c of this.chunks) {
+      const lo = Math.max(first, c.start);
+      const hi = Math.min(to, c.start + c.samples.length);
+      if (hi > lo) span.set(c.samples.subarray(lo - c.start, hi - c.start), lo - first);
+    }
+    const offset = first / ASR_SAMPLE_RATE;
+    return wordTimestamps(span, ASR_SAMPLE_RATE, f.start - offset, f.end - offset, f.text).map((w) => ({ ...w, start: round3(w.start + offset), end: round3(w.end + offset) }));
   }
 }
 
@@ -295,8 +379,7 @@ function parseBoolean(v: string | undefined): boolean {
   return v !== undefined && /^(true|1|yes)$/i.test(v.trim());
 }
 
-function respond(res: ServerResponse, format: ResponseFormat, segments: FinalTranscript[], samples: Float32Array, words: boolean): void {
-  const duration = samples.length / ASR_SAMPLE_RATE;
+function respond(res: ServerResponse, format: ResponseFormat, segments: FinalTranscript[], duration: number, words: TimedWord[] | undefined): void {
   const text = segments.map((s) => s.text).join(' ');
   let body: string;
   let type = 'application/json; charset=utf-8';
@@ -311,7 +394,7 @@ function respond(res: ServerResponse, format: ResponseFormat, segments: FinalTra
         duration: round3(duration),
         text,
         segments: segments.map((s, id) => ({ id, start: round3(s.start), end: round3(s.end), text: s.text })),
-        ...(words ? { words: segments.flatMap((s) => wordTimestamps(samples, ASR_SAMPLE_RATE, s.start, s.end, s.text)) } : {}),
+        ...(words ? { words } : {}),
       });
       break;
     case 'text':

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { loadAudioFile } from '../../src/audio/audio-file.ts';
+import { decodeAudioFile, loadAudioFile } from '../../src/audio/audio-file.ts';
 import { AudioFormatError, readWav } from '../../src/audio/wav.ts';
 import { buildWav, sine } from './wav-builder.ts';
 
@@ -31,8 +31,9 @@ async function assertRejectsWith(promise: Promise<unknown>, code: string, messag
   });
 }
 
-// A stand-in ffmpeg: checks the arguments it must get, then emits 0.1 s of f32le at the
-// requested rate in awkwardly sized writes, or fails like ffmpeg does on non-audio input.
+// A stand-in ffmpeg: checks the arguments it must get, then emits 0.1 s of s16le at the
+// requested rate in awkwardly sized writes (an odd byte split off), or fails like ffmpeg does on
+// non-audio input.
 const fakeFfmpeg = tempFile(
   'fake-ffmpeg',
   `#!${process.execPath}
@@ -40,7 +41,7 @@ const fs = require('node:fs');
 const args = process.argv.slice(2);
 const input = args[args.indexOf('-i') + 1];
 const rate = Number(args[args.indexOf('-ar') + 1]);
-if (!input.startsWith('file:') || !args.includes('-nostdin') || args[args.indexOf('-f') + 1] !== 'f32le' || args[args.indexOf('-ac') + 1] !== '1') {
+if (!input.startsWith('file:') || !args.includes('-nostdin') || args[args.indexOf('-f') + 1] !== 's16le' || args[args.indexOf('-ac') + 1] !== '1') {
   process.stderr.write('bad arguments: ' + args.join(' ') + '\\n');
   process.exit(2);
 }
@@ -48,7 +49,7 @@ if (fs.readFileSync(input.slice(5), 'utf8').startsWith('text')) {
   process.stderr.write(input + ': Invalid data found when processing input\\n');
   process.exit(1);
 }
-const samples = new Float32Array(rate / 10).fill(0.25);
+const samples = new Int16Array(rate / 10).fill(8192);
 const bytes = Buffer.from(samples.buffer);
 process.stdout.write(bytes.subarray(0, 3));
 process.stdout.write(bytes.subarray(3, 1001));
@@ -140,4 +141,55 @@ test('real ffmpeg: decodes FLAC and rejects a text file', { skip: hasFfmpeg || p
   assert.ok(Math.abs(audio.samples.length - direct.length) < 200);
   const text = tempFile('plain.txt', 'just some words\n');
   await assertRejectsWith(loadAudioFile(text), 'NOT_AUDIO', /plain\.txt is not a readable audio file/);
+});
+
+test('a WAV is decoded in chunks of at most a few seconds', async () => {
+  let chunks = 0;
+  let total = 0;
+  for await (const chunk of decodeAudioFile(fixture)) {
+    chunks++;
+    total += chunk.length;
+    assert.ok(chunk.length <= 5 * 16000, `chunk of ${chunk.length} samples`);
+  }
+  assert.ok(chunks > 2, `${chunks} chunks`);
+  assert.equal(total, readWav(readFileSync(fixture)).samples.length);
+});
+
+test('WAV headers declaring 1 Hz or 8 MHz are refused before decoding', async () => {
+  for (const rate of [1, 7999, 192001, 8_000_000]) {
+    const wav = buildWav({ sampleRate: 16000, channels: [new Array(1000).fill(0)], bitsPerSample: 16 });
+    wav.writeUInt32LE(rate, 24);
+    const path = tempFile(`rate-${rate}.wav`, wav);
+    await assertRejectsWith(loadAudioFile(path), 'UNSUPPORTED_SAMPLE_RATE', new RegExp(`${rate} Hz; 8000-192000 Hz is accepted`));
+  }
+});
+
+test('a WAV longer than maxSeconds is refused from its header, before decoding', async () => {
+  const wav = buildWav({ sampleRate: 8000, channels: [new Array(100).fill(0)], bitsPerSample: 16 });
+  wav.writeUInt32LE(0xffffffff, 40); // "to end of file": the length is the file's
+  const path = tempFile('long.wav', Buffer.concat([wav, Buffer.alloc(8000 * 2 * 3)])); // 3 s
+  await assertRejectsWith(loadAudioFile(path, 16000, { maxSeconds: 2 }), 'AUDIO_TOO_LONG', /audio is 0:00:03 long, over the limit of 0:00:02/);
+  assert.equal((await loadAudioFile(path, 16000, { maxSeconds: 4 })).samples.length, (100 + 3 * 8000) * 2, '3.0125 s at 16 kHz');
+});
+
+test('real ffmpeg: a long file is refused from its duration before it is decoded', { skip: hasFfmpeg ? false : 'ffmpeg not on PATH' }, async () => {
+  const flac = join(dir, 'silence.flac');
+  const made = spawnSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '600', flac]);
+  assert.equal(made.status, 0, String(made.stderr));
+  let decoded = 0;
+  await assertRejectsWith(
+    (async () => {
+      for await (const chunk of decodeAudioFile(flac, 16000, { maxSeconds: 60 })) decoded += chunk.length;
+    })(),
+    'AUDIO_TOO_LONG',
+    /audio is 0:10:00 long, over the limit of 0:01:00/,
+  );
+  assert.equal(decoded, 0, 'nothing decoded before the refusal');
+});
+
+test('real ffmpeg: a file with an odd sample rate is refused', { skip: hasFfmpeg ? false : 'ffmpeg not on PATH' }, async () => {
+  const odd = join(dir, 'odd.flac');
+  const made = spawnSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'anullsrc=r=4000:cl=mono', '-t', '1', odd]);
+  assert.equal(made.status, 0, String(made.stderr));
+  await assertRejectsWith(loadAudioFile(odd), 'UNSUPPORTED_SAMPLE_RATE', /4000 Hz; 8000-192000 Hz is accepted/);
 });

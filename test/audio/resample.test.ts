@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { resample, StreamingResampler } from '../../src/audio/resample.ts';
+import { prepareResampler, resample, StreamingResampler } from '../../src/audio/resample.ts';
 import { readWav } from '../../src/audio/wav.ts';
 import { concat } from '../fixtures/conversation.ts';
 
@@ -133,4 +133,22 @@ test('rejects invalid rates', () => {
   assert.throws(() => new StreamingResampler(0, 16000), RangeError);
   assert.throws(() => new StreamingResampler(44100.5, 16000), RangeError);
   assert.throws(() => new StreamingResampler(16000, -1), RangeError);
+});
+
+test('an odd rate pair\'s filter is built in slices, with other work in between, and gives the same output', async () => {
+  const signal = speech.subarray(0, 19200);
+  let turns = 0;
+  let ticking = true;
+  const tick = () => {
+    turns++;
+    if (ticking) setImmediate(tick);
+  };
+  setImmediate(tick);
+  await Promise.all([prepareResampler(191999, 16000), prepareResampler(191999, 16000)]); // one build, shared
+  ticking = false;
+  assert.ok(turns >= 10, `other work ran ${turns} times while the 4097-phase table was built`);
+  const sliced = new StreamingResampler(191999, 16000).process(signal);
+  // Push it out of the cache (16 MB, ~10 MB a table), then build it again in one piece.
+  for (const rate of [191001, 191002, 191003, 191004]) new StreamingResampler(rate, 16000);
+  assert.deepEqual(new StreamingResampler(191999, 16000).process(signal), sliced);
 });

@@ -215,3 +215,32 @@ test('the heartbeat pings, and a connection that stays silent is dropped and reo
   await until(() => opens >= 2, 'reopened after silence', 3000);
   assert.ok(client.connected || client.state === 'reconnecting');
 });
+
+test('closed by the server as unused (4408): no reconnect until start() or wake(), then a new connection', async (t) => {
+  const server = await new FakeSttServer().start();
+  const client = clientFor(server);
+  t.after(async () => {
+    await client.close();
+    await server.stop();
+  });
+  const states: ConnectionState[] = [];
+  client.on('connection', (c) => states.push(c.state));
+  await client.connect();
+  server.closeAll(4408, 'no stt_start in time');
+  await until(() => client.state === 'idle', 'idle');
+  await sleep(300); // several backoff delays: nothing is retried
+  assert.equal(server.connectionCount, 0);
+  assert.equal(client.sendJson({ type: 'ping' }), false);
+  client.wake();
+  await until(() => client.connected, 'connected again');
+  server.closeAll(4408, 'no stt_start in time');
+  await until(() => client.state === 'idle', 'idle again');
+  void client.start('after-idle').catch(() => {});
+  await server.until(() => server.json('stt_start').length === 1, 3000, 'stt_start on a new connection');
+  assert.deepEqual(states.slice(0, 4), ['connected', 'idle', 'reconnecting', 'connected']);
+
+  // Without reconnect, 4408 closes the client as any close would.
+  const once = await EarshotClient.connect(server.url);
+  server.closeAll(4408, 'no stt_start in time');
+  assert.equal((await once.closed()).code, 4408);
+});

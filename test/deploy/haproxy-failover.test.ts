@@ -56,7 +56,8 @@ describe('three instances behind HAProxy: drain and failover', { skip: !HAPROXY 
   before(async () => {
     assert.ok(HAPROXY, 'haproxy is required in CI: apt-get install haproxy');
     // Tiny for finals too: cheaper on a 2-core CI machine; the test is about failover, not accuracy.
-    const args = ['--model', 'moonshine-tiny', '--max-sessions', '16'];
+    // Behind the balancer the client is X-Forwarded-For's; every test client is 127.0.0.1, so it gets all 16 sessions.
+    const args = ['--model', 'moonshine-tiny', '--max-sessions', '16', '--trusted-proxies', '127.0.0.1', '--max-sessions-per-client', '16'];
     instances.push(...(await Promise.all([0, 1, 2].map(() => startServerProcess(args)))));
     const lbPort = await freePort();
     lbUrl = `ws://127.0.0.1:${lbPort}/ws/stream`;

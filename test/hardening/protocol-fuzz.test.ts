@@ -43,6 +43,7 @@ function expectedTextError(data: string): string | undefined {
   }
   if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return 'BAD_MESSAGE';
   const m = msg as Record<string, unknown>;
+  if (typeof m.type === 'object' && m.type !== null) return 'BAD_MESSAGE';
   if (!KNOWN_TYPES.has(m.type as string)) return 'UNKNOWN_TYPE';
   if (m.type === 'stt_start') {
     if (m.session_id !== undefined && m.session_id !== null && m.session_id !== '' && (typeof m.session_id !== 'string' || m.session_id.length > 256)) return 'BAD_MESSAGE';
@@ -53,7 +54,7 @@ function expectedTextError(data: string): string | undefined {
 }
 
 const sessionIds = fc.oneof(fc.constant('fuzz'), fc.string({ maxLength: 20 }), fc.constant(undefined), fc.integer(), fc.constant('x'.repeat(300)));
-const rates = fc.oneof(fc.constant(undefined), fc.constantFrom(8000, 16000, 22050, 44100, 48000), fc.constantFrom(0, -1, 16000.5, 1e9, 'fast', null));
+const rates = fc.oneof(fc.constant(undefined), fc.constantFrom(8000, 16000, 22050, 44100, 48000), fc.constantFrom(0, -1, 16000.5, 1e9, 'fast', null, [[16000]], { hz: 16000 }));
 const textFrames: fc.Arbitrary<Action> = fc
   .oneof(
     fc.record({ type: fc.constant('stt_start'), session_id: sessionIds, sample_rate: rates }).map((m) => JSON.stringify(m)),
@@ -62,7 +63,7 @@ const textFrames: fc.Arbitrary<Action> = fc
     fc.record({ type: fc.constant('prompt'), text: fc.string({ maxLength: 50 }) }).map((m) => JSON.stringify(m)),
     fc.string({ maxLength: 40 }),
     fc.json({ maxDepth: 2 }),
-    fc.record({ type: fc.oneof(fc.string({ maxLength: 10 }), fc.integer(), fc.constant(null)) }).map((m) => JSON.stringify(m)),
+    fc.record({ type: fc.oneof(fc.string({ maxLength: 10 }), fc.integer(), fc.constant(null), fc.constantFrom([], [['stt_start']], { a: { b: 1 } })) }).map((m) => JSON.stringify(m)),
     fc.constantFrom('', 'null', '[]', '"stt_start"', '{"type":"stt_start"', '\u0000\uffff', '{"type":"__proto__"}'),
   )
   .map((data) => ({ kind: 'text', data }));

@@ -358,8 +358,10 @@ describe('send buffer limits (slow reader)', () => {
     const metrics = new ServerMetrics({ sessions: () => 0, connections: () => 0, queueDepth: () => 0, schedulerStats: () => undefined });
     const host: SessionHost = {
       service: async () => ({ createRecorder: async () => recorder }) as unknown as TranscriptionService,
-      acquireSlot: () => true,
+      acquireSlot: () => undefined,
       releaseSlot() {},
+      startTimeoutMs: 60000,
+      audioIdleTimeoutMs: 60000,
       shuttingDown: false,
       metrics,
       log: silentLogger,

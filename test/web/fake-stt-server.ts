@@ -69,6 +69,11 @@ export class FakeSttServer {
     for (const ws of this.clients) ws.send(text);
   }
 
+  /** Closes every client connection with `code` (the server's idle close is 4408). */
+  closeAll(code: number, reason = ''): void {
+    for (const ws of this.clients) ws.close(code, reason);
+  }
+
   /** Resolves once `check` is true (re-checked on every event), or rejects after `timeoutMs`. */
   async until(check: () => boolean, timeoutMs = 3000, what = 'condition'): Promise<void> {
     const deadline = Date.now() + timeoutMs;

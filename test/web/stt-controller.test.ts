@@ -286,3 +286,14 @@ test('assistant replies are passed through; a mic that ends on its own stops the
   assert.deepEqual(logged(log, 'error').at(-1)?.[0], 'MIC_ENDED');
   await server.until(() => server.json('stt_stop').length === 1, 3000, 'stt_stop');
 });
+
+test('a connection the server closed as unused (START_TIMEOUT, 4408) is reopened when the mic goes on', async (t) => {
+  const { server, socket, controller, log } = await setup(t);
+  server.send({ type: 'stt_error', error: 'no stt_start within 10 s', code: 'START_TIMEOUT', session_id: null });
+  server.closeAll(4408, 'no stt_start in time');
+  await until(() => socket.state === 'idle', 'idle');
+  assert.deepEqual(logged(log, 'error'), [], 'a routine close is not shown as an error');
+  await controller.start();
+  await server.until(() => server.json('stt_start').length === 1, 3000, 'stt_start on a new connection');
+  assert.equal(server.json('stt_start')[0]!.session_id, controller.currentSessionId);
+});

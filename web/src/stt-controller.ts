@@ -146,7 +146,8 @@ export class SttController {
     this.preview.reset();
     this.events.micChange?.(true);
     if (this.ui.showRealtimePreview) this.events.previewOpen?.();
-    // Refusals (OVERLOADED, ...) also arrive as stt_error messages, shown by onMessage.
+    // Refusals (OVERLOADED, ...) also arrive as stt_error messages, shown by onMessage. A connection the server
+    // closed as unused is reopened by start().
     this.client.start(id, { sampleRate: this.sampleRate, timeoutMs: CLOSING_TIMEOUT_MS }).catch(() => {});
     this.setBusy(false);
   }
@@ -184,6 +185,7 @@ export class SttController {
     if (this.client.sendJson(message)) return true;
     if (this.queuedPrompts.length >= MAX_QUEUED_PROMPTS) this.queuedPrompts.shift();
     this.queuedPrompts.push(message);
+    this.client.wake();
     return false;
   }
 
@@ -248,7 +250,8 @@ export class SttController {
         }
         break;
       case 'stt_error':
-        this.events.error?.(m.code, m.error);
+        // The server closing an unused connection is routine: the client reconnects when the mic goes on.
+        if (m.code !== 'START_TIMEOUT') this.events.error?.(m.code, m.error);
         break;
       case 'assistant_delta':
         this.events.assistantDelta?.(m.text);

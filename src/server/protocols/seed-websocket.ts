@@ -33,7 +33,8 @@ export class SeedWebSocketSession extends WebSocketProtocol<Sid> {
     chat?: ChatEndpoint,
   ) {
     super(ws);
-    this.session = new TranscriptionSession<Sid>(host, socketTransport(ws), (event, sid) => this.onEvent(event, sid), 'seed');
+    // The seed's clients connect, start, stream: a connection left unused is closed (4408), a silent cycle stopped.
+    this.session = new TranscriptionSession<Sid>(host, socketTransport(ws, { closeIdle: true }), (event, sid) => this.onEvent(event, sid), 'seed');
     this.assistant = new Assistant(chat);
   }
 
@@ -108,9 +109,13 @@ export class SeedWebSocketSession extends WebSocketProtocol<Sid> {
         this.onPrompt(m);
         return;
       default:
+        if (typeof m.type === 'object' && m.type !== null) {
+          this.session.error('BAD_MESSAGE', `"type" must be a string (got ${describe(m.type)})`, sid);
+          return;
+        }
         this.session.error(
           'UNKNOWN_TYPE',
-          m.type === undefined ? 'message has no "type"' : `unknown message type ${JSON.stringify(m.type).slice(0, 80)}; expected stt_start, stt_stop, ping or prompt`,
+          m.type === undefined ? 'message has no "type"' : `unknown message type ${describe(m.type)}; expected stt_start, stt_stop, ping or prompt`,
           sid,
         );
     }
@@ -128,10 +133,10 @@ export class SeedWebSocketSession extends WebSocketProtocol<Sid> {
     }
     const rate = m.sample_rate ?? DEFAULT_SAMPLE_RATE;
     if (typeof rate !== 'number' || !Number.isInteger(rate) || rate < MIN_SAMPLE_RATE || rate > MAX_SAMPLE_RATE) {
-      this.session.error('BAD_MESSAGE', `sample_rate must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE} (got ${JSON.stringify(rate).slice(0, 80)})`, sessionId);
+      this.session.error('BAD_MESSAGE', `sample_rate must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE} (got ${describe(rate)})`, sessionId);
       return;
     }
-    if (this.session.start({ sampleRate: rate, tag: sessionId })) this.lastSessionId = sessionId;
+    if (this.session.start({ sampleRate: rate, tag: sessionId, checkRate: true })) this.lastSessionId = sessionId;
   }
 
   private onPrompt(m: Record<string, unknown>): void {
@@ -190,4 +195,12 @@ export class SeedWebSocketSession extends WebSocketProtocol<Sid> {
   private send(msg: ServerMessage): void {
     if (this.ws.readyState === 1) this.ws.send(JSON.stringify(msg));
   }
+}
+
+/** A client's value in an error message: short, and safe for any depth of nesting (JSON.stringify is not). */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  if (Array.isArray(value)) return 'an array';
+  if (value === null || typeof value !== 'object') return String(value);
+  return 'an object';
 }

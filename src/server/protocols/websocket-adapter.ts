@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../protocol.ts';
+import { CLOSE_START_TIMEOUT, type ErrorCode } from '../protocol.ts';
 import type { SessionTransport, TranscriptionSession } from '../transcription-session.ts';
 
 /** The part of a `ws` WebSocket an adapter uses (a fake one in unit tests). */
@@ -34,8 +34,11 @@ export const RESTART_REASON = 'server restarting; reconnect';
 /** A client over the hard send limit gets a close frame; if it does not even read that, it is cut after this. */
 const CLOSE_GRACE_MS = 2000;
 
-/** The session core's view of a WebSocket: its send queue, backpressure on reading, and 1008 for a peer that does not read. */
-export function socketTransport(ws: WebSocketLike): SessionTransport {
+/**
+ * The session core's view of a WebSocket: its send queue, backpressure on reading, and 1008 for a peer that does not
+ * read. With `closeIdle`, a connection that sends no start in time is closed with 4408 (see SessionTransport).
+ */
+export function socketTransport(ws: WebSocketLike, options: { closeIdle?: boolean } = {}): SessionTransport {
   return {
     get bufferedAmount() {
       return ws.bufferedAmount;
@@ -46,6 +49,12 @@ export function socketTransport(ws: WebSocketLike): SessionTransport {
       ws.close(1008, reason);
       setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
     },
+    closeIdle: options.closeIdle
+      ? (reason) => {
+          ws.close(CLOSE_START_TIMEOUT, reason);
+          setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+        }
+      : undefined,
   };
 }
 

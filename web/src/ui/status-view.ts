@@ -12,6 +12,8 @@ export function connectionText(state: ConnectionState, info: ConnectionInfo): st
       return info.retryInMs !== undefined && info.retryInMs >= 1000
         ? `Reconnecting in ${Math.round(info.retryInMs / 1000)} s…`
         : 'Reconnecting…';
+    case 'idle':
+      return 'Idle (connects when you speak)';
     case 'closed':
       return 'Disconnected';
   }
