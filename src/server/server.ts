@@ -20,7 +20,7 @@ import type { ProtocolConnection } from './protocols/websocket-adapter.ts';
 import type { SessionHost, SlotRefusal } from './transcription-session.ts';
 import { ClientLimits, clientAddress, normalizeAddress } from './client-limits.ts';
 import { serveStatic } from './static-files.ts';
-import { handleTranscription, sendApiError, type TranscriptionHost } from './transcriptions-api.ts';
+import { handleTranscription, sendApiError, type TranscriptionHost } from './protocols/openai-transcriptions.ts';
 import { UploadQueue } from './upload-queue.ts';
 
 export const WS_PATH = '/ws/stream';

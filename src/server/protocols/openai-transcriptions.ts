@@ -6,17 +6,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
-import { decodeAudioFile } from '../audio/audio-file.ts';
-import { AudioFormatError } from '../audio/wav.ts';
-import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
-import type { FinalTranscript, RecorderError } from '../recorder/recorder.ts';
-import { wordTimestamps, type TimedWord } from '../recorder/word-timestamps.ts';
-import type { RecorderConfig } from '../recorder/recorder-config.ts';
-import type { TranscriptionService } from '../recorder/transcription-service.ts';
-import type { Logger } from './logger.ts';
-import type { ServerMetrics } from './metrics.ts';
-import type { SlotRefusal } from './transcription-session.ts';
-import type { UploadQueue } from './upload-queue.ts';
+import { decodeAudioFile } from '../../audio/audio-file.ts';
+import { AudioFormatError } from '../../audio/wav.ts';
+import { ASR_SAMPLE_RATE } from '../../asr/engine.ts';
+import type { FinalTranscript, RecorderError } from '../../recorder/recorder.ts';
+import { wordTimestamps, type TimedWord } from '../../recorder/word-timestamps.ts';
+import type { RecorderConfig } from '../../recorder/recorder-config.ts';
+import type { TranscriptionService } from '../../recorder/transcription-service.ts';
+import type { Logger } from '../logger.ts';
+import type { ServerMetrics } from '../metrics.ts';
+import type { SlotRefusal } from '../transcription-session.ts';
+import type { UploadQueue } from '../upload-queue.ts';
 
 export interface TranscriptionHost {
   /** The loaded service, or undefined while the models load (answered 503). */
