@@ -7,6 +7,7 @@ import os from 'node:os';
 import { promisify } from 'node:util';
 import { pocketsphinx } from './peers.ts';
 import { transformersPeer } from './transformers-peer.ts';
+import { benchNoise, noiseTable } from './noise-bench.ts';
 import { benchRecorder } from './recorder-bench.ts';
 import { benchWordTimestamps } from './word-timestamps-bench.ts';
 import { ms, pct, table } from './stats.ts';
@@ -77,3 +78,9 @@ console.log(
 const w = await benchWordTimestamps();
 console.log(`\n## Word timestamps (REST verbose_json; ${w.boundaries} sentence boundaries inside utterances)\n`);
 console.log(table(['boundary error', 'value'], [['mean', ms(w.meanMs)], ['p50 / p90', `${ms(w.p50Ms)} / ${ms(w.p90Ms)}`]]));
+
+console.log(
+  '\n## Accuracy by condition (11 dev clips, 95 words; pink, brown and 8-talker babble noise at 10/5/0 dB SNR, fixed seed; ' +
+    '8 kHz μ-law; moonshine-base finals through the recorder as `earshot transcribe` runs them, telephone also through the server)\n',
+);
+console.log(noiseTable(await benchNoise()));

@@ -32,9 +32,9 @@ const VOCAB_SIZE = 32768;
 const BOS = 1;
 const EOS = 2;
 const SAMPLE_RATE = 16000;
-/** Same cap as our engine (src/asr/moonshine-engine.ts): at most 6 tokens per second of audio, at least 8. */
-const TOKENS_PER_SECOND = 6;
-const MIN_TOKEN_CAP = 8;
+/** Same safety cap as our engine (src/asr/moonshine-engine.ts): at most 15 tokens per second of audio, at least 10. */
+const TOKENS_PER_SECOND = 15;
+const MIN_TOKEN_CAP = 10;
 
 const MODELS_DIR = path.join(os.homedir(), '.cache', 'earshot', 'models');
 

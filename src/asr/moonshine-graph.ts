@@ -152,7 +152,7 @@ function quantizedOutputProjection(nodes: Node[]): Node[] {
   return nodes.map((n) => (n === matmul ? projection : n)).filter((n) => n !== dequantize);
 }
 
-/** Positions the rotary tables cover: more than the longest decode (30 s × 6 tokens per second). */
+/** Positions the rotary tables cover: more than the longest decode (30 s × 15 tokens per second, moonshine-engine.ts). */
 const ROTARY_POSITIONS = 512;
 
 /**

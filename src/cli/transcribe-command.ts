@@ -38,6 +38,7 @@ export async function transcribeCommand(argv: string[]): Promise<number> {
                   model,
                   audio_seconds: round(audio.durationSeconds),
                   processing_ms: Math.round(final.processingMs),
+                  guard: final.guard,
                 })}\n`
               : `${file}\t${final.text}\n`,
           );

@@ -447,7 +447,9 @@ export class EarshotClient {
         }),
       ]);
     } catch (e) {
-      if (this.sessionId === sessionId) this.endSession();
+      // Refused by the server: there is no session. A timeout (server away) leaves it to resume on a reconnect.
+      const refusedByServer = e instanceof EarshotError && e.code !== 'TIMEOUT' && e.code !== 'CLOSED';
+      if (this.sessionId === sessionId && (refusedByServer || !this.reconnect)) this.endSession();
       throw e;
     } finally {
       listening.catch(() => {});

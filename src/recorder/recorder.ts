@@ -6,8 +6,9 @@ import { StreamingResampler } from '../audio/resample.ts';
 import { ASR_SAMPLE_RATE, type Transcript } from '../asr/engine.ts';
 import type { SessionTranscriber } from '../asr/scheduler.ts';
 import type { VadWindow, VoiceActivityDetector } from '../vad/voice-activity-detector.ts';
-import { guardTranscript } from './hallucination-guard.ts';
+import { guardPartial, reviewFinal, type GuardVerdict, type SpeechEvidence } from './hallucination-guard.ts';
 import { resolveRecorderConfig, type RecorderConfig } from './recorder-config.ts';
+import { OnsetHistory } from './onset.ts';
 import { Stabilizer } from './stabilizer.ts';
 
 export type RecorderState = 'idle' | 'listening' | 'recording' | 'transcribing';
@@ -33,6 +34,8 @@ export interface FinalTranscript extends UtteranceSpan {
   latencyMs: number;
   /** The final was computed speculatively when silence began and was still valid at the decision. */
   speculative: boolean;
+  /** What the hallucination guard found: no repetition, a repetition the audio holds (kept), or a decoder loop (cut). */
+  guard: GuardVerdict;
 }
 
 export type DiscardReason = 'too_short' | 'no_text';
@@ -66,13 +69,20 @@ const TAIL_SECONDS = 0.2;
 /**
  * Pre-roll the models get before the onset. The recorder keeps preRecordingBufferDuration, but Moonshine returns
  * nothing for short phrases behind a second of silence (measured: "five five" is lost with ≥ 0.6 s of lead-in;
- * base WER on the fixtures goes from 2.6 % at 0.2 s to 4.3 % at 0.3 s), so the model sees only the last 0.2 s.
+ * base WER on the fixtures goes from 2.6 % at 0.2 s to 4.3 % at 0.3 s), so the model sees 0.2 s before the trigger,
+ * or from a little before the real onset when the speech began softly before it (onset.ts).
  */
 const LEAD_IN_SECONDS = 0.2;
+/** Audio kept before a walked-back onset. */
+const ONSET_MARGIN_SECONDS = 0.1;
+/** How far before the trigger an onset may be found: further back is the tail of something else. */
+const MAX_ONSET_WALK_SECONDS = 0.6;
 /** Speech needed before the first partial: less gives the small model nothing to say. */
 const FIRST_PARTIAL_SECONDS = 0.2;
 /** Where a too-long utterance may be cut: its quietest window within this many seconds of the end. */
 const CUT_SEARCH_SECONDS = 3;
+
+type GuardedTranscript = Transcript & { guard: GuardVerdict };
 
 interface Utterance {
   id: number;
@@ -80,17 +90,23 @@ interface Utterance {
   /** Stream sample index of audio[0] (the pre-roll's first sample). */
   firstSample: number;
   onsetSample: number;
+  /** Stream sample index of the first sample the models hear. */
+  leadInSample: number;
   /** Stream sample index just after the last voiced window. */
   lastVoicedSample: number;
   voicedWindows: number;
   silentWindows: number;
+  /** Stream sample index where windowLevels[0] starts (the windows after the onset). */
+  windowsStart: number;
   /** Level (dBFS) of each window of the utterance, to find a quiet place to cut. */
   windowLevels: number[];
+  /** The VAD's verdict on each of those windows: the guard's measure of how much speech there is. */
+  windowVoiced: boolean[];
   partialPending: boolean;
   lastPartialSample: number;
   lastPartialText: string;
   stabilizer: Stabilizer;
-  speculative?: { controller: AbortController; endSample: number; result: Promise<Transcript> };
+  speculative?: { controller: AbortController; endSample: number; result: Promise<GuardedTranscript> };
   vadActive: boolean;
 }
 
@@ -106,6 +122,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   private readonly pending = new SampleBuffer();
   private readonly window: Float32Array;
   private readonly preRoll: RingBuffer;
+  private readonly onsets: OnsetHistory;
   private processedSamples = 0;
   private onsetRun = 0;
   private utterance?: Utterance;
@@ -127,6 +144,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.config = resolveRecorderConfig(config);
     this.window = new Float32Array(vad.windowSamples);
     this.preRoll = new RingBuffer(Math.max(vad.windowSamples, Math.round(this.config.preRecordingBufferDuration * ASR_SAMPLE_RATE)));
+    this.onsets = new OnsetHistory(Math.ceil(this.preRoll.capacity / vad.windowSamples));
   }
 
   get state(): RecorderState {
@@ -208,6 +226,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.resampler = undefined;
     this.pcm.reset();
     this.preRoll.clear();
+    this.onsets.clear();
     this.vad.reset();
     this.onsetRun = 0;
   }
@@ -249,19 +268,21 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     }
   }
 
-  private handleWindow({ speech, energyDb }: VadWindow): void {
+  private handleWindow({ speech, energyDb, probability }: VadWindow): void {
     const size = this.window.length;
     this.processedSamples += size;
     const now = this.processedSamples;
     const u = this.utterance;
     if (!u) {
       this.preRoll.write(this.window);
+      this.onsets.push(energyDb, probability);
       this.onsetRun = speech ? this.onsetRun + 1 : 0;
       if (this.onsetRun >= ONSET_WINDOWS) this.beginUtterance(now);
       return;
     }
     u.audio.append(this.window);
     u.windowLevels.push(energyDb);
+    u.windowVoiced.push(speech);
     if (speech) {
       u.voicedWindows++;
       u.silentWindows = 0;
@@ -300,16 +321,27 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     const audio = new SampleBuffer(ASR_SAMPLE_RATE * 4);
     audio.append(carried ?? this.preRoll.readAll());
     this.preRoll.clear();
-    const onsetSample = carried ? now - carried.length : now - ONSET_WINDOWS * this.window.length;
+    const size = this.window.length;
+    const walked = carried ? 0 : this.onsets.onsetWindows(ONSET_WINDOWS, Math.round((MAX_ONSET_WALK_SECONDS * ASR_SAMPLE_RATE) / size));
+    this.onsets.clear();
+    const firstSample = now - audio.length;
+    const trigger = now - ONSET_WINDOWS * size;
+    const onsetSample = carried ? firstSample : trigger - walked * size;
+    const leadInSample = carried
+      ? firstSample
+      : Math.max(firstSample, Math.min(trigger - Math.round(LEAD_IN_SECONDS * ASR_SAMPLE_RATE), onsetSample - Math.round(ONSET_MARGIN_SECONDS * ASR_SAMPLE_RATE)));
     this.utterance = {
       id: ++this.utteranceCount,
       audio,
-      firstSample: now - audio.length,
+      firstSample,
       onsetSample,
+      leadInSample,
       lastVoicedSample: now,
       voicedWindows: carried ? Math.floor(carried.length / this.window.length) : ONSET_WINDOWS,
       silentWindows: 0,
+      windowsStart: now,
       windowLevels: [],
+      windowVoiced: [],
       partialPending: false,
       lastPartialSample: 0,
       lastPartialText: '',
@@ -327,8 +359,30 @@ export class Recorder extends EventEmitter<RecorderEvents> {
 
   /** What the models hear: lead-in to `endSample` (a stream index), copied since jobs may outlive the buffer. */
   private audioUntil(u: Utterance, endSample: number): Float32Array {
-    const from = Math.max(0, u.onsetSample - Math.round(LEAD_IN_SECONDS * ASR_SAMPLE_RATE) - u.firstSample);
-    return u.audio.view(from, Math.min(u.audio.length, endSample - u.firstSample)).slice();
+    return u.audio.view(this.leadInIndex(u), Math.min(u.audio.length, endSample - u.firstSample)).slice();
+  }
+
+  /** Index in u.audio of the first sample the models hear. */
+  private leadInIndex(u: Utterance): number {
+    return u.leadInSample - u.firstSample;
+  }
+
+  /** The final of the audio up to `endSample`, through the hallucination guard (which may decode part of it again). */
+  private guardedFinal(u: Utterance, endSample: number, signal?: AbortSignal): Promise<GuardedTranscript> {
+    const size = this.window.length;
+    const windows = Math.max(0, Math.floor((endSample - u.windowsStart) / size));
+    const evidence: SpeechEvidence = {
+      audio: this.audioUntil(u, endSample),
+      windowSamples: size,
+      windowsFrom: u.windowsStart - u.firstSample - this.leadInIndex(u),
+      voiced: u.windowVoiced.slice(0, windows),
+      levels: u.windowLevels.slice(0, windows),
+    };
+    const decode = (samples: Float32Array) => this.transcriber.final(samples, signal);
+    return decode(evidence.audio).then(async (t) => {
+      const { text, guard, redecodeMs } = await reviewFinal(t.text, evidence, decode);
+      return { ...t, text, guard, processingMs: t.processingMs + redecodeMs };
+    });
   }
 
   /** Where the final's audio ends: the last voiced window plus a short tail, or now if still speaking. */
@@ -340,7 +394,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (u.voicedWindows * this.window.length < MIN_VOICED_SECONDS * ASR_SAMPLE_RATE) return;
     const endSample = this.finalEnd(u, this.processedSamples);
     const controller = new AbortController();
-    const result = this.transcriber.final(this.audioUntil(u, endSample), controller.signal);
+    const result = this.guardedFinal(u, endSample, controller.signal);
     result.catch(() => {}); // an abandoned speculation is not an error; the real one is awaited where it is used
     u.speculative = { controller, endSample, result };
   }
@@ -358,7 +412,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       .then((t) => {
         u.partialPending = false;
         if (!t || this.utterance !== u) return; // superseded, or the utterance already ended
-        const text = guardTranscript(t.text, speechSeconds);
+        const text = guardPartial(t.text, speechSeconds);
         if (!text || text === u.lastPartialText) return;
         u.lastPartialText = text;
         this.emit('realtimeUpdate', text);
@@ -386,21 +440,20 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     const endSample = this.finalEnd(u, now);
     const speculative = u.speculative?.endSample === endSample ? u.speculative : undefined;
     if (!speculative) u.speculative?.controller.abort();
-    const job = speculative?.result ?? this.transcriber.final(this.audioUntil(u, endSample));
-    const speechSeconds = (endSample - u.onsetSample) / ASR_SAMPLE_RATE;
+    const job = speculative?.result ?? this.guardedFinal(u, endSample);
     this.queueDelivery(job, (t) => {
-      const text = guardTranscript(t.text, speechSeconds);
-      if (!text) {
+      if (!t.text) {
         this.emit('utteranceDiscarded', { ...span, reason: 'no_text' });
         return;
       }
       this.emit('transcriptionFinished', {
         ...span,
-        text,
+        text: t.text,
         model: t.model,
         processingMs: t.processingMs,
         latencyMs: performance.now() - decidedAt,
         speculative: Boolean(speculative),
+        guard: t.guard,
       });
     }, u.id);
   }

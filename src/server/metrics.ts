@@ -39,6 +39,7 @@ export class ServerMetrics {
   readonly finals: Counter;
   readonly partials: Counter;
   readonly discarded: Counter<'reason'>;
+  readonly guard: Counter<'verdict'>;
   readonly errors: Counter<'code'>;
   readonly droppedMessages: Counter;
   readonly inputPauses: Counter;
@@ -80,6 +81,7 @@ export class ServerMetrics {
     this.finals = counter('earshot_finals_total', 'Final transcripts delivered.');
     this.partials = counter('earshot_partials_total', 'Realtime partial transcripts (stt_update) produced.');
     this.discarded = counter('earshot_discarded_total', 'Utterances dropped without a final, by reason.', ['reason']);
+    this.guard = counter('earshot_guard_total', 'Finals with a repeated phrase, by hallucination-guard verdict (repetition_kept|loop_cut|unchecked).', ['verdict']);
     this.errors = counter('earshot_errors_total', 'stt_error messages and HTTP API errors, by code.', ['code']);
     this.droppedMessages = counter('earshot_dropped_messages_total', 'stt_update/stt_stabilized not sent to slow readers.');
     this.inputPauses = counter('earshot_input_pauses_total', 'Times a client sending audio faster than it is processed was paused (backpressure).');

@@ -35,7 +35,8 @@ export function subprotocols(req: IncomingMessage): string[] {
 /**
  * Short-lived tokens a host app hands to browsers instead of EARSHOT_TOKEN:
  * `es1.<expiry, unix seconds>.<scope>.<base64url HMAC-SHA256 of "es1.<expiry>.<scope>", keyed with EARSHOT_TOKEN>`.
- * The only scope is `stream` (the /ws/stream WebSocket); the characters are all legal in a subprotocol name.
+ * The only scope is `stream`: the live WebSocket routes (/ws/stream and the other protocols' sockets), never /v1 or
+ * /metrics; the characters are all legal in a subprotocol name.
  */
 export const STREAM_SCOPE = 'stream';
 const SIGNED_PREFIX = 'es1';

@@ -406,7 +406,9 @@ export class EarshotServer {
       return;
     }
     if (!read) return methodNotAllowed(res, 'GET, HEAD');
-    if (await serveStatic(req, res, path, this.config.webRoot)) return;
+    // The browser SDK (/sdk/earshot.js, its worklet and types) is loaded by other sites' pages as a module: CORS.
+    const sdkHeaders = path.startsWith('/sdk/') ? { 'Access-Control-Allow-Origin': '*' } : undefined;
+    if (await serveStatic(req, res, path, this.config.webRoot, sdkHeaders)) return;
     res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
     res.end('not found\n');
   }

@@ -51,7 +51,13 @@ const NOT_BUILT_PAGE = `<!doctype html>
  * NUL, no backslashes, no symlinks out); "/" and folders serve their index.html. Returns false when nothing matched
  * (the caller answers 404). Without a built client, "/" answers a page that says how to build it.
  */
-export async function serveStatic(req: IncomingMessage, res: ServerResponse, pathname: string, root: string): Promise<boolean> {
+export async function serveStatic(
+  req: IncomingMessage,
+  res: ServerResponse,
+  pathname: string,
+  root: string,
+  headers: Record<string, string> = {},
+): Promise<boolean> {
   let decoded: string;
   try {
     decoded = decodeURIComponent(pathname);
@@ -90,6 +96,7 @@ export async function serveStatic(req: IncomingMessage, res: ServerResponse, pat
     'Cache-Control': cache,
     'Last-Modified': stat.mtime.toUTCString(),
     'X-Content-Type-Options': 'nosniff',
+    ...headers,
   });
   if (req.method === 'HEAD') {
     res.end();

@@ -413,6 +413,7 @@ export class TranscriptionSession<Tag = unknown> {
     recorder.on('realtimeStabilized', (text) => this.emit({ type: 'stabilized', utterance: cycle.utterance, text }, tag));
     recorder.on('transcriptionFinished', (f) => {
       metrics.finals.inc();
+      if (f.guard !== 'none') metrics.guard.inc({ verdict: f.guard });
       metrics.finalLatency.observe(f.latencyMs / 1000);
       this.emit(
         {

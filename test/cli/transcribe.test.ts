@@ -6,7 +6,9 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { writeWav } from '../../src/audio/wav.ts';
-import { wer } from '../../bench/wer.ts';
+import { normalizeWords, wer } from '../../bench/wer.ts';
+import { occurrences } from '../../src/recorder/repetition.ts';
+import { tenOfClubsFourTimesThenGoForward } from '../fixtures/repeated-speech.ts';
 import { conversation } from '../fixtures/conversation.ts';
 import { SPEECH_CLIPS } from '../fixtures/speech.ts';
 
@@ -32,6 +34,19 @@ describe('earshot transcribe (real CLI)', () => {
       assert.ok(line.end > line.start && (i === 0 || line.start > lines[i - 1]!.end));
     }
     assert.ok(lines.at(-1)!.end < samples.length / 16000);
+  });
+
+  it('keeps a phrase said four times and the words after it, and says so in the JSON', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'earshot-cli-'));
+    const file = path.join(dir, 'repeated.wav');
+    fs.writeFileSync(file, writeWav(tenOfClubsFourTimesThenGoForward(), 16000));
+    const { stdout } = await run(process.execPath, [BIN, 'transcribe', '--json', file]);
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { text: string; guard: string });
+    assert.equal(lines.length, 1, stdout);
+    const words = normalizeWords(lines[0]!.text);
+    assert.equal(occurrences(words, ['ten', 'of']), 4, stdout);
+    assert.equal(occurrences(words, ['go', 'forward', 'ten', 'meters']), 1, stdout);
+    assert.equal(lines[0]!.guard, 'repetition_kept');
   });
 
   // The message depends on ffmpeg: without it only WAV is readable; with it, anything ffmpeg cannot read is refused.

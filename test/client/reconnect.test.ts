@@ -1,7 +1,7 @@
 // The Earshot client against a scripted WebSocket server: messages, reconnect with backoff, resend of the audio no
 // final has covered, heartbeat.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { backoffDelay, EarshotClient, type ClientOptions, type ConnectionState } from '../../src/client/earshot-client.ts';
 import { FakeSttServer, sleep } from '../web/fake-stt-server.ts';
 
@@ -9,6 +9,19 @@ const FAST = { initialDelayMs: 50, maxDelayMs: 400 };
 
 function clientFor(server: FakeSttServer, extra: Partial<ClientOptions> = {}): EarshotClient {
   return new EarshotClient({ url: server.url, reconnect: FAST, random: () => 0.5, ...extra });
+}
+
+/** A scripted server and a client on it; restart() brings a new server up on the same port. Both are cleaned up. */
+async function restartable(t: TestContext) {
+  const server = await new FakeSttServer().start();
+  const client = clientFor(server);
+  let restarted: FakeSttServer | null = null;
+  t.after(async () => {
+    await client.close();
+    await server.stop();
+    await restarted?.stop();
+  });
+  return { server, client, restart: async () => (restarted = await new FakeSttServer().start(server.port)) };
 }
 
 async function until(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
@@ -97,15 +110,7 @@ test('a listener that throws does not stop the others', async (t) => {
 });
 
 test('reconnects with backoff when the server goes away and comes back on the same port', async (t) => {
-  const server = await new FakeSttServer().start();
-  const port = server.port;
-  const client = clientFor(server);
-  let restarted: FakeSttServer | null = null;
-  t.after(async () => {
-    await client.close();
-    await server.stop();
-    await restarted?.stop();
-  });
+  const { server, client, restart } = await restartable(t);
   const states: ConnectionState[] = [];
   const opens: boolean[] = [];
   client.on('connection', (c) => {
@@ -120,24 +125,16 @@ test('reconnects with backoff when the server goes away and comes back on the sa
   assert.equal(client.framesDropped, 1);
   await sleep(300); // a few failed attempts against the closed port
 
-  restarted = await new FakeSttServer().start(port);
+  const restarted = await restart();
   await until(() => client.connected, 'reconnected', 3000);
   assert.deepEqual(opens, [false, true]);
   assert.deepEqual(states, ['connected', 'reconnecting', 'connected']);
   assert.ok(client.sendJson({ type: 'ping' }));
-  await restarted.until(() => restarted!.json('ping').length === 1, 3000, 'ping after reconnect');
+  await restarted.until(() => restarted.json('ping').length === 1, 3000, 'ping after reconnect');
 });
 
 test('after a reconnect the session resumes: stt_start again, the audio no final covered, then a pending stop', async (t) => {
-  const server = await new FakeSttServer().start();
-  const port = server.port;
-  const client = clientFor(server);
-  let restarted: FakeSttServer | null = null;
-  t.after(async () => {
-    await client.close();
-    await server.stop();
-    await restarted?.stop();
-  });
+  const { server, client, restart } = await restartable(t);
   await client.connect();
   const started = client.start('s1', { sampleRate: 1000 });
   await server.until(() => server.json('stt_start').length === 1, 3000, 'stt_start');
@@ -156,8 +153,8 @@ test('after a reconnect the session resumes: stt_start again, the audio no final
   assert.equal(client.sendAudio(frame(500, 5)), true, 'kept for the resend');
   const stopped = client.stop(5000);
 
-  restarted = await new FakeSttServer().start(port);
-  await restarted.until(() => restarted!.json('stt_stop').length === 1, 3000, 'stt_stop after the resend');
+  const restarted = await restart();
+  await restarted.until(() => restarted.json('stt_stop').length === 1, 3000, 'stt_stop after the resend');
   const wire = restarted.received.map((r) => (r.kind === 'json' ? String(r.value.type) : `frame${r.bytes.readInt16LE(0)}:${r.bytes.length}`));
   assert.deepEqual(wire, ['stt_start', 'frame3:600', 'frame4:1000', 'frame5:1000', 'stt_stop']);
   assert.deepEqual(restarted.json('stt_start')[0], { type: 'stt_start', session_id: 's1', sample_rate: 1000 });
@@ -174,6 +171,18 @@ test('after a reconnect the session resumes: stt_start again, the audio no final
   await stopped;
   assert.deepEqual(finals, [['one', 1.2], ['two', 2.1]], 'each final once, placed on the client stream');
   assert.equal(client.unconfirmedSeconds, 0, 'nothing kept after the session');
+});
+
+test('a session started while the server is away waits for it, even past start()\'s timeout', async (t) => {
+  const { server, client, restart } = await restartable(t);
+  await client.connect();
+  await server.stop();
+  await until(() => client.state === 'reconnecting', 'reconnecting');
+  await assert.rejects(client.start('s2', { timeoutMs: 50 }), (e: Error & { code?: string }) => e.code === 'TIMEOUT');
+  assert.equal(client.sendAudio(frame(100, 7)), true, 'kept');
+  const restarted = await restart();
+  await restarted.until(() => restarted.binaryBytes() === 200, 3000, 'stt_start and the frame');
+  assert.deepEqual(restarted.json('stt_start'), [{ type: 'stt_start', session_id: 's2' }]);
 });
 
 test('close() stops reconnecting for good', async (t) => {

@@ -22,12 +22,17 @@ export function browserSkipReason(): string | undefined {
   return undefined;
 }
 
-/** Builds the web client into `outDir` (not web/dist, so a developer's build is left alone). */
+/** Builds the web client and the browser SDK (`sdk/`) into `outDir` (not web/dist: a developer's build is left alone). */
 export async function buildClient(outDir: string): Promise<void> {
   await build({
     configFile: path.join(REPO, 'web/vite.config.ts'),
     logLevel: 'warn',
     build: { outDir, emptyOutDir: true },
+  });
+  await build({
+    configFile: path.join(REPO, 'web/vite.sdk.config.ts'),
+    logLevel: 'warn',
+    build: { outDir: path.join(outDir, 'sdk'), emptyOutDir: true },
   });
 }
 
@@ -50,6 +55,8 @@ export class ServerProcess {
   constructor(
     readonly port: number,
     private readonly webRoot: string,
+    /** Extra environment, e.g. EARSHOT_TOKEN. */
+    private readonly env: Record<string, string> = {},
   ) {}
 
   get url(): string {
@@ -61,7 +68,7 @@ export class ServerProcess {
     const child = spawn(process.execPath, ['bin/earshot.js', 'serve', '--port', String(this.port), '--web-root', this.webRoot], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, EARSHOT_HOST: '127.0.0.1' },
+      env: { ...process.env, EARSHOT_HOST: '127.0.0.1', ...this.env },
     });
     this.child = child;
     child.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));

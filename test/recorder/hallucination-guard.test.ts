@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Transcript } from '../../src/asr/engine.ts';
+import type { SessionTranscriber } from '../../src/asr/scheduler.ts';
+import { Recorder, type FinalTranscript } from '../../src/recorder/recorder.ts';
+import { TranscriptionService } from '../../src/recorder/transcription-service.ts';
+import { VoiceActivityDetector } from '../../src/vad/voice-activity-detector.ts';
+import { normalizeWords, wer } from '../../bench/wer.ts';
+import { occurrences, splitWords } from '../../src/recorder/repetition.ts';
+import { concat } from '../fixtures/conversation.ts';
+import { repeated, senseAtTempo, silence, tenOfClubsFourTimesThenGoForward, trimmedClip } from '../fixtures/repeated-speech.ts';
+
+const TEN_OF_CLUBS = ['ten', 'of', 'clubs'];
+const GO_FORWARD = ['go', 'forward', 'ten', 'meters'];
+
+/** Occurrences of a phrase, comparing "10"/"ten" and the model's "cloves" for "clubs" alike. */
+function count(text: string, phrase: string[]): number {
+  return occurrences(normalizeWords(text).map((w) => (w === 'cloves' ? 'clubs' : w)), phrase);
+}
+
+describe('hallucination guard (real VAD, real models, real speech)', () => {
+  let service: TranscriptionService;
+  before(async () => {
+    service = await TranscriptionService.load({ realtimeModel: null, parallelism: 1 });
+  });
+  after(() => service.dispose());
+
+  /**
+   * Finals of `samples` through a recorder. `firstHypothesis` is the test hook: the guard is handed it instead of the
+   * model's first decode of each utterance (a decoder loop on demand); every re-decode is the real model's.
+   */
+  async function finalsOf(samples: Float32Array, firstHypothesis?: string, { failRedecode = false } = {}): Promise<FinalTranscript[]> {
+    const real = service.scheduler.forSession('guard-test');
+    let decodes = 0;
+    const transcriber: SessionTranscriber = {
+      ...real,
+      final: async (audio, signal): Promise<Transcript> => {
+        const first = decodes++ === 0;
+        if (!first && failRedecode) throw new Error('inference worker stopped unexpectedly');
+        const t = await real.final(audio, signal);
+        return firstHypothesis !== undefined && first ? { ...t, text: firstHypothesis } : t;
+      },
+    };
+    const recorder = new Recorder(await VoiceActivityDetector.create(service.silero), transcriber, { enableRealtimeTranscription: false });
+    const finals: FinalTranscript[] = [];
+    recorder.on('transcriptionFinished', (f) => finals.push(f));
+    recorder.start();
+    recorder.feedAudio(samples);
+    await recorder.stop();
+    recorder.shutdown();
+    return finals;
+  }
+
+  it('keeps "ten of clubs" said four times and the "go forward ten meters" after it (one utterance)', async () => {
+    const finals = await finalsOf(tenOfClubsFourTimesThenGoForward());
+    assert.equal(finals.length, 1, JSON.stringify(finals.map((f) => f.text)));
+    assert.equal(count(finals[0]!.text, TEN_OF_CLUBS), 4, finals[0]!.text);
+    assert.equal(count(finals[0]!.text, GO_FORWARD), 1, finals[0]!.text);
+    assert.equal(finals[0]!.guard, 'repetition_kept');
+  });
+
+  for (const times of [2, 3, 5]) {
+    it(`keeps a phrase said ${times} times`, async () => {
+      const finals = await finalsOf(repeated(trimmedClip('cards-001.wav'), times));
+      assert.equal(finals.length, 1, JSON.stringify(finals.map((f) => f.text)));
+      // Moonshine base may hear one "ten of clubs" more than was said (5 → 6), never fewer.
+      assert.ok(count(finals[0]!.text, TEN_OF_CLUBS) >= times, finals[0]!.text);
+      assert.equal(finals[0]!.guard, 'repetition_kept');
+    });
+  }
+
+  it('keeps a sentence said twice in one breath', async () => {
+    const finals = await finalsOf(repeated(trimmedClip('goforward.wav'), 2, 0.15));
+    assert.equal(finals.length, 1, JSON.stringify(finals.map((f) => f.text)));
+    assert.equal(count(finals[0]!.text, GO_FORWARD), 2, finals[0]!.text);
+  });
+
+  it('cuts a decoder loop that repeats a phrase more often than the audio holds', async () => {
+    const finals = await finalsOf(repeated(trimmedClip('cards-001.wav'), 1), 'Ten of clubs, ten of clubs, ten of clubs, ten of clubs, ten of clubs.');
+    assert.equal(finals.length, 1);
+    assert.equal(count(finals[0]!.text, TEN_OF_CLUBS), 1, finals[0]!.text);
+    assert.equal(finals[0]!.guard, 'loop_cut');
+  });
+
+  it('cuts a sentence repeated twice on 1.9 s of audio', async () => {
+    const speech = trimmedClip('goforward.wav');
+    assert.ok(Math.abs(speech.length / 16000 - 1.9) < 0.3, `${speech.length / 16000} s`);
+    const finals = await finalsOf(repeated(speech, 1), 'Go forward ten meters. Go forward ten meters.');
+    assert.equal(finals.length, 1);
+    assert.deepEqual(normalizeWords(finals[0]!.text), GO_FORWARD);
+    assert.equal(finals[0]!.guard, 'loop_cut');
+  });
+
+  it('cuts a tail repeat of the utterance start', async () => {
+    const finals = await finalsOf(repeated(trimmedClip('goforward.wav'), 1), 'Go forward ten meters. Go forward.');
+    assert.deepEqual(normalizeWords(finals[0]!.text), GO_FORWARD);
+    assert.equal(finals[0]!.guard, 'loop_cut');
+  });
+
+  it('keeps the first decode when the check fails', async () => {
+    const finals = await finalsOf(repeated(trimmedClip('cards-001.wav'), 1), 'Ten of clubs, ten of clubs, ten of clubs.', { failRedecode: true });
+    assert.deepEqual(finals.map((f) => [f.text, f.guard]), [['Ten of clubs, ten of clubs, ten of clubs.', 'unchecked']]);
+  });
+
+  it('recovers the words the audio holds after a cut loop', async () => {
+    const audio = repeated(trimmedClip('cards-001.wav'), 1, 0.12, trimmedClip('goforward.wav'));
+    const finals = await finalsOf(audio, 'Ten of clubs, ten of clubs, ten of clubs.');
+    assert.equal(finals.length, 1);
+    assert.equal(count(finals[0]!.text, TEN_OF_CLUBS), 1, finals[0]!.text);
+    assert.equal(count(finals[0]!.text, GO_FORWARD), 1, finals[0]!.text);
+    assert.equal(finals[0]!.guard, 'loop_cut');
+  });
+
+  it('keeps every word of fast speech (1.6× and 1.8× tempo) that it hears at 1.0×', async () => {
+    const [normal] = await finalsOf(concat(silence(0.5), senseAtTempo('1.0'), silence(1)));
+    assert.ok(normal && splitWords(normal.text).length >= 22, normal?.text);
+    for (const tempo of ['1.6', '1.8'] as const) {
+      const finals = await finalsOf(concat(silence(0.5), senseAtTempo(tempo), silence(1)));
+      assert.equal(finals.length, 1);
+      const result = wer([{ reference: normal.text, hypothesis: finals[0]!.text }]);
+      // The sentence's end ("to do for them") is what a token budget used to cut.
+      assert.match(finals[0]!.text.toLowerCase(), /in his power to do for them/, `${tempo}×: ${finals[0]!.text}`);
+      assert.ok(result.errors <= 1, `${tempo}×: ${finals[0]!.text} vs ${normal.text}`);
+    }
+  });
+});
