@@ -68,6 +68,11 @@ describe('Deepgram live (official @deepgram/sdk)', () => {
     const base = t.http.replace(/^http/, 'ws');
     assert.equal(await status(`${base}/v1/listen`, { Authorization: 'Token wrong-key-123' }), 401);
     assert.equal(await status(`${base}/v1/listen?encoding=opus`, { Authorization: `Token ${TOKEN}` }), 400);
+    // A browser cannot set headers: Deepgram's client offers the subprotocols `token, KEY`; the server selects `token`.
+    const browser = new WebSocket(`${base}/v1/listen`, ['token', TOKEN]);
+    await new Promise((resolve, reject) => browser.once('open', resolve).once('error', reject));
+    assert.equal(browser.protocol, 'token');
+    browser.close();
 
     const client = new DeepgramClient({ apiKey: TOKEN, baseUrl: base });
     const connection = await client.listen.v1.connect({ model: 'x', encoding: 'linear16', sample_rate: 16000 } as never);

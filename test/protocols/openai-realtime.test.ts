@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { OpenAIRealtimeWS } from 'openai/realtime/ws';
+import WebSocket from 'ws';
 import { float32ToPcm16 } from '../../src/audio/pcm.ts';
 import { resample } from '../../src/audio/resample.ts';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
@@ -104,6 +105,21 @@ describe('OpenAI Realtime transcription (official openai SDK, wss://)', () => {
     const { log } = await transcribeOver(seed, samples, { realtime: true, speed: 3 });
     await seed.close();
     assertSameFinals(texts, finals(log).map((f) => f.text));
+  });
+
+  test("a browser's subprotocols: the key in openai-insecure-api-key.KEY, `realtime` selected, beta names for openai-beta.realtime-v1", async () => {
+    const url = `${t.http.replace(/^https/, 'wss')}/v1/realtime?model=moonshine-base`;
+    const offer = (key: string) => new WebSocket(url, ['realtime', `openai-insecure-api-key.${key}`, 'openai-beta.realtime-v1'], { ca: tls.cert });
+    const refused = await new Promise<number>((resolve) => offer('wrong-key-123').once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+    assert.equal(refused, 401);
+    const ws = offer(TOKEN);
+    const first = await new Promise<{ type: string }>((resolve, reject) => {
+      ws.once('message', (d) => resolve(JSON.parse(d.toString()) as { type: string }));
+      ws.once('error', reject);
+    });
+    assert.equal(ws.protocol, 'realtime');
+    assert.equal(first.type, 'transcription_session.created');
+    ws.close();
   });
 
   test('manual commits (turn_detection null), G.711 μ-law, and errors in OpenAI shape that lose nothing', async () => {
