@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { AsrEngine } from '../asr/engine.ts';
 import { EnginePool, type ModelLocation } from '../asr/engine-pool.ts';
-import { InferenceScheduler } from '../asr/scheduler.ts';
+import { InferenceScheduler, type InferenceLane } from '../asr/scheduler.ts';
 import { findModel } from '../models/catalog.ts';
 import { ModelStore } from '../models/store.ts';
 import { loadSileroModel } from '../vad/load-vad.ts';
@@ -57,17 +57,19 @@ export class TranscriptionService {
     }
     const pool = poolResult.value;
     const silero = sileroResult.value;
-    const holding = (name: string) => layout.filter((held) => held.some((m) => m.name === name)).length;
+    const partialModel = realtimeModel ?? model;
     const finalEngine = pool.engine(model);
-    const partialEngine = pool.engine(realtimeModel ?? model);
-    const scheduler = new InferenceScheduler({
-      finalEngine,
-      partialEngine,
-      parallelism: workers,
-      finalParallelism: holding(model),
-      partialParallelism: holding(realtimeModel ?? model),
-      timeoutMs: options.timeoutMs,
-    });
+    const partialEngine = pool.engine(partialModel);
+    // Every worker runs both kinds of job: one holding only the final model runs partials on it (idle otherwise),
+    // one holding only the realtime model runs finals on it when they overflow.
+    const lanes = pool.workers.map((w): InferenceLane => ({
+      final: w.engine(w.models.includes(model) ? model : partialModel),
+      partial: w.engine(w.models.includes(partialModel) ? partialModel : model),
+      home: w.models.includes(model) ? 'final' : 'partial',
+      live: w.live,
+    }));
+    const scheduler = new InferenceScheduler({ lanes, timeoutMs: options.timeoutMs });
+    pool.onChange = () => scheduler.lanesChanged();
     return new TranscriptionService(finalEngine, partialEngine, silero, scheduler, pool);
   }
 
@@ -76,11 +78,22 @@ export class TranscriptionService {
       sileroSensitivity: config.sileroSensitivity ?? DEFAULT_RECORDER_CONFIG.sileroSensitivity,
       webrtcSensitivity: config.webrtcSensitivity ?? DEFAULT_RECORDER_CONFIG.webrtcSensitivity,
     });
-    return new Recorder(vad, this.scheduler.forSession(sessionId), {
+    let recorder: Recorder | undefined;
+    const transcriber = this.scheduler.forSession(sessionId, () => recorder?.time ?? 0);
+    recorder = new Recorder(vad, transcriber, {
       ...config,
       model: this.finalEngine.name,
       realtimeModel: this.partialEngine.name,
     });
+    // The scheduler ranks partials by what this session's screen shows.
+    recorder.on('recordingStart', () => transcriber.utteranceStarted());
+    recorder.on('realtimeUpdate', () => transcriber.partialShown());
+    return recorder;
+  }
+
+  /** Test hook: kills inference worker `index` as a crash would; it is replaced. */
+  killWorker(index: number): void {
+    this.pool.killWorker(index);
   }
 
   async dispose(): Promise<void> {

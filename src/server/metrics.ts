@@ -162,6 +162,7 @@ export class ServerMetrics {
   readonly httpTranscriptions: Counter;
   readonly finalLatency: Histogram;
   readonly inferenceSeconds: Histogram;
+  readonly partialLatency: Histogram;
   readonly audioSeconds: Counter;
   private readonly inferenceTotals = { final: { processing: 0, audio: 0 }, partial: { processing: 0, audio: 0 } };
 
@@ -181,7 +182,7 @@ export class ServerMetrics {
     this.httpTranscriptions = r.add(new Counter('earshot_http_transcriptions_total', 'POST /v1/audio/transcriptions answered, by status.', []));
     r.add(new Gauge('earshot_inference_queue_depth', 'Inference jobs waiting in the shared scheduler.', () => live.queueDepth()));
     r.add(
-      new Gauge('earshot_inference_jobs', 'Shared scheduler counters (running, finals_done, partials_done, partials_dropped, timeouts).', () => {
+      new Gauge('earshot_inference_jobs', 'Shared scheduler counters (running, finals_done, partials_done, partials dropped as superseded/stale/preempted, finals preempted/overflowed, worker_deaths, timeouts).', () => {
         const s = live.schedulerStats();
         if (!s) return [];
         return Object.entries(s).map(([k, v]) => [{ stat: k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) }, v]);
@@ -192,6 +193,9 @@ export class ServerMetrics {
     );
     this.inferenceSeconds = r.add(
       new Histogram('earshot_inference_seconds', 'Engine time of one inference job, by kind (final|partial).', [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10]),
+    );
+    this.partialLatency = r.add(
+      new Histogram('earshot_partial_latency_seconds', 'A partial job from its audio to its transcript (queue wait and inference).', [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2]),
     );
     this.audioSeconds = r.add(new Counter('earshot_inference_audio_seconds_total', 'Seconds of audio transcribed by inference jobs, by kind.', []));
     r.add(
@@ -208,7 +212,8 @@ export class ServerMetrics {
   }
 
   /** Scheduler hook: one finished inference job. */
-  inferenceDone(kind: 'final' | 'partial', processingMs: number, audioSeconds: number): void {
+  inferenceDone(kind: 'final' | 'partial', processingMs: number, audioSeconds: number, latencyMs: number): void {
+    if (kind === 'partial') this.partialLatency.observe(latencyMs / 1000);
     this.inferenceSeconds.observe(processingMs / 1000, { kind });
     this.audioSeconds.inc({ kind }, audioSeconds);
     this.inferenceTotals[kind].processing += processingMs / 1000;

@@ -223,6 +223,7 @@ export class EarshotServer {
       if (!read) return methodNotAllowed(res, 'GET, HEAD');
       const s = this.state;
       if (this.shuttingDown) return sendJson(res, 503, { status: 'shutting_down' }, req);
+      if (s.kind === 'ready' && s.service.scheduler.liveLanes === 0) return sendJson(res, 503, { status: 'no_inference_worker' }, req);
       if (s.kind === 'ready') return sendJson(res, 200, { status: 'ready', model: s.service.finalEngine.name, realtime_model: s.service.partialEngine.name }, req);
       if (s.kind === 'failed') return sendJson(res, 503, { status: 'failed', error: s.error.message }, req);
       return sendJson(res, 503, { status: 'loading' }, req);
@@ -408,9 +409,9 @@ export class EarshotServer {
   private hookScheduler(service: TranscriptionService): void {
     const scheduler = service.scheduler;
     const previous = scheduler.onJobDone;
-    const hook = (kind: 'final' | 'partial', t: Transcript) => {
-      previous?.(kind, t);
-      this.metrics.inferenceDone(kind, t.processingMs, t.audioSeconds);
+    const hook = (kind: 'final' | 'partial', t: Transcript, latencyMs: number) => {
+      previous?.(kind, t, latencyMs);
+      this.metrics.inferenceDone(kind, t.processingMs, t.audioSeconds, latencyMs);
     };
     scheduler.onJobDone = hook;
     this.unhook = () => {
