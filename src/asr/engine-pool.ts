@@ -51,11 +51,15 @@ export interface PoolWorker {
 }
 
 /**
- * Workers run the TypeScript entry like the main thread does: they register tsx's loader first (execArgv's --import
- * does not reach worker threads on Node 20).
+ * The worker's entry beside this module: compiled JavaScript in production (dist/), TypeScript under tsx in tests and
+ * benchmarks, where the worker registers tsx's loader first (execArgv's --import does not reach worker threads on
+ * Node 20).
  */
-const WORKER_BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
-  .then(({ register }) => { register(); return import(${JSON.stringify(new URL('./engine-worker.ts', import.meta.url).href)}); });`;
+const RUNNING_TYPESCRIPT = import.meta.url.endsWith('.ts');
+const WORKER_ENTRY = new URL(RUNNING_TYPESCRIPT ? './engine-worker.ts' : './engine-worker.js', import.meta.url);
+const WORKER_BOOTSTRAP = RUNNING_TYPESCRIPT
+  ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then(({ register }) => { register(); return import(${JSON.stringify(WORKER_ENTRY.href)}); });`
+  : `import(${JSON.stringify(WORKER_ENTRY.href)});`;
 
 /**
  * ASR engines running in worker threads, one job per worker at a time. The scheduler picks the worker; the pool

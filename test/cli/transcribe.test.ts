@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { conversation } from '../fixtures/conversation.ts';
 import { SPEECH_CLIPS } from '../fixtures/speech.ts';
 
 const run = promisify(execFile);
+const HAS_FFMPEG = spawnSync('ffmpeg', ['-version']).error === undefined;
 const BIN = path.resolve('bin/earshot.js');
 
 describe('earshot transcribe (real CLI)', () => {
@@ -33,10 +34,21 @@ describe('earshot transcribe (real CLI)', () => {
     assert.ok(lines.at(-1)!.end < samples.length / 16000);
   });
 
-  it('answers a file that is not audio with one clear line and exit code 1', async () => {
+  // The message depends on ffmpeg: without it only WAV is readable; with it, anything ffmpeg cannot read is refused.
+  // CI installs ffmpeg, so the first case runs there; the second hides ffmpeg behind an empty PATH on every machine.
+  it('answers a file that is not audio with one clear line and exit code 1 (ffmpeg installed)', { skip: !HAS_FFMPEG && !process.env.CI }, async () => {
     await assert.rejects(run(process.execPath, [BIN, 'transcribe', 'package.json']), (e: { code: number; stderr: string }) => {
       assert.equal(e.code, 1);
-      assert.match(e.stderr, /^earshot transcribe: package\.json is not a WAV file/);
+      assert.match(e.stderr, /^earshot transcribe: package\.json is not a readable audio file/);
+      return true;
+    });
+  });
+
+  it('says only WAV is readable without ffmpeg on PATH', async () => {
+    const emptyPath = fs.mkdtempSync(path.join(os.tmpdir(), 'earshot-noffmpeg-'));
+    await assert.rejects(run(process.execPath, [BIN, 'transcribe', 'package.json'], { env: { ...process.env, PATH: emptyPath } }), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr, /^earshot transcribe: package\.json is not a WAV file; install ffmpeg/);
       return true;
     });
   });
