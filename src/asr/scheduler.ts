@@ -18,7 +18,10 @@ export interface SchedulerOptions {
   timeoutMs?: number;
   /** A partial that waited in the queue longer than this is dropped: its audio is already superseded. */
   partialMaxWaitMs?: number;
-  /** A session whose audio runs this many seconds ahead of the wall clock is served after real-time sessions. */
+  /**
+   * A session whose audio arrived this many seconds ahead of the wall clock is served after real-time sessions
+   * (network jitter and a busy event loop make real-time clients look a second or so ahead at times).
+   */
   aheadSeconds?: number;
 }
 
@@ -33,7 +36,7 @@ type Kind = 'final' | 'partial';
 
 interface SessionState {
   id: string;
-  /** Seconds of audio the session's recorder has taken in (its stream clock), if known. */
+  /** Seconds of audio the session has received (its stream clock), if known. */
   clock?: () => number;
   /** Seconds of audio ahead of the wall clock, leaky: never below 0, so pauses earn no credit. */
   lead: number;
@@ -148,10 +151,10 @@ export class InferenceScheduler {
     this.order = options.lanes.map((_, i) => i).sort((a, b) => Number(options.lanes[a]!.home !== 'final') - Number(options.lanes[b]!.home !== 'final'));
     this.timeoutMs = options.timeoutMs ?? 30000;
     this.partialMaxWaitMs = options.partialMaxWaitMs ?? 1500;
-    this.aheadSeconds = options.aheadSeconds ?? 2;
+    this.aheadSeconds = options.aheadSeconds ?? 3;
   }
 
-  /** `clock`: seconds of audio the session has taken in so far, for fair share. */
+  /** `clock`: seconds of audio the session has received so far, for fair share. */
   forSession(id: string, clock?: () => number): SessionHandle {
     const now = performance.now();
     const session: SessionState = { id, clock, lead: 0, lastStream: clock?.() ?? 0, lastWall: now, staleSince: now, blank: true };

@@ -79,7 +79,7 @@ export class TranscriptionService {
       webrtcSensitivity: config.webrtcSensitivity ?? DEFAULT_RECORDER_CONFIG.webrtcSensitivity,
     });
     let recorder: Recorder | undefined;
-    const transcriber = this.scheduler.forSession(sessionId, () => recorder?.time ?? 0);
+    const transcriber = this.scheduler.forSession(sessionId, () => recorder?.receivedTime ?? 0);
     recorder = new Recorder(vad, transcriber, {
       ...config,
       model: this.finalEngine.name,
