@@ -63,7 +63,9 @@ console.error(
 try {
   const counts = values['find-max'] ? FIND_MAX_COUNTS : values.counts ? values.counts.split(',').map(Number) : [Number(values.sessions)];
   for (const sessions of counts) {
-    const r = await runLoad({ wsUrl, sessions, durationSeconds: duration, token: values.token, sample });
+    // All clients start within the first third of the run, so that N of them really speak at once.
+    const staggerSeconds = Math.min(0.7, duration / 3 / sessions);
+    const r = await runLoad({ wsUrl, sessions, durationSeconds: duration, staggerSeconds, token: values.token, sample });
     results.push({ ...r, loadAvg: loadAverage() });
     console.error(
       `${sessions} sessions: lost ${r.lost}, final p95 ${Math.round(r.finalLatency.p95)} ms, first partial p50 ${Math.round(r.firstPartial.p50)} ms, load average ${loadAverage()}`,
