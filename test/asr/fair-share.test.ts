@@ -8,7 +8,7 @@ describe('fair share between sessions (real server, real models)', () => {
 
   it("a client sending at 20× real time does not push a real-time user's finals onto the small model", async () => {
     const flood = conversation(SINGLE_UTTERANCE_CLIPS, 0.8).samples;
-    const speech = conversation(SINGLE_UTTERANCE_CLIPS.slice(4, 8), 1);
+    const speech = conversation(SINGLE_UTTERANCE_CLIPS.filter((c) => /goforward|0880|0890|0930/.test(c.file)), 1);
     const fast = await EarshotClient.connect(t.ws);
     const user = await EarshotClient.connect(t.ws);
     const fastLog = record(fast);
@@ -31,7 +31,8 @@ describe('fair share between sessions (real server, real models)', () => {
       mine.map((f) => f.model),
       speech.clips.map(() => 'moonshine-base'),
     );
-    assert.ok(werOf(mine.map((f) => f.text), speech.clips) <= 0.1);
+    const texts = mine.map((f) => f.text);
+    assert.ok(werOf(texts, speech.clips) <= 0.1, `WER ${werOf(texts, speech.clips)}: ${JSON.stringify(texts)}`);
     assert.equal(finals(fastLog).length, SINGLE_UTTERANCE_CLIPS.length * 3, 'the fast client lost finals');
     await Promise.all([fast.close(), user.close()]);
   });
