@@ -34,11 +34,16 @@ export class ProcessingTimeoutError extends Error {
 
 type Kind = 'final' | 'partial';
 
+const AHEAD_CREDIT_SECONDS = 10;
+
 interface SessionState {
   id: string;
   /** Seconds of audio the session has received (its stream clock), if known. */
   clock?: () => number;
-  /** Seconds of audio ahead of the wall clock, leaky: never below 0, so pauses earn no credit. */
+  /**
+   * Seconds of audio received ahead of the wall clock. It may go down to -AHEAD_CREDIT_SECONDS: audio held up (a
+   * stalled client or network) and then sent in a burst is still real time; a long pause earns no more credit.
+   */
   lead: number;
   lastStream: number;
   lastWall: number;
@@ -85,6 +90,8 @@ export interface SchedulerStats {
   finalsPreempted: number;
   /** Finals that ran on a worker without the final model (none of those was free). */
   finalsOverflowed: number;
+  /** Finals of sessions ahead of real time (served after real-time ones). */
+  finalsAhead: number;
   /** Jobs on a worker that died: retried once on another. */
   workerDeaths: number;
   timeouts: number;
@@ -138,6 +145,7 @@ export class InferenceScheduler {
     partialsPreempted: 0,
     finalsPreempted: 0,
     finalsOverflowed: 0,
+    finalsAhead: 0,
     workerDeaths: 0,
     timeouts: 0,
   };
@@ -193,6 +201,7 @@ export class InferenceScheduler {
       const queuedAt = performance.now();
       const job: Job = { kind, session, samples, signal, queuedAt, ahead: this.isAhead(session, queuedAt), retried: false, resolve, reject };
       if (kind === 'final') {
+        if (job.ahead) this.stats.finalsAhead++;
         this.finals.push(job);
         signal?.addEventListener('abort', () => this.abortJob(job), { once: true });
       } else {
@@ -208,7 +217,7 @@ export class InferenceScheduler {
   private isAhead(session: SessionState, now: number): boolean {
     if (!session.clock) return false;
     const stream = session.clock();
-    session.lead = Math.max(0, session.lead + (stream - session.lastStream) - (now - session.lastWall) / 1000);
+    session.lead = Math.max(-AHEAD_CREDIT_SECONDS, session.lead + (stream - session.lastStream) - (now - session.lastWall) / 1000);
     session.lastStream = stream;
     session.lastWall = now;
     return session.lead > this.aheadSeconds;

@@ -182,7 +182,7 @@ export class ServerMetrics {
     this.httpTranscriptions = r.add(new Counter('earshot_http_transcriptions_total', 'POST /v1/audio/transcriptions answered, by status.', []));
     r.add(new Gauge('earshot_inference_queue_depth', 'Inference jobs waiting in the shared scheduler.', () => live.queueDepth()));
     r.add(
-      new Gauge('earshot_inference_jobs', 'Shared scheduler counters (running, finals_done, partials_done, partials dropped as superseded/stale/preempted, finals preempted/overflowed, worker_deaths, timeouts).', () => {
+      new Gauge('earshot_inference_jobs', 'Shared scheduler counters (running, finals_done, partials_done, partials dropped as superseded/stale/preempted, finals preempted/overflowed/ahead, worker_deaths, timeouts).', () => {
         const s = live.schedulerStats();
         if (!s) return [];
         return Object.entries(s).map(([k, v]) => [{ stat: k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) }, v]);
