@@ -156,25 +156,30 @@ describe('recorder (real VAD, real models, real speech)', () => {
   });
 
   it('reads at most ~8 s for a partial of a long utterance, and still shows all of it', async () => {
-    // Four long sentences, their pauses kept inside one utterance (~22 s) by a longer silence window.
-    const parts = CLIPS.filter((c) => c.file.startsWith('sense_and_sensibility')).slice(0, 4);
+    // Three long sentences, their pauses kept inside one utterance (~16 s) by a longer silence window.
+    const parts = CLIPS.filter((c) => c.file.startsWith('sense_and_sensibility')).slice(0, 3);
     const { samples: long } = conversation(parts, 0.1);
     const read: number[] = [];
+    let inFlight: Promise<unknown> = Promise.resolve();
     const transcriber = service.scheduler.forSession('window');
     const recorder = new Recorder(await VoiceActivityDetector.create(service.silero), {
       ...transcriber,
       partial: (audio) => {
         read.push(audio.length / 16000);
-        return transcriber.partial(audio);
+        const job = transcriber.partial(audio);
+        inFlight = job;
+        return job;
       },
     }, { postSpeechSilenceDuration: 1.5 });
     const updates: string[] = [];
     const run = record(recorder);
     recorder.on('realtimeUpdate', (t) => updates.push(t));
     recorder.start();
-    for (let at = 0; at < long.length; at += 1600) {
-      recorder.feedAudio(long.subarray(at, at + 1600));
-      await new Promise((resolve) => setTimeout(resolve, 25));
+    // Each partial is back before more audio comes, as on a machine fast enough: the test does not depend on timing.
+    for (let at = 0; at < long.length; at += 3200) {
+      recorder.feedAudio(long.subarray(at, at + 3200));
+      await recorder.drain();
+      await inFlight;
     }
     await recorder.stop();
     recorder.shutdown();
@@ -184,8 +189,8 @@ describe('recorder (real VAD, real models, real speech)', () => {
     const words = (t: string) => t.toLowerCase().replace(/[^a-z' ]/g, '').split(/\s+/).filter(Boolean);
     const last = updates.at(-1) ?? '';
     assert.ok(words(last).slice(0, 5).includes('dashwood'), `last partial: "${last}"`);
-    assert.ok(words(last).length > words(parts[0]!.text).length + 5, `last partial: "${last}"`);
     const reference = parts.map((c) => c.text).join(' ');
+    assert.ok(wer([{ reference, hypothesis: last }]).wer <= 0.3, `last partial: "${last}"`);
     assert.ok(wer([{ reference, hypothesis: run.finals[0]!.text }]).wer <= 0.1, `final: "${run.finals[0]!.text}"`);
   });
 });
