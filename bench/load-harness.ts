@@ -150,7 +150,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         gotPartial = false;
         partials = 0;
       });
-      client.on('update', () => {
+      client.on('partial', () => {
         partials++;
         if (!gotPartial) firstPartials.push(performance.now() - recordingAt);
         gotPartial = true;

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { pocketsphinx } from './peers.ts';
 import { transformersPeer } from './transformers-peer.ts';
 import { benchRecorder } from './recorder-bench.ts';
+import { benchWordTimestamps } from './word-timestamps-bench.ts';
 import { ms, pct, table } from './stats.ts';
 
 const run = promisify(execFile);
@@ -72,3 +73,7 @@ console.log(
     ],
   ),
 );
+
+const w = await benchWordTimestamps();
+console.log(`\n## Word timestamps (REST verbose_json; ${w.boundaries} sentence boundaries inside utterances)\n`);
+console.log(table(['boundary error', 'value'], [['mean', ms(w.meanMs)], ['p50 / p90', `${ms(w.p50Ms)} / ${ms(w.p90Ms)}`]]));

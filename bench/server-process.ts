@@ -11,6 +11,8 @@ export interface ServerProcess {
   child: ChildProcess;
   /** RSS (MB) and cumulative CPU seconds of the server process, read from /proc. */
   usage(): { rssMb: number; cpuSeconds: number };
+  /** What the server has logged so far (stderr). */
+  log(): string;
   /** SIGTERM, then wait for exit. */
   stop(): Promise<number | null>;
 }
@@ -47,6 +49,7 @@ export async function startServerProcess(args: string[] = [], env: NodeJS.Proces
       const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
       return { rssMb: rssKb / 1024, cpuSeconds: (Number(stat[11]) + Number(stat[12])) / ticks };
     },
+    log: () => log,
     stop() {
       return new Promise((resolve) => {
         if (child.exitCode !== null) return resolve(child.exitCode);

@@ -42,7 +42,7 @@ async function speaker(i: number): Promise<void> {
       }
       await client.stop();
     }
-    if (random() < 0.3) client.ws.terminate();
+    if (random() < 0.3) client.terminate();
     else await client.close();
   }
 }

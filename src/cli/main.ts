@@ -6,6 +6,7 @@ const USAGE = `usage: earshot <command>
   transcribe [--model NAME] [--json] FILE...      transcribe audio files
   models list                                     known models, size, installed or not
   models pull [NAME...] [--default]               download models into the cache
+  token [--ttl 600]                               a short-lived browser token for /ws/stream, signed with EARSHOT_TOKEN
 `;
 
 // Loaded on demand so that `models pull` (run by npm install) never touches onnxruntime or the server.
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   models: async (args) => (await import('./models-command.ts')).modelsCommand(args),
   transcribe: async (args) => (await import('./transcribe-command.ts')).transcribeCommand(args),
   serve: async (args) => (await import('./serve-command.ts')).serveCommand(args),
+  token: async (args) => (await import('./token-command.ts')).tokenCommand(args),
 };
 
 /** The `earshot` command line; returns the exit code. Errors print as one clear line, never a stack. */

@@ -1,16 +1,18 @@
 import { ModelStore } from '../models/store.ts';
 import { TranscriptionService } from '../recorder/transcription-service.ts';
 import { ConfigError, resolveServerConfig, SERVE_USAGE } from '../server/config.ts';
-import { consoleLogger } from '../server/logger.ts';
+import { stderrLogger } from '../server/logger.ts';
 import { EarshotServer } from '../server/server.ts';
 import { UsageError } from './usage-error.ts';
 
-/** The process exits at the latest this long after SIGTERM/SIGINT, whatever is still running. */
-const HARD_EXIT_MS = 5000;
+/** After the drain, the process exits at the latest this long later, whatever is still running. */
+const HARD_EXIT_AFTER_DRAIN_MS = 5000;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /**
  * `earshot serve`: checks the settings and that the models are installed, listens, loads the models (the server
- * answers /health at once and /ready once they are loaded), then runs until SIGTERM/SIGINT and shuts down gracefully.
+ * answers /health at once and /ready once they are loaded), then runs until SIGTERM/SIGINT and drains: /ready and new
+ * handshakes 503, each session closed right after its next final, then exit.
  */
 export async function serveCommand(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -28,11 +30,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const store = new ModelStore();
   for (const name of new Set([config.model, config.realtimeModel, 'silero-vad'])) await store.require(name);
 
-  const log = consoleLogger();
+  const level = process.env.EARSHOT_LOG_LEVEL || 'info';
+  if (!LOG_LEVELS.includes(level)) throw new UsageError(`EARSHOT_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${level}")`);
+  const log = stderrLogger(level);
   const server = new EarshotServer({ config, log });
   const address = await server.listen();
   log.info(`listening on ${server.url} (web client /, WebSocket ${server.url.replace(/^http/, 'ws')}/ws/stream, port ${address.port})`);
-  if (config.token) log.info('token required on /ws/stream, /v1/* and /metrics');
+  const wyoming = server.wyomingAddress;
+  if (wyoming) log.info(`Wyoming on ${wyoming.address}:${wyoming.port} (no authentication: Home Assistant sends none)`);
+  if (config.token) log.info('token required on the WebSocket routes, /v1/* and /metrics');
   if (!['127.0.0.1', 'localhost', '::1'].includes(config.host) && !config.token) {
     log.warn(`listening on ${config.host} without EARSHOT_TOKEN: anyone who can reach this port can use it`);
   }
@@ -53,13 +59,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
     const stop = async (code: number, why: string) => {
       if (stopping) return;
       stopping = true;
-      log.info(`${why}: shutting down`);
+      log.info(`${why}: draining, then shutting down`);
       setTimeout(() => {
-        process.stderr.write('earshot serve: shutdown deadline passed; exiting\n');
+        log.error('shutdown deadline passed; exiting');
         process.exit(code || 1);
-      }, HARD_EXIT_MS).unref();
+      }, config.drainMs + HARD_EXIT_AFTER_DRAIN_MS).unref();
       try {
-        await server.close();
+        await server.drain();
       } catch (e) {
         log.error(`shutdown: ${(e as Error).message}`);
       }
@@ -70,7 +76,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     };
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) {
-        process.stderr.write(`earshot serve: second ${signal}; exiting now\n`);
+        log.warn(`second ${signal}; exiting now`);
         process.exit(130);
       }
       void stop(0, signal);
@@ -84,7 +90,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         log.info(`ready: ${service.finalEngine.name} for finals, ${service.partialEngine.name} for partials, loaded in ${ms} ms`);
       },
       (e: unknown) => {
-        process.stderr.write(`earshot serve: loading the models failed: ${(e as Error).message}\n`);
+        log.fatal(`loading the models failed: ${(e as Error).message}`);
         void stop(1, 'model load failure');
       },
     );

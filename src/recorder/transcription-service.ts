@@ -1,4 +1,4 @@
-import os from 'node:os';
+import { availableCpus } from '../asr/available-cpus.ts';
 import type { AsrEngine } from '../asr/engine.ts';
 import { EnginePool, type ModelLocation } from '../asr/engine-pool.ts';
 import { InferenceScheduler, type InferenceLane } from '../asr/scheduler.ts';
@@ -46,7 +46,7 @@ export class TranscriptionService {
       if (findModel(name, store.catalog).role !== 'asr') throw new Error(`"${name}" is not a speech recognition model`);
     }
     const models = await Promise.all(names.map(async (name) => ({ name, dir: await store.require(name) })));
-    const workers = Math.max(1, options.parallelism ?? os.availableParallelism());
+    const workers = Math.max(1, options.parallelism ?? availableCpus());
     const layout = workerLayout(models, workers);
     const [poolResult, sileroResult] = await Promise.allSettled([EnginePool.start({ workers: layout, threads: options.threads ?? 1 }), loadSileroModel(store)]);
     if (poolResult.status === 'rejected' || sileroResult.status === 'rejected') {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -44,6 +45,15 @@ export interface ServerConfig {
   chat?: ChatEndpoint;
   /** Graceful shutdown deadline: sessions still open after it are cut. */
   shutdownMs: number;
+  /** HTTPS and wss:// on the same port: PEM certificate chain and key. Flags --tls-cert/--tls-key, env EARSHOT_TLS_CERT/KEY. */
+  tls?: { cert: Buffer; key: Buffer };
+  /** Wyoming (Home Assistant) STT over TCP on this port, same host; off unless set. Flag --wyoming-port, env EARSHOT_WYOMING_PORT. */
+  wyomingPort?: number;
+  /**
+   * SIGTERM drain: how long a session may take to reach its next natural final before its utterance is cut (a
+   * real-time client's utterance ends by maxUtteranceSeconds, 25 s, plus the final's latency).
+   */
+  drainMs: number;
 }
 
 export const DEFAULT_WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/dist');
@@ -63,6 +73,7 @@ export const DEFAULT_SERVER_CONFIG: Readonly<ServerConfig> = Object.freeze({
   sendSoftLimitBytes: 256 * 1024,
   sendHardLimitBytes: 4 * 1024 * 1024,
   shutdownMs: 4000,
+  drainMs: 30000,
 });
 
 /** A bad setting: one line naming it; the CLI prints it and exits with 2. */
@@ -72,10 +83,12 @@ export class ConfigError extends Error {
 
 export const SERVE_USAGE = `usage: earshot serve [--port 8000] [--host 127.0.0.1] [--token SECRET] [--max-sessions 16]
                      [--allowed-origins URL,URL] [--model moonshine-base] [--realtime-model moonshine-tiny]
-                     [--threads 1] [--parallelism N] [--web-root DIR]
+                     [--threads 1] [--parallelism N] [--web-root DIR] [--tls-cert FILE --tls-key FILE]
+                     [--wyoming-port 10300]
 environment: EARSHOT_PORT EARSHOT_HOST EARSHOT_TOKEN EARSHOT_MAX_SESSIONS EARSHOT_ALLOWED_ORIGINS EARSHOT_MODEL
              EARSHOT_REALTIME_MODEL EARSHOT_THREADS EARSHOT_PARALLELISM EARSHOT_TIMEOUT_MS EARSHOT_MAX_UPLOAD_MB
-             EARSHOT_WEB_ROOT EARSHOT_MODELS_DIR EARSHOT_CHAT_URL EARSHOT_CHAT_MODEL EARSHOT_CHAT_API_KEY`;
+             EARSHOT_WEB_ROOT EARSHOT_MODELS_DIR EARSHOT_CHAT_URL EARSHOT_CHAT_MODEL EARSHOT_CHAT_API_KEY
+             EARSHOT_TLS_CERT EARSHOT_TLS_KEY EARSHOT_WYOMING_PORT EARSHOT_DRAIN_SECONDS EARSHOT_LOG_LEVEL`;
 
 /** Reads `earshot serve` flags and the environment; throws ConfigError with a one-line message. */
 export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -96,6 +109,9 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
         threads: { type: 'string' },
         parallelism: { type: 'string' },
         'web-root': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'wyoming-port': { type: 'string' },
       },
     }));
   } catch (e) {
@@ -139,9 +155,17 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
   if (chatUrl && !/^https?:\/\/[^\s]+$/.test(chatUrl)) throw new ConfigError(`EARSHOT_CHAT_URL must be an http(s) URL (got "${chatUrl}")`);
   const chat = chatUrl ? { url: chatUrl, model: env.EARSHOT_CHAT_MODEL?.trim() || 'default', apiKey: env.EARSHOT_CHAT_API_KEY || undefined } : undefined;
 
+  const tlsCert = pick('tls-cert', 'EARSHOT_TLS_CERT');
+  const tlsKey = pick('tls-key', 'EARSHOT_TLS_KEY');
+  if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new ConfigError('--tls-cert and --tls-key go together (PEM files)');
+  const tls = tlsCert && tlsKey ? { cert: readPem(tlsCert), key: readPem(tlsKey) } : undefined;
+  const wyomingPort = pick('wyoming-port', 'EARSHOT_WYOMING_PORT') ? int('wyoming-port', 'EARSHOT_WYOMING_PORT', 0, 65535, 0) : undefined;
+
   return {
     ...d,
     port,
+    tls,
+    wyomingPort,
     host,
     token,
     maxSessions: int('max-sessions', 'EARSHOT_MAX_SESSIONS', 1, 10000, d.maxSessions),
@@ -154,7 +178,16 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
     maxUploadBytes: int('__none', 'EARSHOT_MAX_UPLOAD_MB', 1, 2048, d.maxUploadBytes / 1024 / 1024) * 1024 * 1024,
     webRoot: webRoot ? path.resolve(webRoot) : d.webRoot,
     chat,
+    drainMs: int('__none', 'EARSHOT_DRAIN_SECONDS', 0, 3600, d.drainMs / 1000) * 1000,
   };
+}
+
+function readPem(got: { value: string; name: string }): Buffer {
+  try {
+    return fs.readFileSync(got.value);
+  } catch (e) {
+    throw new ConfigError(`${got.name}: cannot read ${got.value} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
 }
 
 /** "https://Example.com:443/" → "https://example.com"; "*" stays. */

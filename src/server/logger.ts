@@ -1,17 +1,15 @@
-/** One-line log messages; the CLI writes them to stderr, tests pass silentLogger. */
-export interface Logger {
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-}
+/**
+ * Structured logs through pino: one JSON object per line on stderr with `level`, `time`, `msg`, and the ids a line
+ * is about (`session` for a WebSocket connection, `req` for an HTTP request) as fields of their own.
+ */
+import { pino, type Logger as PinoLogger } from 'pino';
 
-export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+export type Logger = PinoLogger;
 
-export function consoleLogger(prefix = 'earshot'): Logger {
-  const line = (level: string, message: string) => process.stderr.write(`${new Date().toISOString()} ${prefix} ${level}: ${message}\n`);
-  return {
-    info: (m) => line('info', m),
-    warn: (m) => line('warn', m),
-    error: (m) => line('error', m),
-  };
+/** Tests pass this one. */
+export const silentLogger: Logger = pino({ level: 'silent' });
+
+/** The CLI's logger: level from EARSHOT_LOG_LEVEL (default info); written synchronously, so no line is lost on exit. */
+export function stderrLogger(level = process.env.EARSHOT_LOG_LEVEL || 'info'): Logger {
+  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 2, sync: true }));
 }

@@ -1,14 +1,61 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/seed-messages.ts';
 
-/** The token a request carries: `Authorization: Bearer T` or `?token=T` in the URL. */
+/**
+ * The token a request carries: `Authorization: Bearer T` (OpenAI) or `Token T` (Deepgram), `?token=T` in the URL,
+ * or — for browsers, which cannot set headers on a WebSocket — in the subprotocol list: ours `token.T` beside
+ * `earshot`, OpenAI's `openai-insecure-api-key.T`, Deepgram's `token, T`.
+ */
 export function requestToken(req: IncomingMessage, url: URL): string | undefined {
   const auth = req.headers.authorization;
   if (auth) {
-    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
+    const m = /^(?:Bearer|Token)\s+(.+)$/i.exec(auth.trim());
     if (m) return m[1]!.trim();
   }
-  return url.searchParams.get('token') ?? undefined;
+  const fromUrl = url.searchParams.get('token');
+  if (fromUrl !== null) return fromUrl;
+  const protocols = subprotocols(req);
+  const ours = protocols.find((p) => p.startsWith(TOKEN_SUBPROTOCOL_PREFIX));
+  if (ours) return ours.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
+  const openai = protocols.find((p) => p.startsWith(OPENAI_KEY_PROTOCOL));
+  if (openai) return openai.slice(OPENAI_KEY_PROTOCOL.length);
+  const i = protocols.indexOf('token');
+  return i >= 0 ? protocols[i + 1] : undefined;
+}
+
+const OPENAI_KEY_PROTOCOL = 'openai-insecure-api-key.';
+
+/** The Sec-WebSocket-Protocol list of a request. */
+export function subprotocols(req: IncomingMessage): string[] {
+  const header = req.headers['sec-websocket-protocol'];
+  return header ? header.split(',').map((p) => p.trim()).filter(Boolean) : [];
+}
+
+/**
+ * Short-lived tokens a host app hands to browsers instead of EARSHOT_TOKEN:
+ * `es1.<expiry, unix seconds>.<scope>.<base64url HMAC-SHA256 of "es1.<expiry>.<scope>", keyed with EARSHOT_TOKEN>`.
+ * The only scope is `stream` (the /ws/stream WebSocket); the characters are all legal in a subprotocol name.
+ */
+export const STREAM_SCOPE = 'stream';
+const SIGNED_PREFIX = 'es1';
+
+function signature(secret: string, payload: string): string {
+  return createHmac('sha256', secret).update(payload).digest('base64url');
+}
+
+export function signToken(secret: string, options: { ttlSeconds: number; scope?: string; now?: number }): string {
+  const expiry = Math.floor((options.now ?? Date.now()) / 1000) + Math.max(1, Math.round(options.ttlSeconds));
+  const payload = `${SIGNED_PREFIX}.${expiry}.${options.scope ?? STREAM_SCOPE}`;
+  return `${payload}.${signature(secret, payload)}`;
+}
+
+/** True for an unexpired token signed with `secret` for `scope`. */
+export function signedTokenValid(secret: string, token: string, scope: string, now = Date.now()): boolean {
+  const parts = token.split('.');
+  if (parts.length !== 4 || parts[0] !== SIGNED_PREFIX || parts[2] !== scope || !/^\d{1,12}$/.test(parts[1]!)) return false;
+  if (Number(parts[1]) * 1000 <= now) return false;
+  return tokenMatches(signature(secret, parts.slice(0, 3).join('.')), parts[3]);
 }
 
 /** Constant-time comparison (of digests, so lengths leak nothing either). */

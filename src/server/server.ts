@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import https from 'node:https';
+import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Transcript } from '../asr/engine.ts';
@@ -8,13 +10,20 @@ import type { TranscriptionService } from '../recorder/transcription-service.ts'
 import { DEFAULT_SERVER_CONFIG, type ServerConfig } from './config.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.ts';
-import { MAX_AUDIO_FRAME_BYTES } from './protocol.ts';
-import { originAllowed, requestToken, tokenMatches } from './security.ts';
-import { Session, type SessionHost } from './session.ts';
+import { MAX_AUDIO_FRAME_BYTES, SUBPROTOCOL } from './protocol.ts';
+import { DeepgramLiveSession, parseDeepgramQuery, type DeepgramOptions } from './protocols/deepgram-live.ts';
+import { OPENAI_MAX_TEXT_BYTES, OpenAIRealtimeSession } from './protocols/openai-realtime.ts';
+import { WyomingSession } from './protocols/wyoming.ts';
+import { originAllowed, requestToken, signedTokenValid, STREAM_SCOPE, tokenMatches } from './security.ts';
+import { SeedWebSocketSession } from './protocols/seed-websocket.ts';
+import type { ProtocolConnection } from './protocols/websocket-adapter.ts';
+import type { SessionHost } from './transcription-session.ts';
 import { serveStatic } from './static-files.ts';
 import { handleTranscription, sendApiError, type TranscriptionHost } from './transcriptions-api.ts';
 
 export const WS_PATH = '/ws/stream';
+export const OPENAI_REALTIME_PATH = '/v1/realtime';
+export const DEEPGRAM_LISTEN_PATH = '/v1/listen';
 /**
  * ws closes the connection (1009) for frames over this; frames between MAX_AUDIO_FRAME_BYTES and this are read and
  * answered with AUDIO_FRAME_TOO_LARGE, and the connection stays usable.
@@ -31,9 +40,22 @@ export interface EarshotServerOptions {
   recorderConfig?: Partial<RecorderConfig>;
 }
 
+/** A WebSocket route: its own frame limit, and the adapter that speaks its protocol. */
+interface WebSocketRoute {
+  wss: WebSocketServer;
+  /** Why the handshake is refused (400) before any audio, e.g. a bad query. */
+  refuse?(url: URL): string | undefined;
+  open(ws: WebSocket, req: IncomingMessage, url: URL): ProtocolConnection;
+}
+
+/** Subprotocols a browser may offer, one of which the server must select: OpenAI's, Deepgram's and our own. */
+const SELECTABLE_SUBPROTOCOLS = ['realtime', 'token', SUBPROTOCOL];
+
 interface Connection {
-  ws: WebSocket;
-  session: Session;
+  /** WebSocket connections get heartbeat pings; Wyoming's TCP ones do not. */
+  ws?: WebSocket;
+  terminate(): void;
+  session: ProtocolConnection;
   alive: boolean;
   closed: Promise<void>;
 }
@@ -48,8 +70,8 @@ export class EarshotServer {
   readonly config: ServerConfig;
   readonly metrics: ServerMetrics;
   readonly log: Logger;
-  private readonly http: http.Server;
-  private readonly wss: WebSocketServer;
+  private readonly http: http.Server | https.Server;
+  private readonly wsRoutes: Map<string, WebSocketRoute>;
   private readonly connections = new Set<Connection>();
   private readonly httpJobs = new Set<Promise<void>>();
   private activeSessions = 0;
@@ -59,7 +81,10 @@ export class EarshotServer {
   private rejectService!: (e: Error) => void;
   private serviceGiven = false;
   private heartbeat?: NodeJS.Timeout;
+  /** Wyoming's TCP listener, when config.wyomingPort is set. */
+  private wyoming?: net.Server;
   private closing?: Promise<void>;
+  private draining?: Promise<void>;
   private unhook?: () => void;
 
   constructor(private readonly options: EarshotServerOptions = {}) {
@@ -70,19 +95,53 @@ export class EarshotServer {
       connections: () => this.connections.size,
       queueDepth: () => (this.state.kind === 'ready' ? this.state.service.scheduler.queueDepth : 0),
       schedulerStats: () => (this.state.kind === 'ready' ? { ...this.state.service.scheduler.stats } : undefined),
+      maxSessions: () => this.config.maxSessions,
+      draining: () => this.isDraining,
     });
     this.servicePromise = new Promise((resolve, reject) => {
       this.resolveService = resolve;
       this.rejectService = reject;
     });
     this.servicePromise.catch(() => {});
-    this.http = http.createServer((req, res) => this.onRequest(req, res));
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res);
+    const tls = this.config.tls;
+    this.http = tls ? https.createServer({ cert: tls.cert, key: tls.key }, onRequest) : http.createServer(onRequest);
     this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (_e, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_PAYLOAD, perMessageDeflate: false, clientTracking: false });
+    const wss = (maxPayload: number) =>
+      new WebSocketServer({
+        noServer: true,
+        maxPayload,
+        perMessageDeflate: false,
+        clientTracking: false,
+        handleProtocols: (offered) => SELECTABLE_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
+      });
+    this.wsRoutes = new Map<string, WebSocketRoute>([
+      [WS_PATH, { wss: wss(WS_MAX_PAYLOAD), open: (ws) => new SeedWebSocketSession(ws, this.sessionHost(), this.config.chat) }],
+      [
+        OPENAI_REALTIME_PATH,
+        {
+          wss: wss(OPENAI_MAX_TEXT_BYTES),
+          open: (ws, req) =>
+            // Beta-era clients say so with a header (or the subprotocol `openai-beta.realtime-v1`): answer with the beta names.
+            new OpenAIRealtimeSession(ws, this.sessionHost(), { beta: /realtime=v1/.test(String(req.headers['openai-beta'] ?? '')) || /openai-beta\.realtime-v1/.test(String(req.headers['sec-websocket-protocol'] ?? '')) }),
+        },
+      ],
+      [
+        DEEPGRAM_LISTEN_PATH,
+        {
+          wss: wss(WS_MAX_PAYLOAD),
+          refuse: (url) => {
+            const o = parseDeepgramQuery(url.searchParams);
+            return 'error' in o ? o.error : undefined;
+          },
+          open: (ws, _req, url) => new DeepgramLiveSession(ws, this.sessionHost(), parseDeepgramQuery(url.searchParams) as DeepgramOptions),
+        },
+      ],
+    ]);
     if (options.service) this.useService(options.service);
   }
 
@@ -131,12 +190,62 @@ export class EarshotServer {
         this.http.off('error', onError);
         this.heartbeat = setInterval(() => this.beat(), this.config.heartbeatMs);
         this.heartbeat.unref();
-        resolve(this.http.address() as AddressInfo);
+        this.listenWyoming().then(() => resolve(this.http.address() as AddressInfo), reject);
       };
       this.http.once('error', onError);
       this.http.once('listening', onListening);
       this.http.listen(this.config.port, this.config.host);
     });
+  }
+
+  /** Wyoming on its own TCP port (same host), sharing sessions, limits and drain with the WebSocket protocols. */
+  private listenWyoming(): Promise<void> {
+    const port = this.config.wyomingPort;
+    if (port === undefined) return Promise.resolve();
+    const server = net.createServer((socket) => this.onWyomingConnection(socket));
+    this.wyoming = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`cannot listen for Wyoming on ${this.config.host}:${port}: ${e.code ?? e.message}`)));
+      server.listen(port, this.config.host, () => resolve());
+    });
+  }
+
+  /** The bound Wyoming address, when enabled. */
+  get wyomingAddress(): AddressInfo | undefined {
+    const a = this.wyoming?.address();
+    return a && typeof a !== 'string' ? a : undefined;
+  }
+
+  private onWyomingConnection(socket: net.Socket): void {
+    socket.on('error', () => {});
+    if (this.isDraining || this.connections.size >= this.maxConnections()) {
+      this.metrics.refusedUpgrades.inc({ reason: this.isDraining ? 'draining' : 'connections' });
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    const session = new WyomingSession(socket, this.sessionHost(), () => (this.state.kind === 'ready' ? [this.state.service.finalEngine.name] : [this.config.model]));
+    let markClosed!: () => void;
+    const conn: Connection = { terminate: () => socket.destroy(), session, alive: true, closed: new Promise((r) => (markClosed = r)) };
+    this.connections.add(conn);
+    this.metrics.connections.inc();
+    socket.on('data', (data) => {
+      try {
+        session.handleMessage(data);
+      } catch (e) {
+        this.log.error({ err: e, session: session.session.id }, 'failed handling a Wyoming event');
+        session.session.error('INTERNAL_ERROR', 'internal error handling the event');
+      }
+    });
+    socket.on('close', () => {
+      this.connections.delete(conn);
+      session.handleClose();
+      markClosed();
+    });
+  }
+
+  private maxConnections(): number {
+    return Math.max(64, this.config.maxSessions * 4);
   }
 
   get address(): AddressInfo {
@@ -145,11 +254,11 @@ export class EarshotServer {
     return a;
   }
 
-  /** http://host:port of the bound address. */
+  /** http(s)://host:port of the bound address. */
   get url(): string {
     const { address, port, family } = this.address;
     const host = family === 'IPv6' ? `[${address}]` : address;
-    return `http://${host}:${port}`;
+    return `${this.config.tls ? 'https' : 'http'}://${host}:${port}`;
   }
 
   /**
@@ -166,8 +275,32 @@ export class EarshotServer {
     return this.closing !== undefined;
   }
 
+  /**
+   * SIGTERM: /ready and new WebSocket handshakes answer 503 (a balancer sends them elsewhere), each session closes
+   * with 1012 right after its next natural final (bounded by config.drainMs), then close() ends the rest.
+   */
+  drain(): Promise<void> {
+    this.draining ??= this.drainSessions();
+    return this.draining;
+  }
+
+  /** True from drain() (or close()) on. */
+  get isDraining(): boolean {
+    return this.draining !== undefined || this.closing !== undefined;
+  }
+
+  private async drainSessions(): Promise<void> {
+    this.log.info(`draining ${this.connections.size} connections (at most ${this.config.drainMs} ms)`);
+    for (const c of this.connections) c.session.drain(this.config.drainMs);
+    const deadline = delay(this.config.drainMs + 1000);
+    await Promise.race([Promise.all([...this.connections].map((c) => c.closed)), deadline.promise]);
+    deadline.cancel();
+    await this.close();
+  }
+
   private async shutdown(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.wyoming?.close();
     const stopped = new Promise<void>((resolve) => {
       if (!this.http.listening) resolve();
       else this.http.close(() => resolve());
@@ -185,7 +318,7 @@ export class EarshotServer {
     const finished = await Promise.race([graceful.then(() => true), deadline.promise.then(() => false)]);
     deadline.cancel();
     if (!finished) this.log.warn('shutdown deadline reached; cutting the remaining connections');
-    for (const c of this.connections) c.ws.terminate();
+    for (const c of this.connections) c.terminate();
     this.http.closeAllConnections();
     const last = delay(500);
     await Promise.race([stopped, last.promise]);
@@ -196,8 +329,10 @@ export class EarshotServer {
   // ---- HTTP ---------------------------------------------------------------------------------------------------
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const id = requestId(req);
+    res.setHeader('X-Request-Id', id);
     this.route(req, res).catch((e: unknown) => {
-      this.log.error(`${req.method} ${req.url}: ${(e as Error).stack ?? e}`);
+      this.log.error({ req: id, method: req.method, url: req.url, err: e }, 'request failed');
       if (!res.headersSent) sendApiError(res, 500, 'INTERNAL_ERROR', 'internal error');
       else res.destroy();
     });
@@ -222,7 +357,8 @@ export class EarshotServer {
     if (path === '/ready') {
       if (!read) return methodNotAllowed(res, 'GET, HEAD');
       const s = this.state;
-      if (this.shuttingDown) return sendJson(res, 503, { status: 'shutting_down' }, req);
+      if (this.isDraining) return sendJson(res, 503, { status: 'draining' }, req);
+      if (this.full) return sendJson(res, 503, { status: 'full', sessions: this.activeSessions }, req);
       if (s.kind === 'ready' && s.service.scheduler.liveLanes === 0) return sendJson(res, 503, { status: 'no_inference_worker' }, req);
       if (s.kind === 'ready') return sendJson(res, 200, { status: 'ready', model: s.service.finalEngine.name, realtime_model: s.service.partialEngine.name }, req);
       if (s.kind === 'failed') return sendJson(res, 503, { status: 'failed', error: s.error.message }, req);
@@ -231,7 +367,7 @@ export class EarshotServer {
     if (path === '/metrics') {
       if (!read) return methodNotAllowed(res, 'GET, HEAD');
       if (!this.authorized(req, url, res)) return;
-      const body = this.metrics.render();
+      const body = await this.metrics.render();
       res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
       res.end(method === 'HEAD' ? undefined : body);
       return;
@@ -300,46 +436,68 @@ export class EarshotServer {
         return refuse(socket, 400, 'Bad Request');
       }
       const reason = (r: string) => this.metrics.refusedUpgrades.inc({ reason: r });
-      if (url.pathname !== WS_PATH) {
+      const route = this.wsRoutes.get(url.pathname);
+      if (!route) {
         reason('not_found');
         return refuse(socket, 404, 'Not Found');
       }
-      if (this.shuttingDown) {
+      // 503 before stt_start, while a balancer can still send the handshake to another instance.
+      if (this.isDraining) {
         reason('shutting_down');
-        return refuse(socket, 503, 'Service Unavailable');
+        return refuse(socket, 503, 'Service Unavailable', 'draining');
+      }
+      if (this.full) {
+        reason('full');
+        return refuse(socket, 503, 'Service Unavailable', 'at --max-sessions');
       }
       if (!originAllowed(req, this.config.allowedOrigins, !this.loopbackOnly())) {
         reason('origin');
         this.log.warn(`refused WebSocket from origin ${req.headers.origin}`);
         return refuse(socket, 403, 'Forbidden', `origin not allowed; add it to EARSHOT_ALLOWED_ORIGINS`);
       }
-      if (this.config.token && !tokenMatches(this.config.token, requestToken(req, url))) {
+      const token = this.config.token;
+      const given = requestToken(req, url);
+      if (token && !tokenMatches(token, given) && !(given && signedTokenValid(token, given, STREAM_SCOPE))) {
         reason('token');
-        return refuse(socket, 401, 'Unauthorized', 'missing or wrong token (?token= or Authorization: Bearer)');
+        return refuse(socket, 401, 'Unauthorized', 'missing, wrong or expired token (Authorization: Bearer, ?token=, or subprotocol token.T)');
       }
-      if (this.connections.size >= Math.max(64, this.config.maxSessions * 4)) {
+      if (this.connections.size >= this.maxConnections()) {
         reason('connections');
         return refuse(socket, 503, 'Service Unavailable', 'too many connections');
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+      const refusal = route.refuse?.(url);
+      if (refusal) {
+        reason('bad_request');
+        return refuse(socket, 400, 'Bad Request', refusal);
+      }
+      route.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, route.open(ws, req, url!), req));
     } catch (e) {
-      this.log.error(`upgrade failed: ${(e as Error).stack ?? e}`);
+      this.log.error({ err: e }, 'upgrade failed');
       socket.destroy();
     }
   }
 
-  private onConnection(ws: WebSocket): void {
-    const session = new Session(ws, this.sessionHost());
+  private onConnection(ws: WebSocket, session: ProtocolConnection, req: IncomingMessage): void {
+    const log = this.log.child({ session: session.session.id });
+    log.info({ req: requestId(req), path: req.url?.split('?')[0], remote: req.socket.remoteAddress, forwardedFor: req.headers['x-forwarded-for'] }, 'connection opened');
     let markClosed!: () => void;
-    const conn: Connection = { ws, session, alive: true, closed: new Promise((r) => (markClosed = r)) };
+    const conn: Connection = { ws, terminate: () => ws.terminate(), session, alive: true, closed: new Promise((r) => (markClosed = r)) };
     this.connections.add(conn);
     this.metrics.connections.inc();
     ws.on('pong', () => {
       conn.alive = true;
     });
-    ws.on('message', (data, isBinary) => session.handleMessage(data, isBinary));
-    ws.on('error', (e) => this.log.warn(`session ${session.id}: ${e.message}`));
-    ws.on('close', () => {
+    ws.on('message', (data, isBinary) => {
+      try {
+        session.handleMessage(data, isBinary);
+      } catch (e) {
+        log.error({ err: e }, 'failed handling a message');
+        session.session.error('INTERNAL_ERROR', 'internal error handling the message');
+      }
+    });
+    ws.on('error', (e) => log.warn(e.message));
+    ws.on('close', (code) => {
+      log.info({ code }, 'connection closed');
       this.connections.delete(conn);
       session.handleClose();
       markClosed();
@@ -349,24 +507,29 @@ export class EarshotServer {
   /** Dead peer detection: a connection that did not answer the previous ping is dropped. */
   private beat(): void {
     for (const c of this.connections) {
+      if (!c.ws) continue;
       if (!c.alive) {
-        this.log.info(`session ${c.session.id}: no pong; dropping the connection`);
-        c.ws.terminate();
+        this.log.info({ session: c.session.session.id }, 'no pong; dropping the connection');
+        c.terminate();
         continue;
       }
       c.alive = false;
       try {
         c.ws.ping();
       } catch {
-        c.ws.terminate();
+        c.terminate();
       }
     }
   }
 
   // ---- shared with sessions -----------------------------------------------------------------------------------
 
+  private get full(): boolean {
+    return this.activeSessions >= this.config.maxSessions;
+  }
+
   private acquireSlot = (): boolean => {
-    if (this.activeSessions >= this.config.maxSessions) return false;
+    if (this.full) return false;
     this.activeSessions++;
     return true;
   };
@@ -382,14 +545,13 @@ export class EarshotServer {
       acquireSlot: this.acquireSlot,
       releaseSlot: this.releaseSlot,
       get shuttingDown() {
-        return server.shuttingDown;
+        return server.isDraining;
       },
       metrics: this.metrics,
       log: this.log,
       sendSoftLimitBytes: this.config.sendSoftLimitBytes,
       sendHardLimitBytes: this.config.sendHardLimitBytes,
       recorderConfig: this.options.recorderConfig,
-      chat: this.config.chat,
     };
   }
 
@@ -420,12 +582,19 @@ export class EarshotServer {
   }
 }
 
+/** The balancer's X-Request-Id when it sent a plausible one, else a new id. */
+function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+}
+
 function refuse(socket: Duplex, status: number, text: string, body = text): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const response = `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const retry = status === 503 ? 'Retry-After: 1\r\n' : '';
+  const response = `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${retry}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
   socket.end(response, () => socket.destroy());
   setTimeout(() => socket.destroy(), 1000).unref();
 }

@@ -9,6 +9,7 @@ import { resample } from '../audio/resample.ts';
 import { AudioFormatError, readWav } from '../audio/wav.ts';
 import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
 import type { FinalTranscript, RecorderError } from '../recorder/recorder.ts';
+import { wordTimestamps } from '../recorder/word-timestamps.ts';
 import type { RecorderConfig } from '../recorder/recorder-config.ts';
 import type { TranscriptionService } from '../recorder/transcription-service.ts';
 import type { Logger } from './logger.ts';
@@ -60,13 +61,17 @@ interface Upload {
   file?: Buffer;
   filename?: string;
   fields: Record<string, string>;
+  /** `timestamp_granularities[]` may be given more than once. */
+  granularities: string[];
 }
 
 /**
  * POST /v1/audio/transcriptions, OpenAI-compatible: multipart/form-data with `file` (WAV natively, other formats via
  * ffmpeg when installed), optional `model` (any value accepted; the server's model answers), `language` (en only),
- * `response_format` json (default) | text | verbose_json | srt | vtt. The audio goes through the same Recorder as a
- * live stream (realtime partials off), so long files are segmented at pauses; each final is one segment.
+ * `response_format` json (default) | text | verbose_json | srt | vtt, `timestamp_granularities[]` word and/or segment
+ * (verbose_json), `stream` true for server-sent events (`transcript.text.delta` per segment as it is transcribed, then
+ * `transcript.text.done`). The audio goes through the same Recorder as a live stream (realtime partials off), so long
+ * files are segmented at pauses; each final is one segment.
  */
 export async function handleTranscription(req: IncomingMessage, res: ServerResponse, host: TranscriptionHost): Promise<void> {
   const status = (code: number) => host.metrics.httpTranscriptions.inc({ status: String(code) });
@@ -88,11 +93,14 @@ export async function handleTranscription(req: IncomingMessage, res: ServerRespo
     if (!upload.file) throw new ApiError(400, 'MISSING_FILE', 'the form has no "file" part with the audio');
     const service = host.readyService();
     if (!service) throw new ApiError(503, 'NOT_READY', 'the models are still loading; try again in a few seconds');
+    const stream = parseBoolean(upload.fields.stream);
+    const words = upload.granularities.includes('word');
     const samples = await decodeUpload(upload.file, upload.filename);
     if (!host.acquireSlot()) throw new ApiError(503, 'OVERLOADED', 'the server is at its maximum number of sessions; try again later');
     let result: { segments: FinalTranscript[]; errors: RecorderError[] };
+    const events = stream ? startEventStream(res) : undefined;
     try {
-      result = await transcribeSamples(service, samples, host.recorderConfig, () => gone);
+      result = await transcribeSamples(service, samples, host.recorderConfig, () => gone, (segment, i) => events?.({ type: 'transcript.text.delta', delta: i === 0 ? segment.text : ` ${segment.text}` }));
     } finally {
       host.releaseSlot();
     }
@@ -100,17 +108,27 @@ export async function handleTranscription(req: IncomingMessage, res: ServerRespo
       const timeout = result.errors.some((e) => e.code === 'PROCESSING_TIMEOUT');
       throw new ApiError(timeout ? 504 : 500, timeout ? 'PROCESSING_TIMEOUT' : 'TRANSCRIPTION_FAILED', result.errors.map((e) => e.message).join('; '));
     }
-    respond(res, format, result.segments, samples.length / ASR_SAMPLE_RATE);
+    if (events) {
+      events({ type: 'transcript.text.done', text: result.segments.map((s) => s.text).join(' ') });
+      res.end();
+    } else {
+      respond(res, format, result.segments, samples, words);
+    }
     status(200);
   } catch (e) {
     if (e instanceof ApiError) {
       host.metrics.errors.inc({ code: e.code });
       status(e.status);
+      if (res.headersSent && !res.writableEnded) {
+        // Inside an event stream: the error as an event (the openai SDK raises it), then the end.
+        res.end(`data: ${JSON.stringify({ type: 'error', error: { message: e.message, type: e.status >= 500 ? 'server_error' : 'invalid_request_error', code: e.code } })}\n\n`);
+        return;
+      }
       sendApiError(res, e.status, e.code, e.message, e.status === 503 ? { 'Retry-After': '5' } : {});
       if (e.status === 413) req.resume();
       return;
     }
-    host.log.error(`transcription request failed: ${(e as Error).stack ?? e}`);
+    host.log.error({ err: e }, 'transcription request failed');
     host.metrics.errors.inc({ code: 'INTERNAL_ERROR' });
     status(500);
     sendApiError(res, 500, 'INTERNAL_ERROR', 'internal error');
@@ -135,7 +153,7 @@ function readUpload(req: IncomingMessage, maxBytes: number): Promise<Upload> {
       reject(new ApiError(400, 'BAD_REQUEST', `bad multipart body: ${(e as Error).message}`));
       return;
     }
-    const upload: Upload = { fields: {} };
+    const upload: Upload = { fields: {}, granularities: [] };
     let failure: ApiError | undefined;
     let received = 0;
     bb.on('file', (name, stream, info) => {
@@ -160,7 +178,8 @@ function readUpload(req: IncomingMessage, maxBytes: number): Promise<Upload> {
       });
     });
     bb.on('field', (name, value) => {
-      upload.fields[name] = value;
+      if (name === 'timestamp_granularities[]' || name === 'timestamp_granularities') upload.granularities.push(value);
+      else upload.fields[name] = value;
     });
     bb.on('error', (e: Error) => reject(failure ?? new ApiError(400, 'BAD_REQUEST', `bad multipart body: ${e.message}`)));
     bb.on('close', () => (failure ? reject(failure) : resolve(upload)));
@@ -188,7 +207,8 @@ async function decodeUpload(file: Buffer, filename: string | undefined): Promise
   } catch (e) {
     if (e instanceof AudioFormatError) {
       const status = e.code === 'FFMPEG_MISSING' ? 415 : 400;
-      throw new ApiError(status, e.code, e.message.replace(/^\S*earshot-upload-[^ ]* /, 'the upload '));
+      // Never show the server's temp file path: every mention of it (ffmpeg repeats it) becomes "the upload".
+      throw new ApiError(status, e.code, e.message.replace(/(file:)?\S*earshot-upload-[0-9a-f-]+(\.[a-zA-Z0-9]*)?/g, 'the upload'));
     }
     throw e;
   }
@@ -218,6 +238,7 @@ export async function transcribeSamples(
   samples: Float32Array,
   config: Partial<RecorderConfig> = {},
   cancelled: () => boolean = () => false,
+  onSegment?: (segment: FinalTranscript, index: number) => void,
 ): Promise<{ segments: FinalTranscript[]; errors: RecorderError[] }> {
   const recorder = await service.createRecorder(`http-${randomUUID()}`, { ...config, enableRealtimeTranscription: false });
   const segments: FinalTranscript[] = [];
@@ -231,6 +252,7 @@ export async function transcribeSamples(
   recorder.on('recordingStop', () => outstanding++);
   recorder.on('transcriptionFinished', (f) => {
     segments.push(f);
+    onSegment?.(f, segments.length - 1);
     settled();
   });
   recorder.on('utteranceDiscarded', settled);
@@ -261,7 +283,20 @@ export async function transcribeSamples(
   }
 }
 
-function respond(res: ServerResponse, format: ResponseFormat, segments: FinalTranscript[], duration: number): void {
+/** Server-sent events: headers now, then one `data:` line per event. */
+function startEventStream(res: ServerResponse): (event: Record<string, unknown>) => void {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
+  return (event) => {
+    if (!res.writableEnded) res.write(`data: ${JSON.stringify(event)}\n\n`);
+  };
+}
+
+function parseBoolean(v: string | undefined): boolean {
+  return v !== undefined && /^(true|1|yes)$/i.test(v.trim());
+}
+
+function respond(res: ServerResponse, format: ResponseFormat, segments: FinalTranscript[], samples: Float32Array, words: boolean): void {
+  const duration = samples.length / ASR_SAMPLE_RATE;
   const text = segments.map((s) => s.text).join(' ');
   let body: string;
   let type = 'application/json; charset=utf-8';
@@ -276,6 +311,7 @@ function respond(res: ServerResponse, format: ResponseFormat, segments: FinalTra
         duration: round3(duration),
         text,
         segments: segments.map((s, id) => ({ id, start: round3(s.start), end: round3(s.end), text: s.text })),
+        ...(words ? { words: segments.flatMap((s) => wordTimestamps(samples, ASR_SAMPLE_RATE, s.start, s.end, s.text)) } : {}),
       });
       break;
     case 'text':

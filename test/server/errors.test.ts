@@ -8,9 +8,11 @@ import { EarshotClient, EarshotError, toPcm16 } from '../../src/client/earshot-c
 import { Recorder } from '../../src/recorder/recorder.ts';
 import type { TranscriptionService } from '../../src/recorder/transcription-service.ts';
 import { silentLogger } from '../../src/server/logger.ts';
-import { ServerMetrics } from '../../src/server/metrics.ts';
+import { metricTotal, ServerMetrics } from '../../src/server/metrics.ts';
 import { MAX_AUDIO_FRAME_BYTES, type ServerMessage } from '../../src/server/protocol.ts';
-import { Session, type SessionHost, type SessionSocket } from '../../src/server/session.ts';
+import { SeedWebSocketSession } from '../../src/server/protocols/seed-websocket.ts';
+import type { WebSocketLike } from '../../src/server/protocols/websocket-adapter.ts';
+import type { SessionHost } from '../../src/server/transcription-session.ts';
 import { VoiceActivityDetector } from '../../src/vad/voice-activity-detector.ts';
 import {
   clip,
@@ -136,7 +138,7 @@ describe('errors, limits and security', () => {
 
   test('garbage never takes the process down: invalid UTF-8, random frames, raw TCP noise', async () => {
     const client = await EarshotClient.connect(t.ws);
-    client.ws.send(Buffer.from([0xff, 0xfe, 0xc3, 0x28]), { binary: false }); // invalid UTF-8 text frame
+    (client.socket as unknown as WebSocket).send(Buffer.from([0xff, 0xfe, 0xc3, 0x28]), { binary: false }); // invalid UTF-8 text frame
     assert.equal((await client.closed()).code, 1007);
 
     const fuzz = await EarshotClient.connect(t.ws);
@@ -174,7 +176,7 @@ describe('errors, limits and security', () => {
     await client.streamPcm(concat(silence(0.3), speech.subarray(0, speech.length / 2)), { realtime: false });
     await client.next('recordingStart');
     assert.equal(await metricValue(t.http, 'earshot_sessions'), 1);
-    client.ws.terminate();
+    client.terminate();
     await waitFor(async () => (await metricValue(t.http, 'earshot_sessions')) === 0, 5000, 'sessions gauge back to 0');
     await waitFor(async () => (await metricValue(t.http, 'earshot_connections')) === 0, 5000, 'connections gauge back to 0');
   });
@@ -189,6 +191,25 @@ describe('errors, limits and security', () => {
       await a.stop();
       await assertTranscribes(b, 'b');
       await Promise.all([a.close(), b.close()]);
+    } finally {
+      await small.server.close();
+    }
+  });
+
+  test('a handshake at the maximum number of sessions → 503 (a balancer tries another instance); /ready says full', async () => {
+    const small = await startServer({ service, config: { maxSessions: 1 } });
+    try {
+      const a = await EarshotClient.connect(small.ws);
+      await a.start('a');
+      await assert.rejects(EarshotClient.connect(small.ws), (e: { status?: number }) => e.status === 503);
+      const ready = await fetch(`${small.http}/ready`);
+      assert.equal(ready.status, 503);
+      assert.equal(((await ready.json()) as { status: string }).status, 'full');
+      assert.equal(await metricValue(small.http, 'earshot_max_sessions'), 1);
+      await a.stop();
+      assert.equal((await fetch(`${small.http}/ready`)).status, 200);
+      await assertTranscribes(await EarshotClient.connect(small.ws), 'b');
+      await a.close();
     } finally {
       await small.server.close();
     }
@@ -307,7 +328,7 @@ describe('errors, limits and security', () => {
 });
 
 describe('send buffer limits (slow reader)', () => {
-  class FakeSocket implements SessionSocket {
+  class FakeSocket implements WebSocketLike {
     readyState = 1;
     bufferedAmount = 0;
     sent: ServerMessage[] = [];
@@ -346,7 +367,7 @@ describe('send buffer limits (slow reader)', () => {
       sendHardLimitBytes: 5000,
     };
     const socket = new FakeSocket();
-    const session = new Session(socket, host);
+    const session = new SeedWebSocketSession(socket, host);
     session.handleMessage(Buffer.from(JSON.stringify({ type: 'stt_start', session_id: 's' })), false);
     await session.idle();
     assert.equal(socket.sent[0]!.type, 'stt_listening');
@@ -358,7 +379,7 @@ describe('send buffer limits (slow reader)', () => {
     recorder.emit('realtimeStabilized', 'hello');
     recorder.emit('transcriptionFinished', final);
     assert.deepEqual(socket.sent.slice(1).map((m) => m.type), ['stt_update', 'stt_final'], 'partials dropped, final kept');
-    assert.equal(metrics.droppedMessages.get(), 2);
+    assert.equal(await metricTotal(metrics.droppedMessages), 2);
 
     socket.bufferedAmount = 6000;
     recorder.emit('transcriptionFinished', final);

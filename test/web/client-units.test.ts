@@ -1,9 +1,9 @@
-// Unit tests of the web client's DOM-free modules: protocol parsing, config, preview text, errors, transcript.
+// Unit tests of the web client's DOM-free modules (and the shared protocol helpers): parsing, config, preview text,
+// errors, transcript.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { STT_CONFIG, loadConfig, resolveWsUrl } from '../../web/src/config.ts';
-import { newSessionId, parseServerMessage } from '../../web/src/net/protocol.ts';
-import { backoffDelay } from '../../web/src/net/stt-socket.ts';
+import { newSessionId, parseServerMessage } from '../../src/protocol/seed-messages.ts';
 import { describeError } from '../../web/src/ui/error-text.ts';
 import { PreviewModel, splitPreview } from '../../web/src/ui/preview-text.ts';
 import { formatTranscript, transcriptFileName } from '../../web/src/ui/transcript.ts';
@@ -31,6 +31,7 @@ test('parseServerMessage accepts the protocol and rejects malformed or unknown m
     type: 'stt_error',
     error: 'bad',
     code: 'BAD_MESSAGE',
+    session_id: null,
   });
 
   for (const bad of [
@@ -42,6 +43,7 @@ test('parseServerMessage accepts the protocol and rejects malformed or unknown m
     '{"type":"stt_state","state":"dancing"}',
     '{"type":"stt_final","text":"x","session_id":7}',
     '{"type":"something_new","x":1}',
+    '{"type":"stt_error","error":"no code"}',
   ]) {
     assert.equal(parseServerMessage(bad), null, bad);
   }
@@ -52,14 +54,6 @@ test('newSessionId makes distinct v4 UUIDs', () => {
   const b = newSessionId();
   assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.notEqual(a, b);
-});
-
-test('backoff doubles from the initial delay and is capped at 5 s', () => {
-  const mid = () => 0.5; // no jitter
-  const delays = Array.from({ length: 8 }, (_, i) => backoffDelay(i, STT_CONFIG.reconnect, mid));
-  assert.deepEqual(delays, [250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
-  assert.ok(backoffDelay(100, STT_CONFIG.reconnect, () => 0.999) <= 5000);
-  assert.ok(backoffDelay(0, STT_CONFIG.reconnect, () => 0) >= 200);
 });
 
 test('loadConfig applies query-string overrides without touching the defaults', () => {
@@ -80,7 +74,6 @@ test('resolveWsUrl maps the page origin to ws/wss', () => {
   assert.equal(resolveWsUrl('/ws/stream', 'http://localhost:8000/'), 'ws://localhost:8000/ws/stream');
   assert.equal(resolveWsUrl('/ws/stream', 'https://example.org/app/?x=1'), 'wss://example.org/ws/stream');
   assert.equal(resolveWsUrl('ws://h:1/ws/stream', 'https://example.org/'), 'ws://h:1/ws/stream');
-  assert.equal(resolveWsUrl('/ws/stream', 'http://127.0.0.1:8000/', 'se cret'), 'ws://127.0.0.1:8000/ws/stream?token=se+cret');
   assert.equal(loadConfig('?token=abc').token, 'abc');
 });
 

@@ -1,10 +1,9 @@
 /**
- * A scripted stand-in for the server's /ws/stream, for unit tests of the web client's socket and controller:
+ * A scripted stand-in for the server's /ws/stream, for unit tests of the client and the web controller:
  * records what clients send (JSON and binary) and lets the test answer.
  */
 import type { AddressInfo } from 'node:net';
-import WebSocket, { WebSocketServer } from 'ws';
-import type { SocketLike } from '../../web/src/net/stt-socket.ts';
+import { WebSocketServer, type WebSocket } from 'ws';
 
 export type Received = { kind: 'json'; value: Record<string, unknown> } | { kind: 'binary'; bytes: Buffer };
 
@@ -100,11 +99,6 @@ export class FakeSttServer {
     this.waiters = [];
     for (const w of waiters) w();
   }
-}
-
-/** The `ws` client as the web client's SocketLike (same shape as the browser's WebSocket). */
-export function wsFactory(url: string): SocketLike {
-  return new WebSocket(url);
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { STT_CONFIG, type UiConfig } from '../../web/src/config.ts';
-import { SttSocket } from '../../web/src/net/stt-socket.ts';
 import { SttController, type AudioFrame, type AudioSource, type SttControllerEvents } from '../../web/src/stt-controller.ts';
-import { FakeSttServer, sleep, wsFactory } from './fake-stt-server.ts';
+import { EarshotClient } from '../../src/client/earshot-client.ts';
+import { FakeSttServer, sleep } from './fake-stt-server.ts';
 
 class FakeMic implements AudioSource {
   active = false;
@@ -42,12 +42,7 @@ type Log = Array<[keyof SttControllerEvents, ...unknown[]]>;
 
 async function setup(t: TestContext, ui: Partial<UiConfig> = {}) {
   const server = await new FakeSttServer().start();
-  const socket = new SttSocket({
-    url: server.url,
-    createSocket: wsFactory,
-    reconnect: { initialDelayMs: 30, maxDelayMs: 200 },
-    random: () => 0.5,
-  });
+  const socket = new EarshotClient({ url: server.url, reconnect: { initialDelayMs: 30, maxDelayMs: 200 }, random: () => 0.5 });
   const mic = new FakeMic();
   const log: Log = [];
   const names: Array<keyof SttControllerEvents> = [
@@ -59,11 +54,11 @@ async function setup(t: TestContext, ui: Partial<UiConfig> = {}) {
   const controller = new SttController(socket, mic, { ...STT_CONFIG.ui, ...ui }, events);
   const state = { server };
   t.after(async () => {
-    socket.close();
+    await socket.close();
     await state.server.stop();
   });
-  socket.connect();
-  await server.until(() => server.connectionCount === 1 && socket.connected, 3000, 'connection');
+  await socket.connect();
+  await server.until(() => server.connectionCount === 1, 3000, 'connection');
   return { server, socket, mic, controller, log, state };
 }
 
@@ -218,7 +213,7 @@ test('server errors are reported with their code', async (t) => {
   assert.deepEqual(logged(log, 'error'), [['MODEL_LOAD_ERROR', 'Transcription model failed to load']]);
 });
 
-test('with the mic on, a dropped connection resumes the session (stt_start again) once reconnected', async (t) => {
+test('with the mic on, a dropped connection resumes the session (stt_start again, frames kept) once reconnected', async (t) => {
   const { server, mic, controller, log, state } = await setup(t);
   await controller.start();
   const session_id = controller.currentSessionId!;
@@ -229,14 +224,39 @@ test('with the mic on, a dropped connection resumes the session (stt_start again
   await server.stop();
   await until(() => logged(log, 'previewReset').some((a) => a[0] === 'Reconnecting…'), 'reconnecting preview');
   assert.equal(controller.sttState, 'listening');
-  mic.emit(512); // dropped: nowhere to go
+  mic.emit(512); // kept by the client until the connection is back
 
   const restarted = await new FakeSttServer().start(port);
   state.server = restarted;
-  await restarted.until(() => restarted.json('stt_start').length === 1, 3000, 'stt_start after reconnect');
+  await restarted.until(() => restarted.binaryBytes() === 1024, 3000, 'stt_start and the kept frame after reconnect');
   assert.deepEqual(restarted.json('stt_start')[0], { type: 'stt_start', session_id, sample_rate: 48000 });
   mic.emit(512);
-  await restarted.until(() => restarted.binaryBytes() === 1024, 3000, 'audio after reconnect');
+  await restarted.until(() => restarted.binaryBytes() === 2048, 3000, 'audio after reconnect');
+});
+
+test('after a reconnect the audio no final answered is sent again, and a final for audio already answered is not shown twice', async (t) => {
+  const { server, mic, controller, log, state } = await setup(t);
+  await controller.start();
+  const session_id = controller.currentSessionId!;
+  await server.until(() => server.json('stt_start').length === 1, 3000, 'stt_start');
+  for (let i = 0; i < 4; i++) mic.emit(4800); // 4 × 0.1 s at 48 kHz
+  await server.until(() => server.binaryBytes() === 4 * 9600, 3000, 'audio');
+  // The first 0.2 s were one utterance, answered; the rest is not.
+  server.send({ type: 'stt_final', text: 'answered', session_id, utterance: 1, start: 0.05, end: 0.2 });
+  await until(() => logged(log, 'final').length === 1, 'first final');
+  const port = server.port;
+  await server.stop();
+  const restarted = await new FakeSttServer().start(port);
+  state.server = restarted;
+  await restarted.until(() => restarted.binaryBytes() === 2 * 9600, 3000, 'the unanswered 0.2 s sent again');
+  const stream = restarted.received.map((r) => (r.kind === 'json' ? r.value.type : 'audio'));
+  assert.deepEqual(stream, ['stt_start', 'audio', 'audio'], 'stt_start first, then the kept audio');
+  // The new instance's stream starts at 0.2 s of the session: a final ending at or before it repeats the answered one.
+  restarted.send({ type: 'stt_final', text: 'answered again', session_id, utterance: 1, start: 0, end: 0 });
+  restarted.send({ type: 'stt_final', text: 'new words', session_id, utterance: 1, start: 0.01, end: 0.15 });
+  await until(() => logged(log, 'final').length === 2, 'second final');
+  await sleep(50);
+  assert.deepEqual(logged(log, 'final').map((a) => a[0]), ['answered', 'new words']);
 });
 
 test('typed prompts are queued while disconnected and sent on reconnect', async (t) => {

@@ -18,6 +18,8 @@
  *
  * This module is DOM-free so that node tests can import it.
  */
+import type { ReconnectOptions } from '../../src/client/earshot-client.ts';
+
 export interface AudioConstraintsConfig {
   echoCancellation: boolean;
   noiseSuppression: boolean;
@@ -30,13 +32,6 @@ export interface UiConfig {
   autoSendOnFinal: boolean;
 }
 
-export interface ReconnectConfig {
-  /** First retry delay, doubled after each failed attempt. */
-  initialDelayMs: number;
-  /** Cap on the retry delay. */
-  maxDelayMs: number;
-}
-
 export interface SttConfig {
   sampleRate: number;
   channels: number;
@@ -45,9 +40,9 @@ export interface SttConfig {
   ui: UiConfig;
   /** Full ws:// URL, or a path resolved against the page's origin. */
   wsUrl: string;
-  /** Access token for a server started with EARSHOT_TOKEN (from the page's `?token=`); sent as `?token=` on the socket. */
+  /** Access token (EARSHOT_TOKEN or a signed short-lived one) from the page's `?token=`; sent as a WebSocket subprotocol. */
   token?: string;
-  reconnect: ReconnectConfig;
+  reconnect: ReconnectOptions;
 }
 
 export const STT_CONFIG: SttConfig = {
@@ -108,11 +103,10 @@ export function loadConfig(search = '', base: SttConfig = STT_CONFIG): SttConfig
   return config;
 }
 
-/** Absolute WebSocket URL for `wsUrl` as seen from a page at `pageUrl` (http → ws, https → wss), with the token. */
-export function resolveWsUrl(wsUrl: string, pageUrl: string, token?: string): string {
+/** Absolute WebSocket URL for `wsUrl` as seen from a page at `pageUrl` (http → ws, https → wss). */
+export function resolveWsUrl(wsUrl: string, pageUrl: string): string {
   const url = new URL(wsUrl, pageUrl);
   if (url.protocol === 'http:') url.protocol = 'ws:';
   else if (url.protocol === 'https:') url.protocol = 'wss:';
-  if (token) url.searchParams.set('token', token);
   return url.href;
 }

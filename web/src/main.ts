@@ -1,9 +1,9 @@
-/** Earshot web client: wires the socket, the microphone, the controller and the views together. */
+/** Earshot web client: wires the client, the microphone, the controller and the views together. */
+import { EarshotClient, type ConnectionState } from '../../src/client/earshot-client.ts';
+import type { SttState } from '../../src/protocol/seed-messages.ts';
 import './styles.css';
 import { MicCapture } from './audio/mic-capture.ts';
 import { loadConfig, resolveWsUrl } from './config.ts';
-import type { SttState } from './net/protocol.ts';
-import { SttSocket, type ConnectionState } from './net/stt-socket.ts';
 import { SttController } from './stt-controller.ts';
 import { ChatView } from './ui/chat-view.ts';
 import { ErrorBanner } from './ui/error-banner.ts';
@@ -38,9 +38,9 @@ function byId<T extends HTMLElement>(id: string): T {
 
 const config = loadConfig(location.search);
 
-const socket = new SttSocket({
-  url: resolveWsUrl(config.wsUrl, location.href, config.token),
-  createSocket: (url) => new WebSocket(url),
+const client = new EarshotClient({
+  url: resolveWsUrl(config.wsUrl, location.href),
+  token: config.token,
   reconnect: config.reconnect,
 });
 const mic = new MicCapture({
@@ -62,7 +62,7 @@ const toast = byId('toast');
 
 const queuedMessages: HTMLElement[] = [];
 
-const controller = new SttController(socket, mic, config.ui, {
+const controller = new SttController(client, mic, config.ui, {
   micChange: (on) => {
     micButton.setActive(on);
     meter.setVisible(on);
@@ -175,11 +175,11 @@ window.__earshot = {
   audioContextState: () => mic.contextState,
   sampleRate: () => controller.declaredSampleRate,
   sttState: () => controller.sttState,
-  connectionState: () => socket.state,
+  connectionState: () => client.state,
   sessionId: () => controller.currentSessionId,
-  framesDropped: () => socket.framesDropped,
+  framesDropped: () => client.framesDropped,
 };
 
 status.setSttState('idle');
-status.setConnection(socket.state, { attempt: 0 });
-socket.connect();
+status.setConnection(client.state, { attempt: 0 });
+void client.connect();

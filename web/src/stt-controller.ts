@@ -1,17 +1,19 @@
 /**
- * The dictation session: ties the microphone, the socket and the preview together and turns server events into
- * view events. DOM-free (the audio source and the socket are injected), so node tests can drive it.
+ * The dictation session: ties the microphone, the Earshot client and the preview together and turns server events
+ * into view events. DOM-free (the audio source and the client are injected), so node tests can drive it.
  *
- * - start: open the mic, then send stt_start (with `sample_rate`, the rate the mic really produces), then frames.
- * - stop: flush the last partial frame, send it, send stt_stop; the final for what was being said still arrives
+ * - start: open the mic, then start the client's session (with `sample_rate`, the rate the mic really produces),
+ *   then frames.
+ * - stop: flush the last partial frame, send it, stop the session; the final for what was being said still arrives
  *   and is shown (the session is kept as "closing" until its final, its discard, its idle state, or a timeout).
- * - connection lost with the mic on: frames are dropped meanwhile; on reconnect stt_start is sent again.
+ * - connection lost with the mic on: the client keeps the frames and resumes the session (stt_start again, the
+ *   audio since the last final resent) when it is back.
  * - finals become user messages, and `prompt` messages when autoSendOnFinal is on; typed prompts too (queued
  *   while disconnected).
  */
 import type { UiConfig } from './config.ts';
-import { newSessionId, type ClientMessage, type ServerMessage, type SttState } from './net/protocol.ts';
-import type { ConnectionInfo, ConnectionState, SttSocket } from './net/stt-socket.ts';
+import type { ConnectionInfo, ConnectionState, EarshotClient } from '../../src/client/earshot-client.ts';
+import { newSessionId, type PromptMessage, type ServerMessage, type SttState } from '../../src/protocol/seed-messages.ts';
 import { PreviewModel, type PreviewParts } from './ui/preview-text.ts';
 
 export interface AudioFrame {
@@ -70,16 +72,15 @@ export class SttController {
   private lastSessionId: string | null = null;
   private readonly pageSessionId = newSessionId();
   private sampleRate = 0;
-  private startSent = false;
   private state: SttState = 'idle';
   private readonly preview: PreviewModel;
   private pendingPreview = false;
   private readonly closing = new Map<string, ReturnType<typeof setTimeout>>();
-  private readonly queuedPrompts: ClientMessage[] = [];
+  private readonly queuedPrompts: PromptMessage[] = [];
   private readonly events: Partial<SttControllerEvents>;
 
   constructor(
-    private readonly socket: SttSocket,
+    private readonly client: EarshotClient,
     private readonly audio: AudioSource,
     private readonly ui: UiConfig,
     events: Partial<SttControllerEvents>,
@@ -94,11 +95,11 @@ export class SttController {
         void this.stop();
       },
     });
-    socket.onMessage((m) => this.onMessage(m));
-    socket.onOpen(() => this.onOpen());
-    socket.onConnectionChange((state, info) => {
-      if (state !== 'connected') this.onDisconnected();
-      this.events.connectionChange?.(state, info);
+    client.on('message', (m) => this.onMessage(m));
+    client.on('open', () => this.onOpen());
+    client.on('connection', (info) => {
+      if (info.state !== 'connected') this.onDisconnected();
+      this.events.connectionChange?.(info.state, info);
     });
   }
 
@@ -142,11 +143,11 @@ export class SttController {
     }
     this.sessionId = id;
     this.micOn = true;
-    this.startSent = false;
     this.preview.reset();
     this.events.micChange?.(true);
     if (this.ui.showRealtimePreview) this.events.previewOpen?.();
-    this.sendStart();
+    // Refusals (OVERLOADED, ...) also arrive as stt_error messages, shown by onMessage.
+    this.client.start(id, { sampleRate: this.sampleRate, timeoutMs: CLOSING_TIMEOUT_MS }).catch(() => {});
     this.setBusy(false);
   }
 
@@ -155,9 +156,8 @@ export class SttController {
     this.setBusy(true);
     const id = this.sessionId!;
     await this.audio.stop(); // the flushed last frame still goes out through onFrame
-    if (this.startSent) this.socket.send({ type: 'stt_stop', session_id: id });
+    this.client.stop(CLOSING_TIMEOUT_MS).catch(() => {});
     this.micOn = false;
-    this.startSent = false;
     this.sessionId = null;
     this.lastSessionId = id;
     this.closing.set(
@@ -176,41 +176,33 @@ export class SttController {
 
   /** Sends typed (or auto-sent) text as a `prompt`; queued while disconnected. Returns false when queued. */
   sendPrompt(text: string): boolean {
-    const message: ClientMessage = {
+    const message: PromptMessage = {
       type: 'prompt',
       text,
       session_id: this.sessionId ?? this.lastSessionId ?? this.pageSessionId,
     };
-    if (this.socket.send(message)) return true;
+    if (this.client.sendJson(message)) return true;
     if (this.queuedPrompts.length >= MAX_QUEUED_PROMPTS) this.queuedPrompts.shift();
     this.queuedPrompts.push(message);
     return false;
   }
 
-  private sendStart(): void {
-    if (!this.micOn || !this.sessionId) return;
-    this.startSent = this.socket.send({ type: 'stt_start', session_id: this.sessionId, sample_rate: this.sampleRate });
-  }
-
   private onFrame(frame: AudioFrame): void {
     if (!this.micOn) return;
     this.events.level?.(frame.rms, frame.peak);
-    if (this.startSent) this.socket.sendAudio(frame.pcm);
+    this.client.sendAudio(frame.pcm);
   }
 
   private onOpen(): void {
     if (this.micOn) {
       this.preview.reset();
       if (this.ui.showRealtimePreview) this.events.previewReset?.('Listening…');
-      this.sendStart();
     }
-    while (this.queuedPrompts.length && this.socket.send(this.queuedPrompts[0]!)) this.queuedPrompts.shift();
+    while (this.queuedPrompts.length && this.client.sendJson(this.queuedPrompts[0]!)) this.queuedPrompts.shift();
   }
 
   private onDisconnected(): void {
-    this.startSent = false;
-    // Sessions in the middle of stopping will never finish on a new connection.
-    for (const id of [...this.closing.keys()]) this.endClosing(id);
+    // A session in the middle of stopping finishes after the reconnect (the client resends its audio).
     if (this.micOn) {
       this.preview.reset();
       if (this.ui.showRealtimePreview) this.events.previewReset?.('Reconnecting…');
@@ -219,7 +211,7 @@ export class SttController {
   }
 
   private onMessage(m: ServerMessage): void {
-    const sid = m.session_id;
+    const sid = m.type === 'pong' ? undefined : (m.session_id ?? undefined);
     const current = this.micOn && (sid === undefined || sid === this.sessionId);
     const closing = sid !== undefined && this.closing.has(sid);
     switch (m.type) {
@@ -256,7 +248,7 @@ export class SttController {
         }
         break;
       case 'stt_error':
-        this.events.error?.(m.code ?? 'SERVER_ERROR', m.error);
+        this.events.error?.(m.code, m.error);
         break;
       case 'assistant_delta':
         this.events.assistantDelta?.(m.text);
@@ -269,11 +261,11 @@ export class SttController {
     }
   }
 
-  private onFinal(raw: string, afterStop: boolean, m: { utterance?: number; latency_ms?: number; session_id?: string }): void {
+  private onFinal(raw: string, afterStop: boolean, m: { utterance?: number; latency_ms?: number; session_id: string | null }): void {
     const text = raw.trim();
     if (afterStop) {
       if (text) this.events.final?.(text, { afterStop: true, utterance: m.utterance, latencyMs: m.latency_ms });
-      if (m.session_id !== undefined) this.endClosing(m.session_id);
+      if (m.session_id !== null && m.session_id !== undefined) this.endClosing(m.session_id);
       else for (const id of [...this.closing.keys()]) this.endClosing(id);
     } else {
       this.preview.reset();

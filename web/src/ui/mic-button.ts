@@ -1,5 +1,5 @@
 /** The mic toggle: data-state and classes follow the seed (listening / recording / processing), plus ARIA. */
-import type { SttState } from '../net/protocol.ts';
+import type { SttState } from '../../../src/protocol/seed-messages.ts';
 
 const STATE_CLASSES: Record<SttState, string[]> = {
   idle: [],

@@ -1,6 +1,6 @@
 /** The two status indicators: the STT state (#stt-state, text = state) and the connection (#connection-state). */
-import type { SttState } from '../net/protocol.ts';
-import type { ConnectionInfo, ConnectionState } from '../net/stt-socket.ts';
+import type { SttState } from '../../../src/protocol/seed-messages.ts';
+import type { ConnectionInfo, ConnectionState } from '../../../src/client/earshot-client.ts';
 
 export function connectionText(state: ConnectionState, info: ConnectionInfo): string {
   switch (state) {

@@ -1,0 +1,203 @@
+import { randomUUID } from 'node:crypto';
+import { decodeG711 } from '../../audio/g711.ts';
+import type { RecorderConfig } from '../../recorder/recorder-config.ts';
+import { MAX_AUDIO_FRAME_BYTES } from '../protocol.ts';
+import { TranscriptionSession, type SessionEvent, type SessionHost } from '../transcription-session.ts';
+import { socketTransport, toBuffer, WebSocketProtocol, type WebSocketLike } from './websocket-adapter.ts';
+
+/**
+ * Deepgram's live streaming API (/v1/listen), as `@deepgram/sdk`'s listen.v1 socket speaks it: raw audio in binary
+ * frames, the options in the URL (`encoding` linear16|mulaw|alaw, `sample_rate`, `interim_results`, `vad_events`,
+ * `endpointing`, `utterance_end_ms`), JSON control messages (`KeepAlive`, `Finalize`, `CloseStream`); out come
+ * `Results` (interim ones from our partials, `is_final` + `speech_final` from our finals), `SpeechStarted`,
+ * `UtteranceEnd` and, on close, `Metadata`. Deepgram has no error message type: bad input closes with 1008 or 1011
+ * and a reason, as Deepgram does; a bad query refuses the handshake with 400 before any audio.
+ */
+
+export interface DeepgramOptions {
+  encoding: 'linear16' | 'mulaw' | 'alaw';
+  sampleRate: number;
+  interimResults: boolean;
+  vadEvents: boolean;
+  /** ms of silence that end an utterance; undefined: ours. */
+  endpointingMs?: number;
+  utteranceEndMs?: number;
+  model: string;
+}
+
+/** The query of a /v1/listen URL, or why it is refused. */
+export function parseDeepgramQuery(query: URLSearchParams): DeepgramOptions | { error: string } {
+  const encoding = query.get('encoding') ?? 'linear16';
+  if (encoding !== 'linear16' && encoding !== 'mulaw' && encoding !== 'alaw') return { error: `encoding must be linear16, mulaw or alaw (got ${encoding.slice(0, 40)})` };
+  const rateText = query.get('sample_rate') ?? (encoding === 'linear16' ? '16000' : '8000');
+  const sampleRate = Number(rateText);
+  if (!/^\d+$/.test(rateText) || sampleRate < 8000 || sampleRate > 192000) return { error: `sample_rate must be an integer from 8000 to 192000 (got ${rateText.slice(0, 40)})` };
+  const channels = query.get('channels') ?? '1';
+  if (channels !== '1') return { error: 'only mono audio (channels=1) is supported' };
+  const bool = (name: string) => /^true$/i.test(query.get(name) ?? '');
+  const ms = (name: string): number | undefined => {
+    const v = query.get(name);
+    if (v === null || /^false$/i.test(v)) return undefined;
+    const n = Number(v);
+    return Number.isFinite(n) && n >= 0 ? n : undefined;
+  };
+  const endpointing = ms('endpointing');
+  return {
+    encoding,
+    sampleRate,
+    interimResults: bool('interim_results'),
+    vadEvents: bool('vad_events'),
+    // Deepgram's default endpointing (10 ms) is far below what our VAD needs: values under 100 ms mean "as soon as possible".
+    endpointingMs: endpointing === undefined ? undefined : Math.min(10000, Math.max(100, endpointing)),
+    utteranceEndMs: ms('utterance_end_ms'),
+    model: (query.get('model') ?? 'earshot').slice(0, 64),
+  };
+}
+
+export class DeepgramLiveSession extends WebSocketProtocol<null> {
+  readonly session: TranscriptionSession<null>;
+  private readonly requestId = randomUUID();
+  private readonly rate: number;
+  /** Seconds of audio received, for Metadata.duration. */
+  private audioSeconds = 0;
+  private finalizing = false;
+  private closing = false;
+
+  constructor(
+    ws: WebSocketLike,
+    host: SessionHost,
+    private readonly options: DeepgramOptions,
+  ) {
+    super(ws);
+    this.rate = options.encoding === 'linear16' ? options.sampleRate : 8000;
+    this.session = new TranscriptionSession<null>(host, socketTransport(ws), (event) => this.onEvent(event), 'deepgram');
+    if (!this.session.start({ sampleRate: this.rate, tag: null, recorder: this.recorderSettings() })) {
+      this.close(1013, 'the server is at its maximum number of sessions or shutting down; try again later');
+    }
+  }
+
+  handleMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    const buf = toBuffer(data);
+    if (isBinary) {
+      if (this.closing) return;
+      if (buf.length > MAX_AUDIO_FRAME_BYTES) {
+        this.close(1008, `audio frame of ${buf.length} bytes is over the limit of ${MAX_AUDIO_FRAME_BYTES} bytes`);
+        return;
+      }
+      const pcm = this.options.encoding === 'linear16' ? buf : decodeG711(buf, this.options.encoding);
+      this.audioSeconds += pcm.length / 2 / this.rate;
+      this.session.appendAudio(pcm);
+      return;
+    }
+    let msg: unknown;
+    try {
+      msg = JSON.parse(buf.toString('utf8'));
+    } catch {
+      this.close(1008, 'text messages must be JSON: {"type":"KeepAlive"}, {"type":"Finalize"} or {"type":"CloseStream"}');
+      return;
+    }
+    const type = typeof msg === 'object' && msg !== null ? (msg as Record<string, unknown>).type : undefined;
+    switch (type) {
+      case 'KeepAlive':
+        return;
+      case 'Finalize':
+        this.finalize();
+        return;
+      case 'CloseStream':
+        void this.finish();
+        return;
+      default:
+        this.close(1008, `unknown message type ${JSON.stringify(type ?? null).slice(0, 60)}; expected KeepAlive, Finalize or CloseStream`);
+    }
+  }
+
+  /** Graceful end: the final in progress, Metadata, then close. */
+  override async shutdown(): Promise<void> {
+    await this.finish(1001);
+  }
+
+
+  /** Finalize: what was said so far is transcribed now (from_finalize), and listening goes on. */
+  private finalize(): void {
+    if (this.closing) return;
+    this.finalizing = true;
+    void this.session.stop().then(() => {
+      this.finalizing = false;
+      if (!this.closing) this.session.start({ sampleRate: this.rate, tag: null, recorder: this.recorderSettings() });
+    });
+  }
+
+  private async finish(code = 1000): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    await this.session.stop();
+    this.send({ type: 'Metadata', transaction_key: 'deprecated', request_id: this.requestId, sha256: '', created: new Date().toISOString(), duration: round3(this.audioSeconds), channels: 1 });
+    this.close(code, code === 1001 ? 'server shutting down' : 'stream closed');
+  }
+
+  private recorderSettings(): Partial<RecorderConfig> | undefined {
+    return this.options.endpointingMs === undefined ? undefined : { postSpeechSilenceDuration: this.options.endpointingMs / 1000 };
+  }
+
+  private onEvent(event: SessionEvent): void {
+    switch (event.type) {
+      case 'speech_started':
+        if (this.options.vadEvents) this.send({ type: 'SpeechStarted', channel: [0, 1], timestamp: event.start });
+        return;
+      case 'partial':
+        if (this.options.interimResults) this.results(event.text, undefined, false);
+        return;
+      case 'final':
+        this.results(event.text, { start: event.start, end: event.end }, true);
+        if (this.options.utteranceEndMs !== undefined) this.send({ type: 'UtteranceEnd', channel: [0, 1], last_word_end: event.end });
+        return;
+      case 'error':
+        // The connection goes on (what was said before and after still comes); the failure is said in Deepgram's
+        // error shape, which its SDK hands to the message listeners.
+        this.send({ type: 'Error', variant: event.code, description: event.message, message: event.message });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private results(text: string, span: { start: number; end: number } | undefined, final: boolean): void {
+    const start = span?.start ?? 0;
+    const duration = span ? span.end - span.start : 0;
+    const words = text.split(/\s+/).filter(Boolean);
+    const step = words.length > 0 ? duration / words.length : 0;
+    this.send({
+      type: 'Results',
+      channel_index: [0, 1],
+      duration: round3(duration),
+      start: round3(start),
+      is_final: final,
+      speech_final: final,
+      from_finalize: final && this.finalizing,
+      channel: {
+        alternatives: [
+          {
+            transcript: text,
+            confidence: 1,
+            // Moonshine gives no timings: words share the utterance evenly (REST verbose_json lays them over voiced audio).
+            words: words.map((w, i) => ({ word: w.toLowerCase().replace(/[^\p{L}\p{N}']/gu, ''), punctuated_word: w, start: round3(start + i * step), end: round3(start + (i + 1) * step), confidence: 1 })),
+          },
+        ],
+      },
+      metadata: { request_id: this.requestId, model_info: { name: this.options.model, version: '1', arch: 'moonshine' }, model_uuid: this.requestId },
+    });
+  }
+
+  private close(code: number, reason: string): void {
+    this.closing = true;
+    if (this.ws.readyState === 1) this.ws.close(code, reason);
+  }
+
+  private send(msg: Record<string, unknown>): void {
+    if (this.ws.readyState === 1) this.ws.send(JSON.stringify(msg));
+  }
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

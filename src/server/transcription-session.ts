@@ -1,0 +1,466 @@
+import { randomUUID } from 'node:crypto';
+import type { DiscardReason, Recorder, RecorderState } from '../recorder/recorder.ts';
+import type { RecorderConfig } from '../recorder/recorder-config.ts';
+import type { TranscriptionService } from '../recorder/transcription-service.ts';
+import type { Logger } from './logger.ts';
+import type { ServerMetrics } from './metrics.ts';
+import type { ErrorCode } from './protocol.ts';
+
+/**
+ * The transport-neutral session core: PCM16 in (any rate), events out, commands in (start, stop/commit, close). Every
+ * protocol (the seed's WebSocket, OpenAI realtime, Wyoming, Deepgram live) is an adapter that only translates its
+ * messages to these calls and these events to its messages; the utterance cycle, slots, backpressure, bounded send
+ * buffers, drain and metrics live here once.
+ */
+
+/** What the core needs of the connection under an adapter. */
+export interface SessionTransport {
+  /** Bytes queued to the peer, not yet sent. */
+  readonly bufferedAmount: number;
+  /** Stop/restart reading (TCP backpressure on a client that sends audio faster than it is processed). */
+  pause?(): void;
+  resume?(): void;
+  /** The peer does not read what it is sent: close the connection. */
+  cut(reason: string): void;
+}
+
+/** What a session needs from its server. */
+export interface SessionHost {
+  /** The shared models; rejects when they failed to load. */
+  service(): Promise<TranscriptionService>;
+  /** Takes one of the server's session slots; false when all are taken. */
+  acquireSlot(): boolean;
+  releaseSlot(): void;
+  readonly shuttingDown: boolean;
+  readonly metrics: ServerMetrics;
+  readonly log: Logger;
+  readonly sendSoftLimitBytes: number;
+  readonly sendHardLimitBytes: number;
+  readonly recorderConfig?: Partial<RecorderConfig>;
+}
+
+/** Events out; `utterance` is 1-based within a cycle, times are seconds since the cycle's first sample. */
+export type SessionEvent =
+  | { type: 'listening'; sampleRate: number }
+  | { type: 'state'; state: RecorderState }
+  | { type: 'vad_start' }
+  | { type: 'vad_stop' }
+  | { type: 'speech_started'; utterance: number; start: number }
+  | { type: 'speech_stopped'; utterance: number; start: number; end: number }
+  | { type: 'partial'; utterance: number; text: string }
+  | { type: 'stabilized'; utterance: number; text: string }
+  | {
+      type: 'final';
+      utterance: number;
+      text: string;
+      start: number;
+      end: number;
+      latencyMs: number;
+      processingMs: number;
+      model: string;
+    }
+  | { type: 'discarded'; utterance: number; reason: DiscardReason; start: number; end: number }
+  | { type: 'error'; code: ErrorCode; message: string; utterance?: number };
+
+/** Events a slow reader may lose: a later one supersedes them. */
+const DROPPABLE: ReadonlySet<SessionEvent['type']> = new Set(['partial', 'stabilized']);
+
+/** An adapter's handler: the event, and the tag of the cycle it belongs to (undefined outside any cycle). */
+export type SessionListener<Tag> = (event: SessionEvent, tag: Tag | undefined) => void;
+
+export interface CycleOptions<Tag> {
+  /** Rate of the PCM16 that appendAudio() will get. */
+  sampleRate: number;
+  /** The adapter's own handle on the cycle (the seed's session_id, say), passed back with its events. */
+  tag: Tag;
+  /** Per-cycle recorder settings over the server's (a protocol's silence duration, say). */
+  recorder?: Partial<RecorderConfig>;
+}
+
+/** One start … stop cycle: its own Recorder and sample rate. */
+interface Cycle<Tag> {
+  number: number;
+  tag: Tag;
+  sampleRate: number;
+  recorderConfig?: Partial<RecorderConfig>;
+  recorder?: Recorder;
+  /** Audio that arrived before the recorder was ready (clients stream right after their start message). */
+  backlog: Uint8Array[];
+  backlogBytes: number;
+  /** The utterance partials currently belong to. */
+  utterance: number;
+  /** Seconds of audio fed to the recorder (compared with recorder.time, the seconds it has been through the VAD). */
+  fedSeconds: number;
+  /** performance.now() at the recording start of an utterance still waiting for its first partial. */
+  awaitingFirstPartialSince?: number;
+}
+
+/** Audio kept while a cycle's recorder is being set up (models still loading, say); older frames are dropped. */
+const MAX_BACKLOG_SECONDS = 30;
+/**
+ * Audio a client may be ahead of the VAD (it sends faster than real time, say): beyond this the transport stops being
+ * read until the recorder has caught up, so memory stays bounded and the client feels TCP backpressure.
+ */
+const MAX_INPUT_BACKLOG_SECONDS = 20;
+
+/**
+ * One client's transcription session: any number of cycles, one listening at a time, each with a fresh Recorder from
+ * the shared TranscriptionService. Commands run one after another on a promise chain, so a start that follows a stop
+ * waits for the final of the stopped cycle; audio is handled synchronously and never waits. No method throws.
+ */
+export class TranscriptionSession<Tag = unknown> {
+  /** Connection id (server side; never shown in place of a client's own id). */
+  readonly id = randomUUID();
+  /** The cycle receiving audio, if listening. */
+  private cycle?: Cycle<Tag>;
+  /** Cycles not yet finished: the listening one plus any still stopping. */
+  private readonly cycles = new Set<Cycle<Tag>>();
+  private cycleCount = 0;
+  private holdsSlot = false;
+  private ops: Promise<void> = Promise.resolve();
+  private closed = false;
+  private cutting = false;
+  private paused = false;
+  /** Set while draining: closes the connection after the next final or discard (see drain()). */
+  private drained?: { timer: NodeJS.Timeout; close(): void };
+  /** Log lines about this session carry its id as `session`. */
+  private readonly log: Logger;
+
+  constructor(
+    private readonly host: SessionHost,
+    private readonly transport: SessionTransport,
+    private readonly listener: SessionListener<Tag>,
+    /** The adapter's name, a label on metrics. */
+    readonly protocol: string,
+  ) {
+    this.log = host.log.child({ session: this.id, protocol });
+  }
+
+  get listening(): boolean {
+    return this.cycle !== undefined;
+  }
+
+  /** The listening cycle's tag. */
+  get tag(): Tag | undefined {
+    return this.cycle?.tag;
+  }
+
+  /** Resolves when the commands received so far have been carried out. */
+  idle(): Promise<void> {
+    return this.ops;
+  }
+
+  /**
+   * Starts listening. A start while listening stops the running cycle first (its final is still delivered). False,
+   * with an error event, when the server is shutting down or full.
+   */
+  start(options: CycleOptions<Tag>): boolean {
+    if (this.closed) return false;
+    if (this.host.shuttingDown) {
+      this.error('SHUTTING_DOWN', 'the server is shutting down', options.tag);
+      return false;
+    }
+    if (!this.holdsSlot) {
+      if (!this.host.acquireSlot()) {
+        this.error('OVERLOADED', 'the server is at its maximum number of sessions; try again later', options.tag);
+        return false;
+      }
+      this.holdsSlot = true;
+      this.host.metrics.sessionsStarted.inc({ protocol: this.protocol });
+    }
+    if (this.cycle) this.stop();
+    const cycle: Cycle<Tag> = {
+      number: ++this.cycleCount,
+      tag: options.tag,
+      sampleRate: options.sampleRate,
+      recorderConfig: options.recorder,
+      backlog: [],
+      backlogBytes: 0,
+      utterance: 0,
+      fedSeconds: 0,
+    };
+    this.cycle = cycle;
+    this.cycles.add(cycle);
+    this.enqueue(() => this.startCycle(cycle));
+    return true;
+  }
+
+  /** PCM16 little-endian mono at the cycle's rate. False when not listening (the adapter says so in its own words). */
+  appendAudio(bytes: Uint8Array): boolean {
+    const cycle = this.cycle;
+    if (this.closed || !cycle) return false;
+    if (bytes.length === 0) return true;
+    if (cycle.recorder) {
+      this.feed(cycle, cycle.recorder, bytes);
+      return true;
+    }
+    cycle.backlog.push(Uint8Array.from(bytes));
+    cycle.backlogBytes += bytes.length;
+    const max = MAX_BACKLOG_SECONDS * cycle.sampleRate * 2;
+    while (cycle.backlogBytes > max && cycle.backlog.length > 1) {
+      const dropped = cycle.backlog.shift()!;
+      // Keep byte parity, so that PCM16 sample boundaries stay where they were.
+      if (dropped.length % 2 === 1) cycle.backlog[0] = cycle.backlog[0]!.subarray(1);
+      cycle.backlogBytes -= dropped.length + (dropped.length % 2);
+    }
+    return true;
+  }
+
+  /**
+   * Stops listening: the utterance in progress is finished and its final delivered, then state idle. While not
+   * listening, the idle state is still reported, so a client waiting for it is not stuck. Resolves when done.
+   */
+  stop(): Promise<void> {
+    const cycle = this.cycle;
+    if (cycle) {
+      this.cycle = undefined;
+      this.enqueue(() => this.finishCycle(cycle));
+    } else {
+      this.enqueue(async () => {
+        if (!this.cycle) this.emit({ type: 'state', state: 'idle' }, undefined);
+      });
+    }
+    return this.ops;
+  }
+
+  /**
+   * Drops the audio of the listening cycle (no final for the utterance in progress) and goes on listening with the
+   * same settings: OpenAI's input_audio_buffer.clear, say.
+   */
+  clear(): void {
+    const cycle = this.cycle;
+    if (!cycle || this.closed) return;
+    this.cycle = undefined;
+    this.cycles.delete(cycle);
+    this.dropCycle(cycle);
+    this.start({ sampleRate: cycle.sampleRate, tag: cycle.tag, recorder: cycle.recorderConfig });
+  }
+
+  /** Counts an error and reports it to the adapter (for its own protocol errors too, so metrics see them all). */
+  error(code: ErrorCode, message: string, tag: Tag | undefined = this.cycle?.tag, utterance?: number): void {
+    this.host.metrics.errors.inc({ code });
+    const event: SessionEvent = { type: 'error', code, message };
+    if (utterance !== undefined) event.utterance = utterance;
+    this.emit(event, tag);
+  }
+
+  /**
+   * Drain (the instance is going away): `close` is called right after the next final or discard, or at once when no
+   * utterance is in progress, so no sentence is cut; a client that resends its unanswered audio goes on elsewhere.
+   * After `boundMs` the utterance in progress is finished instead (its final is still delivered), then `close`.
+   */
+  drain(boundMs: number, close: () => void): void {
+    if (this.closed || this.drained) return;
+    const state = this.cycle?.recorder?.state;
+    const stopping = this.cycles.size > (this.cycle ? 1 : 0);
+    if (!stopping && state !== 'recording' && state !== 'transcribing') {
+      close();
+      return;
+    }
+    const timer = setTimeout(() => void this.shutdown().then(() => this.closeDrained()), boundMs);
+    timer.unref();
+    this.drained = { timer, close };
+  }
+
+  private closeDrained(): void {
+    const drained = this.drained;
+    if (!drained || this.closed) return;
+    clearTimeout(drained.timer);
+    drained.close();
+  }
+
+  /** Graceful end (server shutdown): stop listening and deliver the final in progress. */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    if (this.cycle) void this.stop();
+    await this.ops;
+  }
+
+  /** The connection is gone: drop everything at once (nobody is left to receive a final) and free the slot. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.drained) clearTimeout(this.drained.timer);
+    this.cycle = undefined;
+    for (const c of this.cycles) this.dropCycle(c);
+    this.cycles.clear();
+    this.releaseSlot();
+  }
+
+  // ---- cycles -------------------------------------------------------------------------------------------------
+
+  private feed(cycle: Cycle<Tag>, recorder: Recorder, bytes: Uint8Array): void {
+    recorder.feedAudio(bytes, cycle.sampleRate);
+    cycle.fedSeconds += bytes.length / 2 / cycle.sampleRate;
+    if (this.paused || !this.transport.pause || cycle.fedSeconds - recorder.time < MAX_INPUT_BACKLOG_SECONDS) return;
+    this.paused = true;
+    this.host.metrics.inputPauses.inc();
+    this.transport.pause();
+    void recorder.drain().finally(() => {
+      this.paused = false;
+      if (!this.closed) this.transport.resume?.();
+    });
+  }
+
+  private enqueue(op: () => Promise<void>): void {
+    this.ops = this.ops.then(op).catch((e: unknown) => {
+      this.log.error({ err: e }, 'failed');
+      this.error('INTERNAL_ERROR', 'internal error');
+    });
+  }
+
+  private async startCycle(cycle: Cycle<Tag>): Promise<void> {
+    let service: TranscriptionService;
+    try {
+      service = await this.host.service();
+    } catch (e) {
+      this.error('MODEL_LOAD_ERROR', `the transcription models failed to load: ${(e as Error).message}`, cycle.tag);
+      this.abandon(cycle);
+      return;
+    }
+    if (this.closed || !this.cycles.has(cycle)) return;
+    let recorder: Recorder;
+    try {
+      const config = cycle.recorderConfig ? { ...this.host.recorderConfig, ...cycle.recorderConfig } : this.host.recorderConfig;
+      recorder = await service.createRecorder(`${this.id}#${cycle.number}`, config);
+    } catch (e) {
+      this.error('MODEL_LOAD_ERROR', `could not set up a recorder: ${(e as Error).message}`, cycle.tag);
+      this.abandon(cycle);
+      return;
+    }
+    if (this.closed || !this.cycles.has(cycle)) {
+      recorder.shutdown();
+      return;
+    }
+    this.wire(recorder, cycle);
+    cycle.recorder = recorder;
+    this.emit({ type: 'listening', sampleRate: cycle.sampleRate }, cycle.tag);
+    recorder.start();
+    for (const chunk of cycle.backlog) this.feed(cycle, recorder, chunk);
+    cycle.backlog = [];
+    cycle.backlogBytes = 0;
+  }
+
+  private async finishCycle(cycle: Cycle<Tag>): Promise<void> {
+    if (this.closed) return;
+    const recorder = cycle.recorder;
+    if (recorder) {
+      try {
+        await recorder.stop(); // emits stateChange idle after the last final
+      } catch (e) {
+        if (!this.closed) this.log.warn(`stop failed: ${(e as Error).message}`);
+      }
+      recorder.shutdown();
+    }
+    if (this.closed) return;
+    // A cycle that never got a recorder (models failed to load) still answers its stop.
+    if (!recorder) this.emit({ type: 'state', state: 'idle' }, cycle.tag);
+    this.cycles.delete(cycle);
+    this.releaseIfDone();
+  }
+
+  /** A cycle that could not start: forget it (a stop for it still answers idle). */
+  private abandon(cycle: Cycle<Tag>): void {
+    if (this.cycle === cycle) this.cycle = undefined;
+    this.cycles.delete(cycle);
+    cycle.backlog = [];
+    this.releaseIfDone();
+  }
+
+  private dropCycle(cycle: Cycle<Tag>): void {
+    cycle.backlog = [];
+    try {
+      cycle.recorder?.shutdown();
+    } catch (e) {
+      this.log.warn(`recorder shutdown failed: ${(e as Error).message}`);
+    }
+  }
+
+  private releaseIfDone(): void {
+    if (this.cycles.size === 0) this.releaseSlot();
+  }
+
+  private releaseSlot(): void {
+    if (!this.holdsSlot) return;
+    this.holdsSlot = false;
+    this.host.releaseSlot();
+  }
+
+  /** Recorder events → session events, tagged with the cycle. */
+  private wire(recorder: Recorder, cycle: Cycle<Tag>): void {
+    const tag = cycle.tag;
+    const metrics = this.host.metrics;
+    recorder.on('stateChange', (state) => this.emit({ type: 'state', state }, tag));
+    recorder.on('vadStart', () => this.emit({ type: 'vad_start' }, tag));
+    recorder.on('vadStop', () => this.emit({ type: 'vad_stop' }, tag));
+    recorder.on('recordingStart', (span) => {
+      cycle.utterance = span.utterance;
+      cycle.awaitingFirstPartialSince = performance.now();
+      this.emit({ type: 'speech_started', utterance: span.utterance, start: round3(span.start) }, tag);
+    });
+    recorder.on('recordingStop', (span) => {
+      metrics.utterances.inc();
+      this.emit({ type: 'speech_stopped', utterance: span.utterance, start: round3(span.start), end: round3(span.end) }, tag);
+    });
+    recorder.on('realtimeUpdate', (text) => {
+      metrics.partials.inc();
+      if (cycle.awaitingFirstPartialSince !== undefined) {
+        metrics.firstPartialLatency.observe((performance.now() - cycle.awaitingFirstPartialSince) / 1000);
+        cycle.awaitingFirstPartialSince = undefined;
+      }
+      this.emit({ type: 'partial', utterance: cycle.utterance, text }, tag);
+    });
+    recorder.on('realtimeStabilized', (text) => this.emit({ type: 'stabilized', utterance: cycle.utterance, text }, tag));
+    recorder.on('transcriptionFinished', (f) => {
+      metrics.finals.inc();
+      metrics.finalLatency.observe(f.latencyMs / 1000);
+      this.emit(
+        {
+          type: 'final',
+          utterance: f.utterance,
+          text: f.text,
+          start: round3(f.start),
+          end: round3(f.end),
+          latencyMs: Math.round(f.latencyMs),
+          processingMs: Math.round(f.processingMs),
+          model: f.model,
+        },
+        tag,
+      );
+      this.closeDrained();
+    });
+    recorder.on('utteranceDiscarded', (d) => {
+      metrics.discarded.inc({ reason: d.reason });
+      this.emit({ type: 'discarded', utterance: d.utterance, reason: d.reason, start: round3(d.start), end: round3(d.end) }, tag);
+      this.closeDrained();
+    });
+    recorder.on('error', (e) => this.error(e.code, e.message, tag, e.utterance));
+  }
+
+  // ---- output -------------------------------------------------------------------------------------------------
+
+  /**
+   * Bounded send buffer: above the soft limit partials are dropped, since a newer one supersedes them; above the hard
+   * limit the client is not reading at all and is cut.
+   */
+  private emit(event: SessionEvent, tag: Tag | undefined): void {
+    if (this.closed || this.cutting) return;
+    const buffered = this.transport.bufferedAmount;
+    if (buffered > this.host.sendHardLimitBytes) {
+      this.cutting = true;
+      this.log.warn(`client not reading (${buffered} bytes queued); closing`);
+      this.host.metrics.errors.inc({ code: 'SLOW_CONSUMER' });
+      this.transport.cut('client is not reading its messages');
+      return;
+    }
+    if (buffered > this.host.sendSoftLimitBytes && DROPPABLE.has(event.type)) {
+      this.host.metrics.droppedMessages.inc();
+      return;
+    }
+    this.listener(event, tag);
+  }
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

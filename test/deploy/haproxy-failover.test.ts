@@ -1,0 +1,135 @@
+/**
+ * Three real `earshot serve` processes behind HAProxy (Debian's, with deploy/haproxy/haproxy.cfg) on loopback;
+ * 12 real-time sessions through the balancer with the reconnecting client. One instance drains (SIGTERM), later
+ * another is killed (SIGKILL): every sentence spoken still gets exactly one final.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { startServerProcess, type ServerProcess } from '../../bench/server-process.ts';
+import type { SessionFinal } from '../../src/client/earshot-client.ts';
+import { ReconnectingSession } from '../../src/client/reconnecting-session.ts';
+import { clip, conversation, metricValue, waitFor, werOf, type SpeechClip } from '../server/helpers.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CONFIG = path.join(ROOT, 'deploy/haproxy/haproxy.cfg');
+const HAPROXY = ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'].find((p) => fs.existsSync(p));
+const SESSIONS = 12;
+const SENTENCES = [
+  'sense_and_sensibility_01_austen_64kb-0870.wav',
+  'sense_and_sensibility_01_austen_64kb-0880.wav',
+  'sense_and_sensibility_01_austen_64kb-0890.wav',
+  'sense_and_sensibility_01_austen_64kb-0920.wav',
+  'sense_and_sensibility_01_austen_64kb-0930.wav',
+  'goforward.wav',
+  'cards-005.wav',
+].map(clip);
+const PER_SESSION = 5;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('three instances behind HAProxy: drain and failover', { skip: !HAPROXY && process.env.CI !== 'true' ? 'haproxy not installed (apt-get install haproxy)' : false }, () => {
+  const instances: ServerProcess[] = [];
+  let haproxy: ChildProcess | undefined;
+  let lbUrl = '';
+
+  before(async () => {
+    assert.ok(HAPROXY, 'haproxy is required in CI: apt-get install haproxy');
+    // Tiny for finals too: cheaper on a 2-core CI machine; the test is about failover, not accuracy.
+    const args = ['--model', 'moonshine-tiny', '--max-sessions', '16'];
+    instances.push(...(await Promise.all([0, 1, 2].map(() => startServerProcess(args)))));
+    const lbPort = await freePort();
+    lbUrl = `ws://127.0.0.1:${lbPort}/ws/stream`;
+    const env: NodeJS.ProcessEnv = { ...process.env, EARSHOT_LB_BIND: `127.0.0.1:${lbPort}` };
+    instances.forEach((s, i) => (env[`EARSHOT_BACKEND_${i + 1}`] = new URL(s.url).host));
+    haproxy = spawn(HAPROXY!, ['-f', CONFIG, '-db'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    haproxy.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
+    haproxy.once('exit', (code) => {
+      if (code !== null && code !== 0) console.error(`haproxy exited with ${code}: ${log}`);
+    });
+    // Health checks: two passes (rise 2, inter 1 s) before an instance takes sessions.
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${lbPort}/ready`).catch(() => undefined))?.status === 200, 15000, 'the balancer');
+    await sleep(2500);
+  });
+
+  after(async () => {
+    haproxy?.kill('SIGKILL');
+    for (const s of instances) s.child.kill('SIGKILL');
+  });
+
+  test(`${SESSIONS} sessions; one instance drains, another is killed: no final lost, none doubled`, { timeout: 240000 }, async (t) => {
+    const scripts = Array.from({ length: SESSIONS }, (_, i) => Array.from({ length: PER_SESSION }, (_, k) => SENTENCES[(i + k) % SENTENCES.length]!));
+    const sessions: ReconnectingSession[] = [];
+    const got: Array<Array<SessionFinal & { streamStart: number }>> = scripts.map(() => []);
+    const runs = scripts.map(async (clips, i) => {
+      await sleep(i * 300);
+      const session = await ReconnectingSession.open(lbUrl, { sessionId: `s${i}` });
+      sessions[i] = session;
+      session.on('final', (f) => got[i]!.push(f));
+      await session.streamPcm(conversation(clips, 1.2).samples);
+      await session.stop();
+      await session.close();
+    });
+    const failed = runs.map((r) => r.catch((e: unknown) => e));
+
+    // Graceful: the busiest instance drains while sentences are being spoken.
+    await sleep(7000);
+    const sessionsOn = async (s: ServerProcess) => (await metricValue(s.url, 'earshot_sessions').catch(() => 0)) ?? 0;
+    const load = await Promise.all(instances.map(sessionsOn));
+    const drained = instances[load.indexOf(Math.max(...load))]!;
+    const drainedExit = new Promise<number | null>((resolve) => drained.child.once('exit', resolve));
+    drained.child.kill('SIGTERM');
+    await waitFor(async () => (await fetch(`${drained.url}/ready`).catch(() => undefined))?.status === 503, 2000, '/ready 503 while draining');
+
+    // Abrupt: later, another instance that has sessions vanishes.
+    await sleep(8000);
+    const rest = instances.filter((s) => s !== drained);
+    const restLoad = await Promise.all(rest.map(sessionsOn));
+    const killed = rest[restLoad.indexOf(Math.max(...restLoad))]!;
+    killed.child.kill('SIGKILL');
+
+    const errors = (await Promise.all(failed)).filter((e) => e !== undefined);
+    assert.deepEqual(errors, [], 'every session ran to its end');
+    assert.equal(await drainedExit, 0, 'the drained instance exits 0');
+
+    const gaps = { drain: [] as number[], kill: [] as number[] };
+    let lost = 0;
+    let doubled = 0;
+    scripts.forEach((clips, i) => {
+      const finals = got[i]!.sort((a, b) => a.streamStart - b.streamStart);
+      const texts = finals.map((f) => f.text);
+      if (finals.length < clips.length) lost += clips.length - finals.length;
+      if (finals.length > clips.length) doubled += finals.length - clips.length;
+      assert.equal(finals.length, clips.length, `session ${i}: ${JSON.stringify(texts)}`);
+      clips.forEach((c: SpeechClip, k) => assert.ok(werOf([texts[k]!], [c]) <= 0.3, `session ${i} sentence ${k}: "${texts[k]}" for "${c.text}"`));
+      for (const r of sessions[i]!.reconnects) (r.code === 1012 ? gaps.drain : gaps.kill).push(r.gapMs);
+    });
+    assert.ok(gaps.drain.length >= 1, 'some sessions were on the drained instance');
+    assert.ok(gaps.kill.length >= 1, 'some sessions were on the killed instance');
+    const duplicatesIgnored = sessions.reduce((n, s) => n + s.duplicates, 0);
+    const ms = (v: number[]) => `${v.length} reconnects, gap p50 ${Math.round(percentile(v, 50))} ms / p95 ${Math.round(percentile(v, 95))} ms`;
+    t.diagnostic(`drain (1012): ${ms(gaps.drain)}; kill (1006): ${ms(gaps.kill)}`);
+    t.diagnostic(`finals: ${got.flat().length} for ${SESSIONS * PER_SESSION} sentences, lost ${lost}, doubled ${doubled}, duplicates ignored by the client ${duplicatesIgnored}`);
+  });
+});
