@@ -258,11 +258,11 @@ export class InferenceScheduler {
   }
 
   private pump(): void {
-    // Free workers holding the final model (or any, when none of those is up) take a final, else a partial.
+    // Free workers holding the final model (or any, when none of those is up) take a final.
     const bigLive = this.lanes.some((l) => l.home === 'final' && l.live());
     for (const lane of this.order) {
       if (!this.free(lane) || (bigLive && this.lanes[lane]!.home !== 'final')) continue;
-      const job = this.takeFinal(true) ?? this.nextPartial();
+      const job = this.takeFinal(true);
       if (job) this.start(lane, job);
     }
     // Real-time finals still waiting: stop partials (or ahead finals) on workers holding the final model for them
@@ -276,16 +276,23 @@ export class InferenceScheduler {
       r.controller.abort();
       waiting--;
     }
-    // Free small-model workers: a real-time final nothing else can take (overflow), else a partial.
+    // Free small-model workers: a real-time final nothing else can take (overflow).
     for (const lane of this.order) {
+      if (waiting <= 0) break;
       if (!this.free(lane)) continue;
-      const overflow = waiting > 0 ? this.takeFinal(false) : undefined;
-      if (overflow) {
-        this.stats.finalsOverflowed++;
-        waiting--;
-      }
-      const job = overflow ?? this.nextPartial();
-      if (job) this.start(lane, job);
+      const overflow = this.takeFinal(false);
+      if (!overflow) break;
+      this.stats.finalsOverflowed++;
+      waiting--;
+      this.start(lane, overflow);
+    }
+    // Partials for whatever is still idle: small-model workers first (faster, and never stopped for a final), then
+    // the final model's.
+    for (let i = this.order.length - 1; i >= 0; i--) {
+      if (!this.free(this.order[i]!)) continue;
+      const job = this.nextPartial();
+      if (!job) break;
+      this.start(this.order[i]!, job);
     }
     this.updateQueueStats();
   }

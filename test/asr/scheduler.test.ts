@@ -119,8 +119,8 @@ describe('inference scheduler', () => {
     const big = controlledEngine('big', log);
     const small = controlledEngine('small', log);
     const scheduler = new InferenceScheduler({ lanes: [lane(big), lane(small, 'partial')] });
-    const onBig = scheduler.forSession('a').partial(audio(1));
-    const onSmall = scheduler.forSession('b').partial(audio(2));
+    const onSmall = scheduler.forSession('a').partial(audio(1)); // partials go to the small model first
+    const onBig = scheduler.forSession('b').partial(audio(2));
     const final = scheduler.forSession('c').final(audio(3));
     assert.equal(await onBig, null);
     await tick();
@@ -128,7 +128,7 @@ describe('inference scheduler', () => {
     small.release();
     assert.equal((await final).model, 'big');
     assert.equal((await onSmall)?.model, 'small');
-    assert.deepEqual(log, ['big:1', 'small:2', 'big:3']);
+    assert.deepEqual(log, ['small:1', 'big:2', 'big:3']);
     assert.equal(scheduler.stats.partialsPreempted, 1);
     assert.equal(scheduler.stats.finalsOverflowed, 0);
   });
