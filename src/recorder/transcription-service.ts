@@ -103,8 +103,8 @@ export class TranscriptionService {
 
 /**
  * Which models each worker holds. With two models, workers alternate between the final model and the realtime
- * model instead of each holding both: a worker costs ~250 MB per model it holds, and finals then never queue
- * behind partials. A single worker holds both.
+ * model instead of each holding both: a worker costs ~250 MB per model it holds (the scheduler stops a partial on
+ * the final model's worker for a final, so finals do not queue behind partials). A single worker holds both.
  */
 function workerLayout(models: ModelLocation[], workers: number): ModelLocation[][] {
   if (models.length === 1 || workers === 1) return Array.from({ length: workers }, () => models);
