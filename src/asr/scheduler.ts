@@ -2,9 +2,9 @@ import { abortError, type AsrEngine, type Transcript } from './engine.ts';
 
 /** One inference worker as the scheduler sees it. */
 export interface InferenceLane {
-  /** What this worker runs a final with, and a partial with (a worker holding only the big model runs partials on it). */
+  /** What this worker runs a final with, and a partial with (absent: it runs no partials). */
   final: AsrEngine;
-  partial: AsrEngine;
+  partial?: AsrEngine;
   /** 'final': it holds the model for finals; finals go there first and overflow onto 'partial' lanes only when none is free. */
   home: 'final' | 'partial';
   /** False while the worker is being replaced: nothing is sent to it. */
@@ -118,7 +118,8 @@ export interface SessionHandle extends SessionTranscriber {
  * The one inference queue of a server; it picks the worker too (the pool runs a job where it is told).
  * - Finals first: on a worker holding the final model; a partial (or a final of a session ahead of real time) running
  *   there is stopped to make room; only when that is impossible does a final overflow onto the realtime model.
- * - Every idle worker takes work of either kind (a worker holding the final model runs partials when no final waits).
+ * - Idle workers take work of either kind (a worker holding the final model runs partials when no final waits, where
+ *   it is given a partial engine).
  * - Partials by what the user sees: an utterance with nothing on screen first, then the stalest screen. At most one
  *   queued partial per session (a newer one replaces it); under overload partials thin out, finals are never dropped.
  * - Fair share: sessions sending audio faster than real time (uploads, replayed files) come after real-time ones.
@@ -289,7 +290,7 @@ export class InferenceScheduler {
     // Partials for whatever is still idle: small-model workers first (faster, and never stopped for a final), then
     // the final model's.
     for (let i = this.order.length - 1; i >= 0; i--) {
-      if (!this.free(this.order[i]!)) continue;
+      if (!this.free(this.order[i]!) || !this.lanes[this.order[i]!]!.partial) continue;
       const job = this.nextPartial();
       if (!job) break;
       this.start(this.order[i]!, job);
@@ -331,7 +332,7 @@ export class InferenceScheduler {
 
   private async run(lane: number, r: Running): Promise<void> {
     const { job, controller } = r;
-    const engine = job.kind === 'final' ? this.lanes[lane]!.final : this.lanes[lane]!.partial;
+    const engine = job.kind === 'final' ? this.lanes[lane]!.final : this.lanes[lane]!.partial!;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {

@@ -194,4 +194,18 @@ describe('inference scheduler', () => {
     assert.equal(scheduler.stats.workerDeaths, 1);
     assert.equal(scheduler.liveLanes, 1);
   });
+
+  it('gives no partial to a worker without a partial engine', async () => {
+    const log: string[] = [];
+    const big = controlledEngine('big', log);
+    const small = controlledEngine('small', log);
+    const scheduler = new InferenceScheduler({ lanes: [{ final: big, home: 'final', live: () => true }, lane(small, 'partial')] });
+    const partials = ['a', 'b'].map((s, i) => scheduler.forSession(s).partial(audio(i)));
+    await tick();
+    assert.equal(scheduler.stats.running, 1);
+    small.release();
+    await tick();
+    small.release();
+    assert.deepEqual((await Promise.all(partials)).map((t) => t?.model), ['small', 'small']);
+  });
 });
