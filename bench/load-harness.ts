@@ -1,3 +1,4 @@
+import { float32ToPcm16 } from '../src/audio/pcm.ts';
 import { EarshotClient } from '../src/client/earshot-client.ts';
 import { conversation } from '../test/fixtures/conversation.ts';
 import { SPEECH_CLIPS, type SpeechClip } from '../test/fixtures/speech.ts';
@@ -34,18 +35,72 @@ export interface LoadResult {
 // jfk.wav has long inner pauses (several utterances); every other clip is one sentence.
 const CLIPS = SPEECH_CLIPS.filter((c) => c.file !== 'jfk.wav');
 const GAP_SECONDS = 1;
+const FRAME_MS = 100;
+const FRAME_SAMPLES = (16000 * FRAME_MS) / 1000;
 
-/** Client i speaks the clips in its own rotated order, so a transcript in the wrong session shows up as cross-talk. */
-function script(i: number, durationSeconds: number): SpeechClip[] {
-  const rotated = [...CLIPS.slice(i % CLIPS.length), ...CLIPS.slice(0, i % CLIPS.length)];
-  const picked: SpeechClip[] = [];
-  let seconds = GAP_SECONDS;
-  for (const c of rotated) {
-    if (picked.length > 0 && seconds >= durationSeconds) break;
-    picked.push(c);
-    seconds += conversation([c], 0).samples.length / 16000 + GAP_SECONDS;
+interface Script {
+  clips: SpeechClip[];
+  /** The conversation as PCM16 frames, ready to send. */
+  frames: Uint8Array[];
+}
+
+/**
+ * Client i speaks the clips in its own rotated order, so a transcript in the wrong session shows up as cross-talk.
+ * Scripts are computed once per order and shared: the load generator must not eat the CPU it measures.
+ */
+function scriptsFor(durationSeconds: number): (i: number) => Script {
+  const seconds = new Map(CLIPS.map((c) => [c, conversation([c], 0).samples.length / 16000]));
+  const cache = new Map<number, Script>();
+  return (i) => {
+    const rotation = i % CLIPS.length;
+    let script = cache.get(rotation);
+    if (!script) {
+      const rotated = [...CLIPS.slice(rotation), ...CLIPS.slice(0, rotation)];
+      const clips: SpeechClip[] = [];
+      let total = GAP_SECONDS;
+      for (const c of rotated) {
+        if (clips.length > 0 && total >= durationSeconds) break;
+        clips.push(c);
+        total += seconds.get(c)! + GAP_SECONDS;
+      }
+      const pcm = float32ToPcm16(conversation(clips, GAP_SECONDS).samples);
+      const frames: Uint8Array[] = [];
+      for (let at = 0; at < pcm.length; at += FRAME_SAMPLES) {
+        const frame = pcm.subarray(at, at + FRAME_SAMPLES);
+        frames.push(new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength));
+      }
+      cache.set(rotation, (script = { clips, frames }));
+    }
+    return script;
+  };
+}
+
+/** Sends every client's frames at real-time pace from one timer, instead of a timer per client. */
+class Pacer {
+  private readonly streams = new Set<{ client: EarshotClient; frames: Uint8Array[]; next: number; t0: number; done(): void }>();
+  private timer?: NodeJS.Timeout;
+
+  stream(client: EarshotClient, frames: Uint8Array[]): Promise<void> {
+    return new Promise((done) => {
+      this.streams.add({ client, frames, next: 0, t0: performance.now(), done });
+      this.timer ??= setInterval(() => this.tick(), 10);
+    });
   }
-  return picked;
+
+  private tick(): void {
+    const now = performance.now();
+    for (const s of this.streams) {
+      while (s.next < s.frames.length && s.t0 + s.next * FRAME_MS <= now) s.client.sendAudio(s.frames[s.next++]!);
+      if (s.next === s.frames.length) {
+        this.streams.delete(s);
+        s.done();
+      }
+    }
+    if (this.streams.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
 }
 
 /** N real clients streaming real speech at real-time pace, with staggered starts; what each got back. */
@@ -60,6 +115,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const pairs: { reference: string; hypothesis: string }[] = [];
   let peakRssMb = 0;
   let peakQueueDepth = 0;
+  const script = scriptsFor(durationSeconds);
+  const pacer = new Pacer();
   const startUsage = await options.sample?.();
   const startedAt = performance.now();
   let sampling = true;
@@ -77,8 +134,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   await Promise.all(
     Array.from({ length: sessions }, async (_, i) => {
       await new Promise((r) => setTimeout(r, i * staggerSeconds * 1000));
-      const clips = script(i, durationSeconds);
-      const { samples } = conversation(clips, GAP_SECONDS);
+      const { clips, frames } = script(i);
       const client = await EarshotClient.connect(options.wsUrl, { token: options.token });
       const finals: string[] = [];
       let stoppedAt = 0;
@@ -108,7 +164,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         latencies.push(performance.now() - stoppedAt);
       });
       await client.start(sessionId);
-      await client.streamPcm(samples, { realtime: true });
+      await pacer.stream(client, frames);
       await client.stop();
       await client.close();
       expected += clips.length;

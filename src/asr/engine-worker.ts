@@ -38,6 +38,8 @@ let current: Promise<void> = Promise.resolve();
 port.on('message', (request: WorkerRequest) => {
   if (request.type === 'cancel') {
     running.get(request.id)?.abort();
+  } else if (request.type === 'die') {
+    process.exit(70); // in a worker thread this ends the thread only
   } else if (request.type === 'exit') {
     // Never let the thread be terminated inside a native run: that aborts the whole process.
     for (const controller of running.values()) controller.abort();

@@ -1,23 +1,28 @@
-import os from 'node:os';
 import { abortError, type AsrEngine, type Transcript } from './engine.ts';
 
+/** One inference worker as the scheduler sees it. */
+export interface InferenceLane {
+  /** What this worker runs a final with, and a partial with (absent: it runs no partials). */
+  final: AsrEngine;
+  partial?: AsrEngine;
+  /** 'final': it holds the model for finals; finals go there first and overflow onto 'partial' lanes only when none is free. */
+  home: 'final' | 'partial';
+  /** False while the worker is being replaced: nothing is sent to it. */
+  live(): boolean;
+}
+
 export interface SchedulerOptions {
-  /** Model for finals. */
-  finalEngine: AsrEngine;
-  /** Model for realtime partials (may be the same engine). */
-  partialEngine: AsrEngine;
-  /** Jobs running at once across the whole server; default: CPU cores. */
-  parallelism?: number;
-  /**
-   * Jobs each engine can run at once (the workers holding its model); default: parallelism. Without these, finals
-   * waiting for the one worker holding the final model would take every slot and idle the others.
-   */
-  finalParallelism?: number;
-  partialParallelism?: number;
+  /** One per worker. */
+  lanes: InferenceLane[];
   /** A job still running after this long is abandoned with a ProcessingTimeoutError. */
   timeoutMs?: number;
   /** A partial that waited in the queue longer than this is dropped: its audio is already superseded. */
   partialMaxWaitMs?: number;
+  /**
+   * A session whose audio arrived this many seconds ahead of the wall clock is served after real-time sessions
+   * (network jitter and a busy event loop make real-time clients look a second or so ahead at times).
+   */
+  aheadSeconds?: number;
 }
 
 export class ProcessingTimeoutError extends Error {
@@ -27,16 +32,46 @@ export class ProcessingTimeoutError extends Error {
   }
 }
 
-type Lane = 'final' | 'partial';
+type Kind = 'final' | 'partial';
+
+const AHEAD_CREDIT_SECONDS = 10;
+
+interface SessionState {
+  id: string;
+  /** Seconds of audio the session has received (its stream clock), if known. */
+  clock?: () => number;
+  /**
+   * Seconds of audio received ahead of the wall clock. It may go down to -AHEAD_CREDIT_SECONDS: audio held up (a
+   * stalled client or network) and then sent in a burst is still real time; a long pause earns no more credit.
+   */
+  lead: number;
+  lastStream: number;
+  lastWall: number;
+  /** Since when the session's screen shows nothing new (utterance start, or its last partial). */
+  staleSince: number;
+  /** The utterance on screen has no partial yet. */
+  blank: boolean;
+}
 
 interface Job {
-  kind: 'final' | 'partial';
-  sessionId: string;
+  kind: Kind;
+  session: SessionState;
   samples: Float32Array;
   queuedAt: number;
+  /** The session was ahead of real time when it asked. */
+  ahead: boolean;
+  /** Already failed once on a worker that died. */
+  retried: boolean;
   signal?: AbortSignal;
   resolve(t: Transcript | null): void;
   reject(e: unknown): void;
+}
+
+interface Running {
+  job: Job;
+  controller: AbortController;
+  /** Aborted to make room for a real-time final: a partial is dropped, a final goes back to the queue. */
+  preempted: boolean;
 }
 
 export interface SchedulerStats {
@@ -45,7 +80,20 @@ export interface SchedulerStats {
   running: number;
   finalsDone: number;
   partialsDone: number;
-  partialsDropped: number;
+  /** Replaced in the queue by the same session's newer partial. */
+  partialsSuperseded: number;
+  /** Waited longer than partialMaxWaitMs. */
+  partialsStale: number;
+  /** Stopped on a worker to make room for a real-time final. */
+  partialsPreempted: number;
+  /** Finals of sessions ahead of real time sent back to the queue for a real-time final. */
+  finalsPreempted: number;
+  /** Finals that ran on a worker without the final model (none of those was free). */
+  finalsOverflowed: number;
+  /** Finals of sessions ahead of real time (served after real-time ones). */
+  finalsAhead: number;
+  /** Jobs on a worker that died: retried once on another. */
+  workerDeaths: number;
   timeouts: number;
 }
 
@@ -58,39 +106,79 @@ export interface SessionTranscriber {
   cancel(): void;
 }
 
+/** What the session's screen shows, told by its owner: urgency of its partials follows it. */
+export interface SessionHandle extends SessionTranscriber {
+  /** A new utterance began: nothing on screen for it yet. */
+  utteranceStarted(): void;
+  /** A partial was shown. */
+  partialShown(): void;
+}
+
 /**
- * The one inference queue of a server: finals before partials, at most one queued partial per session (a newer one
- * replaces it), bounded parallelism. Under overload partials thin out; finals are never dropped.
+ * The one inference queue of a server; it picks the worker too (the pool runs a job where it is told).
+ * - Finals first: on a worker holding the final model; a partial (or a final of a session ahead of real time) running
+ *   there is stopped to make room; only when that is impossible does a final overflow onto the realtime model.
+ * - Idle workers take work of either kind (a worker holding the final model runs partials when no final waits, where
+ *   it is given a partial engine).
+ * - Partials by what the user sees: an utterance with nothing on screen first, then the stalest screen. At most one
+ *   queued partial per session (a newer one replaces it); under overload partials thin out, finals are never dropped.
+ * - Fair share: sessions sending audio faster than real time (uploads, replayed files) come after real-time ones.
  */
 export class InferenceScheduler {
+  readonly lanes: readonly InferenceLane[];
   private readonly finals: Job[] = [];
-  private readonly partials = new Map<string, Job>();
-  private readonly running = new Map<Job, AbortController>();
-  /** Jobs running on each engine ("lane"): the final engine, and the partial engine. */
-  private readonly runningByLane = { final: 0, partial: 0 };
-  private readonly parallelism: number;
-  private readonly laneParallelism: Record<Lane, number>;
+  private readonly partials = new Map<SessionState, Job>();
+  /** What each lane runs now (index = lane). */
+  private readonly running: Array<Running | undefined>;
+  /** Lanes holding the final model first: the order in which free lanes are filled. */
+  private readonly order: number[];
   private readonly timeoutMs: number;
   private readonly partialMaxWaitMs: number;
-  readonly stats: SchedulerStats = { queuedFinals: 0, queuedPartials: 0, running: 0, finalsDone: 0, partialsDone: 0, partialsDropped: 0, timeouts: 0 };
-  /** Called after every finished job with its kind, engine time and audio length (metrics hook). */
-  onJobDone?: (kind: 'final' | 'partial', transcript: Transcript) => void;
+  private readonly aheadSeconds: number;
+  readonly stats: SchedulerStats = {
+    queuedFinals: 0,
+    queuedPartials: 0,
+    running: 0,
+    finalsDone: 0,
+    partialsDone: 0,
+    partialsSuperseded: 0,
+    partialsStale: 0,
+    partialsPreempted: 0,
+    finalsPreempted: 0,
+    finalsOverflowed: 0,
+    finalsAhead: 0,
+    workerDeaths: 0,
+    timeouts: 0,
+  };
+  /** Called after every finished job with its kind, transcript and time from queue to result (metrics hook). */
+  onJobDone?: (kind: Kind, transcript: Transcript, latencyMs: number) => void;
 
-  constructor(private readonly options: SchedulerOptions) {
-    this.parallelism = Math.max(1, options.parallelism ?? os.availableParallelism());
-    this.laneParallelism = {
-      final: Math.max(1, Math.min(this.parallelism, options.finalParallelism ?? this.parallelism)),
-      partial: Math.max(1, Math.min(this.parallelism, options.partialParallelism ?? this.parallelism)),
-    };
+  constructor(options: SchedulerOptions) {
+    if (options.lanes.length === 0) throw new Error('the scheduler needs at least one lane');
+    this.lanes = options.lanes;
+    this.running = options.lanes.map(() => undefined);
+    this.order = options.lanes.map((_, i) => i).sort((a, b) => Number(options.lanes[a]!.home !== 'final') - Number(options.lanes[b]!.home !== 'final'));
     this.timeoutMs = options.timeoutMs ?? 30000;
     this.partialMaxWaitMs = options.partialMaxWaitMs ?? 1500;
+    this.aheadSeconds = options.aheadSeconds ?? 3;
   }
 
-  forSession(sessionId: string): SessionTranscriber {
+  /** `clock`: seconds of audio the session has received so far, for fair share. */
+  forSession(id: string, clock?: () => number): SessionHandle {
+    const now = performance.now();
+    const session: SessionState = { id, clock, lead: 0, lastStream: clock?.() ?? 0, lastWall: now, staleSince: now, blank: true };
     return {
-      final: (samples, signal) => this.submit('final', sessionId, samples, signal) as Promise<Transcript>,
-      partial: (samples) => this.submit('partial', sessionId, samples),
-      cancel: () => this.cancelSession(sessionId),
+      final: (samples, signal) => this.submit('final', session, samples, signal) as Promise<Transcript>,
+      partial: (samples) => this.submit('partial', session, samples),
+      cancel: () => this.cancelSession(session),
+      utteranceStarted: () => {
+        session.staleSince = performance.now();
+        session.blank = true;
+      },
+      partialShown: () => {
+        session.staleSince = performance.now();
+        session.blank = false;
+      },
     };
   }
 
@@ -98,19 +186,42 @@ export class InferenceScheduler {
     return this.finals.length + this.partials.size;
   }
 
-  private submit(kind: Job['kind'], sessionId: string, samples: Float32Array, signal?: AbortSignal): Promise<Transcript | null> {
+  /** Workers up now; 0 means every worker is being replaced. */
+  get liveLanes(): number {
+    return this.lanes.filter((l) => l.live()).length;
+  }
+
+  /** A worker came back or went away. */
+  lanesChanged(): void {
+    this.pump();
+  }
+
+  private submit(kind: Kind, session: SessionState, samples: Float32Array, signal?: AbortSignal): Promise<Transcript | null> {
     if (signal?.aborted) return Promise.reject(abortError());
     return new Promise((resolve, reject) => {
-      const job: Job = { kind, sessionId, samples, signal, queuedAt: performance.now(), resolve, reject };
+      const queuedAt = performance.now();
+      const job: Job = { kind, session, samples, signal, queuedAt, ahead: this.isAhead(session, queuedAt), retried: false, resolve, reject };
       if (kind === 'final') {
+        if (job.ahead) this.stats.finalsAhead++;
         this.finals.push(job);
         signal?.addEventListener('abort', () => this.abortJob(job), { once: true });
       } else {
-        this.dropPartial(this.partials.get(sessionId));
-        this.partials.set(sessionId, job);
+        const previous = this.partials.get(session);
+        if (previous) this.dropPartial(previous, 'partialsSuperseded');
+        this.partials.set(session, job);
       }
       this.pump();
     });
+  }
+
+  /** Updates the session's lead over the wall clock from its stream clock. */
+  private isAhead(session: SessionState, now: number): boolean {
+    if (!session.clock) return false;
+    const stream = session.clock();
+    session.lead = Math.max(-AHEAD_CREDIT_SECONDS, session.lead + (stream - session.lastStream) - (now - session.lastWall) / 1000);
+    session.lastStream = stream;
+    session.lastWall = now;
+    return session.lead > this.aheadSeconds;
   }
 
   private abortJob(job: Job): void {
@@ -120,63 +231,108 @@ export class InferenceScheduler {
       job.reject(abortError());
       this.updateQueueStats();
     }
-    this.running.get(job)?.abort();
+    this.running.find((r) => r?.job === job)?.controller.abort();
   }
 
-  private dropPartial(job: Job | undefined): void {
-    if (!job) return;
-    this.partials.delete(job.sessionId);
-    this.stats.partialsDropped++;
+  private dropPartial(job: Job, reason: 'partialsSuperseded' | 'partialsStale'): void {
+    this.partials.delete(job.session);
+    this.stats[reason]++;
     job.resolve(null);
   }
 
-  private cancelSession(sessionId: string): void {
-    this.dropPartial(this.partials.get(sessionId));
-    for (const job of this.finals.filter((j) => j.sessionId === sessionId)) this.abortJob(job);
-    for (const [job, controller] of this.running) if (job.sessionId === sessionId) controller.abort();
+  private cancelSession(session: SessionState): void {
+    const partial = this.partials.get(session);
+    if (partial) this.dropPartial(partial, 'partialsSuperseded');
+    for (const job of this.finals.filter((j) => j.session === session)) this.abortJob(job);
+    for (const r of this.running) if (r?.job.session === session) r.controller.abort();
     this.updateQueueStats();
   }
 
-  private laneFree(lane: Lane): boolean {
-    return this.runningByLane[lane] < this.laneParallelism[lane];
+  private free(lane: number): boolean {
+    return !this.running[lane] && this.lanes[lane]!.live();
   }
 
-  /**
-   * Finals take the final engine; when it is busy they overflow onto the partial engine (a smaller model rather
-   * than a longer wait), ahead of any partial: under overload partials thin out first and finals keep flowing.
-   */
-  private next(): [Job, Lane] | undefined {
-    if (this.finals.length > 0) {
-      if (this.laneFree('final')) return [this.finals.shift()!, 'final'];
-      if (this.options.partialEngine !== this.options.finalEngine && this.laneFree('partial')) return [this.finals.shift()!, 'partial'];
-    }
-    if (!this.laneFree('partial')) return undefined;
-    const now = performance.now();
-    // Oldest partial first, so no session starves; stale ones are dropped on the way.
-    let oldest: Job | undefined;
-    for (const job of this.partials.values()) {
-      if (now - job.queuedAt > this.partialMaxWaitMs) this.dropPartial(job);
-      else if (!oldest || job.queuedAt < oldest.queuedAt) oldest = job;
-    }
-    if (!oldest) return undefined;
-    this.partials.delete(oldest.sessionId);
-    return [oldest, 'partial'];
+  /** A lane holding the final model that runs something a real-time final may stop. */
+  private preemptable(lane: number): boolean {
+    const r = this.running[lane];
+    return this.lanes[lane]!.home === 'final' && this.lanes[lane]!.live() && !!r && !r.preempted && (r.job.kind === 'partial' || r.job.ahead);
   }
 
   private pump(): void {
-    while (this.running.size < this.parallelism) {
-      const next = this.next();
-      if (!next) break;
-      void this.run(...next);
+    // Free workers holding the final model (or any, when none of those is up) take a final.
+    const bigLive = this.lanes.some((l) => l.home === 'final' && l.live());
+    for (const lane of this.order) {
+      if (!this.free(lane) || (bigLive && this.lanes[lane]!.home !== 'final')) continue;
+      const job = this.takeFinal(true);
+      if (job) this.start(lane, job);
+    }
+    // Real-time finals still waiting: stop partials (or ahead finals) on workers holding the final model for them
+    // rather than run them on the small model. The abort takes effect at the next decoder step.
+    let waiting = this.finals.filter((j) => !j.ahead).length - this.running.filter((r) => r?.preempted).length;
+    for (const lane of this.order) {
+      if (waiting <= 0) break;
+      if (!this.preemptable(lane)) continue;
+      const r = this.running[lane]!;
+      r.preempted = true;
+      r.controller.abort();
+      waiting--;
+    }
+    // Free small-model workers: a real-time final nothing else can take (overflow).
+    for (const lane of this.order) {
+      if (waiting <= 0) break;
+      if (!this.free(lane)) continue;
+      const overflow = this.takeFinal(false);
+      if (!overflow) break;
+      this.stats.finalsOverflowed++;
+      waiting--;
+      this.start(lane, overflow);
+    }
+    // Partials for whatever is still idle: small-model workers first (faster, and never stopped for a final), then
+    // the final model's.
+    for (let i = this.order.length - 1; i >= 0; i--) {
+      if (!this.free(this.order[i]!) || !this.lanes[this.order[i]!]!.partial) continue;
+      const job = this.nextPartial();
+      if (!job) break;
+      this.start(this.order[i]!, job);
     }
     this.updateQueueStats();
   }
 
-  private async run(job: Job, lane: Lane): Promise<void> {
+  /** The oldest real-time final; then, if `ahead`, the oldest final of a session ahead of real time. */
+  private takeFinal(ahead: boolean): Job | undefined {
+    let i = this.finals.findIndex((j) => !j.ahead);
+    if (i < 0 && ahead) i = this.finals.length > 0 ? 0 : -1;
+    return i < 0 ? undefined : this.finals.splice(i, 1)[0];
+  }
+
+  /** Real-time sessions before ahead ones; an utterance with nothing on screen first; then the stalest screen. */
+  private nextPartial(): Job | undefined {
+    const now = performance.now();
+    let best: Job | undefined;
+    for (const job of this.partials.values()) {
+      if (now - job.queuedAt > this.partialMaxWaitMs) this.dropPartial(job, 'partialsStale');
+      else if (!best || this.moreUrgent(job, best)) best = job;
+    }
+    if (best) this.partials.delete(best.session);
+    return best;
+  }
+
+  private moreUrgent(a: Job, b: Job): boolean {
+    if (a.ahead !== b.ahead) return !a.ahead;
+    if (a.session.blank !== b.session.blank) return a.session.blank;
+    return a.session.staleSince < b.session.staleSince;
+  }
+
+  private start(lane: number, job: Job): void {
     const controller = new AbortController();
-    this.running.set(job, controller);
-    this.runningByLane[lane]++;
-    const engine = lane === 'final' ? this.options.finalEngine : this.options.partialEngine;
+    const r: Running = { job, controller, preempted: false };
+    this.running[lane] = r;
+    void this.run(lane, r);
+  }
+
+  private async run(lane: number, r: Running): Promise<void> {
+    const { job, controller } = r;
+    const engine = job.kind === 'final' ? this.lanes[lane]!.final : this.lanes[lane]!.partial!;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -189,22 +345,36 @@ export class InferenceScheduler {
       const transcript = await Promise.race([engine.transcribe(job.samples, { signal: controller.signal }), timeout]);
       if (job.kind === 'final') this.stats.finalsDone++;
       else this.stats.partialsDone++;
-      this.onJobDone?.(job.kind, transcript);
+      this.onJobDone?.(job.kind, transcript, performance.now() - job.queuedAt);
       job.resolve(transcript);
     } catch (e) {
-      if (job.kind === 'partial') job.resolve(null);
-      else job.reject(e);
+      this.failed(r, e);
     } finally {
       clearTimeout(timer);
-      this.running.delete(job);
-      this.runningByLane[lane]--;
+      this.running[lane] = undefined;
       this.pump();
+    }
+  }
+
+  /** A job that did not finish: preempted finals and finals whose worker died go back to the queue (once, for deaths). */
+  private failed({ job, preempted }: Running, e: unknown): void {
+    const died = (e as { code?: string }).code === 'WORKER_DIED';
+    if (died) this.stats.workerDeaths++;
+    if (job.kind === 'partial') {
+      if (preempted) this.stats.partialsPreempted++;
+      job.resolve(null);
+    } else if ((preempted && !job.signal?.aborted) || (died && !job.retried)) {
+      if (preempted) this.stats.finalsPreempted++;
+      job.retried ||= died;
+      this.finals.unshift(job);
+    } else {
+      job.reject(e);
     }
   }
 
   private updateQueueStats(): void {
     this.stats.queuedFinals = this.finals.length;
     this.stats.queuedPartials = this.partials.size;
-    this.stats.running = this.running.size;
+    this.stats.running = this.running.filter(Boolean).length;
   }
 }

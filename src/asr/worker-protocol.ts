@@ -10,7 +10,9 @@ export type WorkerRequest =
   | { type: 'transcribe'; id: number; model: string; samples: Float32Array }
   | { type: 'cancel'; id: number }
   /** Finish (aborting the job in hand at its next decoder step), free the sessions and end the thread. */
-  | { type: 'exit' };
+  | { type: 'exit' }
+  /** Test hook: end the thread at once, as a crash would. */
+  | { type: 'die' };
 
 export type WorkerReply =
   | { type: 'ready' }

@@ -81,6 +81,14 @@ const MAX_ONSET_WALK_SECONDS = 0.6;
 const FIRST_PARTIAL_SECONDS = 0.2;
 /** Where a too-long utterance may be cut: its quietest window within this many seconds of the end. */
 const CUT_SEARCH_SECONDS = 3;
+/**
+ * Partials read at most about this much audio. Re-reading a whole growing utterance for every partial costs the
+ * square of its length; beyond this, the audio up to a recent pause is transcribed once and its text kept, and
+ * partials read only what follows (the final still reads everything, with the big model).
+ */
+const PARTIAL_WINDOW_SECONDS = 8;
+/** A kept part ends at the quietest window of the last this-many seconds of the window. */
+const KEEP_SEARCH_SECONDS = 3;
 
 type GuardedTranscript = Transcript & { guard: GuardVerdict };
 
@@ -105,6 +113,9 @@ interface Utterance {
   partialPending: boolean;
   lastPartialSample: number;
   lastPartialText: string;
+  /** Partials read from this stream sample on; the text of the audio before it is `keptText`. */
+  partialFrom: number;
+  keptText: string;
   stabilizer: Stabilizer;
   speculative?: { controller: AbortController; endSample: number; result: Promise<GuardedTranscript> };
   vadActive: boolean;
@@ -158,6 +169,11 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   /** Seconds of audio fed so far (16 kHz clock). */
   get time(): number {
     return this.processedSamples / ASR_SAMPLE_RATE;
+  }
+
+  /** Seconds of audio received so far, whether or not the VAD has been through it yet (fair share measures this). */
+  get receivedTime(): number {
+    return (this.processedSamples + this.pending.length) / ASR_SAMPLE_RATE;
   }
 
   start(): void {
@@ -345,6 +361,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       partialPending: false,
       lastPartialSample: 0,
       lastPartialText: '',
+      partialFrom: leadInSample,
+      keptText: '',
       stabilizer: new Stabilizer(),
       vadActive: true,
     };
@@ -405,14 +423,25 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (sinceLast < this.config.realtimeProcessingPause || voiced < FIRST_PARTIAL_SECONDS) return;
     u.partialPending = true;
     u.lastPartialSample = now;
-    const audio = this.audioUntil(u, now);
-    const speechSeconds = (now - u.onsetSample) / ASR_SAMPLE_RATE;
+    // Too long to re-read: transcribe up to a pause near the window's end once and keep its text (the screen shows
+    // the last partial meanwhile); otherwise read from there to now. Either way no partial reads more than the window.
+    const windowEnd = u.partialFrom + PARTIAL_WINDOW_SECONDS * ASR_SAMPLE_RATE;
+    const keep = now > windowEnd ? this.quietestSample(u, windowEnd - KEEP_SEARCH_SECONDS * ASR_SAMPLE_RATE, windowEnd) : undefined;
+    const from = u.partialFrom;
+    const end = keep ?? now;
+    const speechSeconds = (end - Math.max(from, u.onsetSample)) / ASR_SAMPLE_RATE;
     this.transcriber
-      .partial(audio)
+      .partial(u.audio.view(from - u.firstSample, end - u.firstSample).slice())
       .then((t) => {
         u.partialPending = false;
         if (!t || this.utterance !== u) return; // superseded, or the utterance already ended
-        const text = guardPartial(t.text, speechSeconds);
+        const read = guardPartial(t.text, speechSeconds);
+        if (keep !== undefined) {
+          u.keptText = joinText(u.keptText, read);
+          u.partialFrom = keep;
+          return;
+        }
+        const text = joinText(u.keptText, read);
         if (!text || text === u.lastPartialText) return;
         u.lastPartialText = text;
         this.emit('realtimeUpdate', text);
@@ -422,6 +451,19 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       .catch(() => {
         u.partialPending = false;
       });
+  }
+
+  /** Stream index of the end of the quietest window of `u` that ends between stream samples `from` and `to`. */
+  private quietestSample(u: Utterance, from: number, to: number): number {
+    const size = this.window.length;
+    const levels = u.windowLevels;
+    // levels[i] covers the window ending (levels.length - i - 1) windows before now.
+    const indexAt = (sample: number) => levels.length - 1 - Math.floor((this.processedSamples - sample) / size);
+    const first = Math.max(0, indexAt(from));
+    const last = Math.min(levels.length - 1, indexAt(to));
+    let quietest = last;
+    for (let i = first; i < last; i++) if (levels[i]! < levels[quietest]!) quietest = i;
+    return this.processedSamples - (levels.length - quietest - 1) * size;
   }
 
   /** Ends the utterance at stream sample `now` and queues its final for in-order delivery. */
@@ -460,15 +502,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
 
   /** Cuts an over-long utterance at its quietest recent window; the rest carries on as the next utterance. */
   private cutUtterance(u: Utterance): void {
-    const size = this.window.length;
-    const searchWindows = Math.min(u.windowLevels.length, Math.round((CUT_SEARCH_SECONDS * ASR_SAMPLE_RATE) / size));
-    let quietest = u.windowLevels.length - 1;
-    for (let i = u.windowLevels.length - searchWindows; i < u.windowLevels.length; i++) {
-      if (u.windowLevels[i]! < u.windowLevels[quietest]!) quietest = i;
-    }
-    // windowLevels[i] covers the window ending (windowLevels.length - i - 1) windows before now.
     const now = this.processedSamples;
-    const cutSample = now - (u.windowLevels.length - quietest - 1) * size;
+    const cutSample = this.quietestSample(u, now - CUT_SEARCH_SECONDS * ASR_SAMPLE_RATE, now);
     const carried = u.audio.view(cutSample - u.firstSample).slice();
     u.lastVoicedSample = Math.min(u.lastVoicedSample, cutSample);
     this.finishUtterance(u, cutSample);
@@ -504,4 +539,9 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.stateValue = state;
     this.emit('stateChange', state);
   }
+}
+
+/** Two pieces of transcript as one text. */
+function joinText(a: string, b: string): string {
+  return a && b ? `${a} ${b}` : a || b;
 }

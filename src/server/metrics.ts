@@ -32,7 +32,18 @@ export interface LiveValues {
 }
 
 /** Scheduler counters by the outcome they count (the scheduler keeps them; they are read at scrape time). */
-const JOB_OUTCOMES: Record<string, string> = { finalsDone: 'final_done', partialsDone: 'partial_done', partialsDropped: 'partial_dropped', timeouts: 'timeout' };
+const JOB_OUTCOMES: Record<string, string> = {
+  finalsDone: 'final_done',
+  partialsDone: 'partial_done',
+  partialsSuperseded: 'partial_superseded',
+  partialsStale: 'partial_stale',
+  partialsPreempted: 'partial_preempted',
+  finalsPreempted: 'final_preempted',
+  finalsOverflowed: 'final_overflowed',
+  finalsAhead: 'final_ahead',
+  workerDeaths: 'worker_death',
+  timeouts: 'timeout',
+};
 
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -51,6 +62,8 @@ export class ServerMetrics {
   readonly finalLatency: Histogram;
   /** Recording start to the first partial (stt_update) of an utterance. */
   readonly firstPartialLatency: Histogram;
+  /** A partial job from its audio to its transcript (queue wait and inference). */
+  readonly partialLatency: Histogram;
   readonly inferenceSeconds: Histogram<'kind'>;
   readonly audioSeconds: Counter<'kind'>;
   private readonly inferenceTotals = { final: { processing: 0, audio: 0 }, partial: { processing: 0, audio: 0 } };
@@ -92,7 +105,8 @@ export class ServerMetrics {
     gauge('earshot_inference_running', 'Inference jobs running in the workers now.', (g) => g.set(live.schedulerStats()?.running ?? 0));
     new Counter({
       name: 'earshot_inference_jobs_total',
-      help: 'Inference jobs of the shared scheduler by outcome (final_done, partial_done, partial_dropped, timeout).',
+      help:
+        'Inference jobs of the shared scheduler by outcome: final_done, partial_done; partials dropped (partial_superseded by the same session, partial_stale, partial_preempted for a final); final_preempted (of a session ahead of real time, requeued), final_overflowed (run on the realtime model), final_ahead (of a session ahead of real time); worker_death; timeout.',
       labelNames: ['outcome'],
       registers,
       collect() {
@@ -105,6 +119,7 @@ export class ServerMetrics {
     });
     this.finalLatency = histogram('earshot_final_latency_seconds', 'End-of-speech decision to final transcript.');
     this.firstPartialLatency = histogram('earshot_first_partial_seconds', 'Recording start (onset) to the first partial transcript of an utterance.');
+    this.partialLatency = histogram('earshot_partial_latency_seconds', 'A partial job from its audio to its transcript (queue wait and inference).');
     this.inferenceSeconds = histogram('earshot_inference_seconds', 'Engine time of one inference job, by kind (final|partial).', ['kind']);
     this.audioSeconds = counter('earshot_inference_audio_seconds_total', 'Seconds of audio transcribed by inference jobs, by kind.', ['kind']);
     gauge(
@@ -121,7 +136,8 @@ export class ServerMetrics {
   }
 
   /** Scheduler hook: one finished inference job. */
-  inferenceDone(kind: 'final' | 'partial', processingMs: number, audioSeconds: number): void {
+  inferenceDone(kind: 'final' | 'partial', processingMs: number, audioSeconds: number, latencyMs: number): void {
+    if (kind === 'partial') this.partialLatency.observe(latencyMs / 1000);
     this.inferenceSeconds.observe({ kind }, processingMs / 1000);
     this.audioSeconds.inc({ kind }, audioSeconds);
     this.inferenceTotals[kind].processing += processingMs / 1000;

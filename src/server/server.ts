@@ -375,6 +375,7 @@ export class EarshotServer {
       const s = this.state;
       if (this.isDraining) return sendJson(res, 503, { status: 'draining' }, req);
       if (this.full) return sendJson(res, 503, { status: 'full', sessions: this.activeSessions }, req);
+      if (s.kind === 'ready' && s.service.scheduler.liveLanes === 0) return sendJson(res, 503, { status: 'no_inference_worker' }, req);
       if (s.kind === 'ready') return sendJson(res, 200, { status: 'ready', model: s.service.finalEngine.name, realtime_model: s.service.partialEngine.name }, req);
       if (s.kind === 'failed') return sendJson(res, 503, { status: 'failed', error: s.error.message }, req);
       return sendJson(res, 503, { status: 'loading' }, req);
@@ -612,9 +613,9 @@ export class EarshotServer {
   private hookScheduler(service: TranscriptionService): void {
     const scheduler = service.scheduler;
     const previous = scheduler.onJobDone;
-    const hook = (kind: 'final' | 'partial', t: Transcript) => {
-      previous?.(kind, t);
-      this.metrics.inferenceDone(kind, t.processingMs, t.audioSeconds);
+    const hook = (kind: 'final' | 'partial', t: Transcript, latencyMs: number) => {
+      previous?.(kind, t, latencyMs);
+      this.metrics.inferenceDone(kind, t.processingMs, t.audioSeconds, latencyMs);
     };
     scheduler.onJobDone = hook;
     this.unhook = () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AsrEngine, Transcript } from '../../src/asr/engine.ts';
-import { InferenceScheduler } from '../../src/asr/scheduler.ts';
+import { InferenceScheduler, type InferenceLane } from '../../src/asr/scheduler.ts';
 
 /**
  * Scheduling policy is tested with an engine whose timing the test controls: the real engines' timing is not
@@ -31,13 +31,15 @@ function controlledEngine(name: string, log: string[]): AsrEngine & { release():
 }
 
 const audio = (tag: number) => Float32Array.of(tag);
+/** A worker running both kinds of job on one engine. */
+const lane = (engine: AsrEngine, home: InferenceLane['home'] = 'final'): InferenceLane => ({ final: engine, partial: engine, home, live: () => true });
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('inference scheduler', () => {
   it('runs finals before partials and replaces a stale partial of the same session', async () => {
     const log: string[] = [];
     const engine = controlledEngine('e', log);
-    const scheduler = new InferenceScheduler({ finalEngine: engine, partialEngine: engine, parallelism: 1 });
+    const scheduler = new InferenceScheduler({ lanes: [lane(engine)] });
     const a = scheduler.forSession('a');
     const b = scheduler.forSession('b');
     const first = a.final(audio(1)); // occupies the only slot
@@ -56,13 +58,13 @@ describe('inference scheduler', () => {
     assert.equal((await fresh)?.text, 'e 3');
     assert.equal((await otherPartial)?.text, 'e 4');
     assert.deepEqual(log, ['e:1', 'e:5', 'e:3', 'e:4']);
-    assert.equal(scheduler.stats.partialsDropped, 1);
+    assert.equal(scheduler.stats.partialsSuperseded, 1);
   });
 
-  it('never runs more jobs than its parallelism', async () => {
+  it('never runs more jobs than it has workers', async () => {
     const log: string[] = [];
     const engine = controlledEngine('e', log);
-    const scheduler = new InferenceScheduler({ finalEngine: engine, partialEngine: engine, parallelism: 2 });
+    const scheduler = new InferenceScheduler({ lanes: [lane(engine), lane(engine)] });
     const jobs = [1, 2, 3].map((i) => scheduler.forSession(`s${i}`).final(audio(i)));
     await tick();
     assert.equal(scheduler.stats.running, 2);
@@ -76,7 +78,7 @@ describe('inference scheduler', () => {
 
   it('times out a stuck job with PROCESSING_TIMEOUT and frees its slot', async () => {
     const engine = controlledEngine('e', []);
-    const scheduler = new InferenceScheduler({ finalEngine: engine, partialEngine: engine, parallelism: 1, timeoutMs: 50 });
+    const scheduler = new InferenceScheduler({ lanes: [lane(engine)], timeoutMs: 50 });
     await assert.rejects(scheduler.forSession('a').final(audio(1)), { code: 'PROCESSING_TIMEOUT' });
     const next = scheduler.forSession('a').final(audio(2));
     await tick();
@@ -86,7 +88,7 @@ describe('inference scheduler', () => {
 
   it('cancelling a session drops its queued jobs', async () => {
     const engine = controlledEngine('e', []);
-    const scheduler = new InferenceScheduler({ finalEngine: engine, partialEngine: engine, parallelism: 1 });
+    const scheduler = new InferenceScheduler({ lanes: [lane(engine)] });
     const running = scheduler.forSession('x').final(audio(0));
     const session = scheduler.forSession('a');
     const partial = session.partial(audio(1));
@@ -97,5 +99,113 @@ describe('inference scheduler', () => {
     engine.release();
     assert.equal((await running).text, 'e 0');
     assert.equal(scheduler.queueDepth, 0);
+  });
+
+  it('keeps every worker busy: the final-model worker runs partials when no final waits', async () => {
+    const log: string[] = [];
+    const big = controlledEngine('big', log);
+    const small = controlledEngine('small', log);
+    const scheduler = new InferenceScheduler({ lanes: [lane(big), lane(small, 'partial')] });
+    const partials = ['a', 'b'].map((s, i) => scheduler.forSession(s).partial(audio(i)));
+    await tick();
+    assert.equal(scheduler.stats.running, 2);
+    big.release();
+    small.release();
+    assert.deepEqual((await Promise.all(partials)).map((t) => t?.model).sort(), ['big', 'small']);
+  });
+
+  it('stops a partial on the final-model worker for a real-time final instead of overflowing it to the small model', async () => {
+    const log: string[] = [];
+    const big = controlledEngine('big', log);
+    const small = controlledEngine('small', log);
+    const scheduler = new InferenceScheduler({ lanes: [lane(big), lane(small, 'partial')] });
+    const onSmall = scheduler.forSession('a').partial(audio(1)); // partials go to the small model first
+    const onBig = scheduler.forSession('b').partial(audio(2));
+    const final = scheduler.forSession('c').final(audio(3));
+    assert.equal(await onBig, null);
+    await tick();
+    big.release();
+    small.release();
+    assert.equal((await final).model, 'big');
+    assert.equal((await onSmall)?.model, 'small');
+    assert.deepEqual(log, ['small:1', 'big:2', 'big:3']);
+    assert.equal(scheduler.stats.partialsPreempted, 1);
+    assert.equal(scheduler.stats.finalsOverflowed, 0);
+  });
+
+  it('ranks partials by the screen: an utterance with nothing shown first, then the stalest', async () => {
+    const log: string[] = [];
+    const engine = controlledEngine('e', log);
+    const scheduler = new InferenceScheduler({ lanes: [lane(engine)] });
+    const [a, b, c] = ['a', 'b', 'c'].map((s) => scheduler.forSession(s));
+    a!.partialShown();
+    await new Promise((r) => setTimeout(r, 5));
+    b!.partialShown();
+    const busy = scheduler.forSession('x').final(audio(0));
+    const jobs = [b!.partial(audio(2)), a!.partial(audio(1)), c!.partial(audio(3))];
+    for (let i = 0; i < 4; i++) {
+      engine.release();
+      await tick();
+      await tick();
+    }
+    await busy;
+    await Promise.all(jobs);
+    assert.deepEqual(log, ['e:0', 'e:3', 'e:1', 'e:2']);
+  });
+
+  it('serves a session sending faster than real time after real-time ones, and keeps their finals on the big model', async () => {
+    const log: string[] = [];
+    const big = controlledEngine('big', log);
+    const small = controlledEngine('small', log);
+    const scheduler = new InferenceScheduler({ lanes: [lane(big), lane(small, 'partial')] });
+    let streamed = 0;
+    const fast = scheduler.forSession('fast', () => streamed);
+    streamed = 60; // a minute of audio within a moment
+    const fastFinals = [fast.final(audio(1)), fast.final(audio(2))];
+    const realtime = scheduler.forSession('user', () => 0).final(audio(3));
+    await tick();
+    big.release(); // the real-time final took the big model's worker from the fast session
+    assert.equal((await realtime).model, 'big');
+    for (let i = 0; i < 4; i++) {
+      await tick();
+      big.release();
+    }
+    assert.deepEqual((await Promise.all(fastFinals)).map((t) => t.model), ['big', 'big']);
+    assert.deepEqual(log, ['big:1', 'big:3', 'big:1', 'big:2']);
+    assert.equal(scheduler.stats.finalsPreempted, 1);
+  });
+
+  it('retries a final once on another worker when its worker dies', async () => {
+    const dying: AsrEngine = {
+      name: 'dying',
+      maxAudioSeconds: 30,
+      transcribe: () => Promise.reject(Object.assign(new Error('inference worker stopped unexpectedly'), { code: 'WORKER_DIED' })),
+      async dispose() {},
+    };
+    const log: string[] = [];
+    const other = controlledEngine('other', log);
+    let alive = true;
+    const scheduler = new InferenceScheduler({ lanes: [{ ...lane(dying), live: () => alive }, lane(other, 'partial')] });
+    const final = scheduler.forSession('a').final(audio(1));
+    alive = false;
+    await tick();
+    other.release();
+    assert.equal((await final).model, 'other');
+    assert.equal(scheduler.stats.workerDeaths, 1);
+    assert.equal(scheduler.liveLanes, 1);
+  });
+
+  it('gives no partial to a worker without a partial engine', async () => {
+    const log: string[] = [];
+    const big = controlledEngine('big', log);
+    const small = controlledEngine('small', log);
+    const scheduler = new InferenceScheduler({ lanes: [{ final: big, home: 'final', live: () => true }, lane(small, 'partial')] });
+    const partials = ['a', 'b'].map((s, i) => scheduler.forSession(s).partial(audio(i)));
+    await tick();
+    assert.equal(scheduler.stats.running, 1);
+    small.release();
+    await tick();
+    small.release();
+    assert.deepEqual((await Promise.all(partials)).map((t) => t?.model), ['small', 'small']);
   });
 });

@@ -59,7 +59,7 @@ describe('fault cases (real server, real models)', () => {
   it('an inference that throws costs that utterance an stt_error; the session goes on', async () => {
     // Fault injection at the engine boundary (a real model cannot be made to fail on demand): the scheduler holds
     // these same engine objects, so every job fails until the first stt_error has been seen.
-    const engines = [service.finalEngine, service.partialEngine];
+    const engines = [...new Set(service.scheduler.lanes.flatMap((l) => (l.partial ? [l.final, l.partial] : [l.final])))];
     const originals = engines.map((e) => e.transcribe);
     for (const e of engines) e.transcribe = () => Promise.reject(new Error('injected inference failure'));
     const client = await EarshotClient.connect(t.ws);

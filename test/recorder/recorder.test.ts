@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { float32ToPcm16 } from '../../src/audio/pcm.ts';
 import { resample } from '../../src/audio/resample.ts';
-import type { FinalTranscript, Recorder, RecorderEvents } from '../../src/recorder/recorder.ts';
+import { Recorder, type FinalTranscript, type RecorderEvents } from '../../src/recorder/recorder.ts';
+import { VoiceActivityDetector } from '../../src/vad/voice-activity-detector.ts';
 import type { RecorderConfig } from '../../src/recorder/recorder-config.ts';
 import { TranscriptionService } from '../../src/recorder/transcription-service.ts';
 import { wer } from '../../bench/wer.ts';
@@ -152,5 +153,44 @@ describe('recorder (real VAD, real models, real speech)', () => {
     const result = wer([{ reference: parts.map((c) => c.text).join(' '), hypothesis: run.finals.map((f) => f.text).join(' ') }]);
     assert.ok(result.wer <= 0.1, `WER ${(result.wer * 100).toFixed(1)} % over the cut`);
     assertValidSequence(run.events);
+  });
+
+  it('reads at most ~8 s for a partial of a long utterance, and still shows all of it', async () => {
+    // Three long sentences, their pauses kept inside one utterance (~16 s) by a longer silence window.
+    const parts = CLIPS.filter((c) => c.file.startsWith('sense_and_sensibility')).slice(0, 3);
+    const { samples: long } = conversation(parts, 0.1);
+    const read: number[] = [];
+    let inFlight: Promise<unknown> = Promise.resolve();
+    const transcriber = service.scheduler.forSession('window');
+    const recorder = new Recorder(await VoiceActivityDetector.create(service.silero), {
+      ...transcriber,
+      partial: (audio) => {
+        read.push(audio.length / 16000);
+        const job = transcriber.partial(audio);
+        inFlight = job;
+        return job;
+      },
+    }, { postSpeechSilenceDuration: 1.5 });
+    const updates: string[] = [];
+    const run = record(recorder);
+    recorder.on('realtimeUpdate', (t) => updates.push(t));
+    recorder.start();
+    // Each partial is back before more audio comes, as on a machine fast enough: the test does not depend on timing.
+    for (let at = 0; at < long.length; at += 3200) {
+      recorder.feedAudio(long.subarray(at, at + 3200));
+      await recorder.drain();
+      await inFlight;
+    }
+    await recorder.stop();
+    recorder.shutdown();
+    assert.equal(run.finals.length, 1, `one utterance expected: ${run.finals.length}`);
+    assert.ok(Math.max(...read) <= 8.5, `a partial read ${Math.max(...read).toFixed(1)} s`);
+    // The latest partial still begins where the utterance began and reaches well past the first window.
+    const words = (t: string) => t.toLowerCase().replace(/[^a-z' ]/g, '').split(/\s+/).filter(Boolean);
+    const last = updates.at(-1) ?? '';
+    assert.ok(words(last).slice(0, 5).includes('dashwood'), `last partial: "${last}"`);
+    const reference = parts.map((c) => c.text).join(' ');
+    assert.ok(wer([{ reference, hypothesis: last }]).wer <= 0.3, `last partial: "${last}"`);
+    assert.ok(wer([{ reference, hypothesis: run.finals[0]!.text }]).wer <= 0.1, `final: "${run.finals[0]!.text}"`);
   });
 });
