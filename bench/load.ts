@@ -2,6 +2,7 @@
  * `npm run load -- [--sessions N | --counts 1,12,24,48 | --find-max] [--duration S] [--url ws://host:port/ws/stream] [--token T]`
  * N concurrent real-time clients against a server (started here unless --url names one); one table row per N.
  * --find-max steps N up to 128 and reports the largest N with p95 final latency ≤ 300 ms and no lost final.
+ * `--protocol all|seed|openai|deepgram|wyoming` runs the same speech through each protocol instead (bench/protocol-load.ts).
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -11,14 +12,19 @@ import { ms, pct, table } from './stats.ts';
 
 const { values } = parseArgs({
   options: {
-    sessions: { type: 'string', default: '4' },
+    sessions: { type: 'string' },
     duration: { type: 'string', default: '45' },
     url: { type: 'string' },
     token: { type: 'string' },
     counts: { type: 'string' },
     'find-max': { type: 'boolean' },
+    protocol: { type: 'string' },
   },
 });
+if (values.protocol) {
+  await (await import('./protocol-load.ts')).printProtocolLoad(values.protocol, Number(values.sessions ?? 12));
+  process.exit(0);
+}
 const duration = Number(values.duration);
 const P95_LIMIT_MS = 300;
 const FIND_MAX_COUNTS = [1, 12, 24, 48, 64, 80, 96, 112, 128];
@@ -61,7 +67,7 @@ console.error(
     '(the clients run in this process, on the same machine: a busy machine shows worse numbers than a quiet one)',
 );
 try {
-  const counts = values['find-max'] ? FIND_MAX_COUNTS : values.counts ? values.counts.split(',').map(Number) : [Number(values.sessions)];
+  const counts = values['find-max'] ? FIND_MAX_COUNTS : values.counts ? values.counts.split(',').map(Number) : [Number(values.sessions ?? 4)];
   for (const sessions of counts) {
     // All clients start within the first third of the run, so that N of them really speak at once.
     const staggerSeconds = Math.min(0.7, duration / 3 / sessions);

@@ -1,5 +1,5 @@
 /**
- * `npm run load -- --protocol seed|openai|deepgram|wyoming [--sessions 12]`: N real-time clients of one protocol
+ * `npm run load -- --protocol all|seed|openai|deepgram|wyoming [--sessions 12]`: N real-time clients of one protocol
  * against a server started here, each speaking its own order of the dev sentences with 1.2 s pauses. The same two
  * latencies for every protocol, measured from what the client sends: first partial = from the first audio of a
  * sentence to its first partial (stt_update, transcription delta, interim Results, transcript-chunk); final = from
@@ -7,7 +7,6 @@
  * transcript answers a whole command, each sentence is one command and the clock starts at audio-stop).
  */
 import net from 'node:net';
-import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { float32ToPcm16 } from '../src/audio/pcm.ts';
 import { resample } from '../src/audio/resample.ts';
@@ -179,7 +178,9 @@ async function speak(protocol: Protocol, base: string, wyomingPort: number, orde
 }
 
 export async function protocolLoad(protocol: Protocol, sessions: number, perSession = 5) {
-  const server = await startServerProcess(['--max-sessions', String(Math.max(16, sessions * 2)), '--wyoming-port', '0']);
+  // All clients come from 127.0.0.1: the per-address caps are lifted, as in the seed protocol's load bench.
+  const cap = String(Math.max(16, sessions * 2));
+  const server = await startServerProcess(['--max-sessions', cap, '--max-sessions-per-client', cap, '--max-connections-per-client', String(Number(cap) * 4), '--wyoming-port', '0']);
   const wyomingPort = Number(/Wyoming on [^:]+:(\d+)/.exec(server.log())?.[1] ?? 0);
   try {
     const runs = await Promise.all(
@@ -203,12 +204,13 @@ export async function protocolLoad(protocol: Protocol, sessions: number, perSess
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { protocol: { type: 'string', default: 'all' }, sessions: { type: 'string', default: '12' } } });
-  const protocols: Protocol[] = values.protocol === 'all' ? ['seed', 'openai', 'deepgram', 'wyoming'] : [values.protocol as Protocol];
+/** The table for `npm run load -- --protocol all|seed|openai|deepgram|wyoming [--sessions N]`. */
+export async function printProtocolLoad(protocol: string, sessions: number): Promise<void> {
+  const protocols: Protocol[] = protocol === 'all' ? ['seed', 'openai', 'deepgram', 'wyoming'] : [protocol as Protocol];
   const rows = [];
   for (const p of protocols) {
-    const r = await protocolLoad(p, Number(values.sessions));
+    if (!(p in DRIVERS)) throw new Error(`--protocol must be all, seed, openai, deepgram or wyoming (got ${p})`);
+    const r = await protocolLoad(p, sessions);
     rows.push([p, r.sessions, r.finals, pct(r.wer), `${ms(percentile(r.firstPartial, 50))} / ${ms(percentile(r.firstPartial, 95))}`, `${ms(percentile(r.final, 50))} / ${ms(percentile(r.final, 95))}`]);
     console.error(`${p}: done`);
   }
