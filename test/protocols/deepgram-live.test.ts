@@ -82,13 +82,17 @@ describe('Deepgram live (official @deepgram/sdk)', () => {
     await connection.waitForOpen();
     // One sentence with no trailing silence: only Finalize can end it.
     const pcm = Buffer.from(float32ToPcm16(conversation([CLIPS[1]!], 0).samples).buffer);
-    connection.sendMedia(pcm);
+    connection.sendMedia(pcm.subarray(0, 16000));
+    // A bad control message is answered with an Error message; the stream goes on and loses nothing.
+    connection.sendKeepAlive({ type: 'Dance' } as never);
+    connection.sendMedia(pcm.subarray(16000));
     connection.sendFinalize({ type: 'Finalize' });
     const until = Date.now() + 30000;
     while (!messages.some((m) => m.type === 'Results' && m.is_final) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     const final = messages.find((m) => m.type === 'Results' && m.is_final) as Message & { from_finalize?: boolean };
     assert.ok(final, 'a final after Finalize');
     assert.equal(final.from_finalize, true);
+    assert.ok(messages.some((m) => m.type === 'Error' && (m as { variant?: string }).variant === 'UNKNOWN_TYPE'), 'an Error message for the bad frame');
     assert.ok(werOf([final.channel!.alternatives[0]!.transcript], [CLIPS[1]!]) <= 0.1);
     connection.close();
   });

@@ -10,8 +10,8 @@ import { socketTransport, toBuffer, WebSocketProtocol, type WebSocketLike } from
  * frames, the options in the URL (`encoding` linear16|mulaw|alaw, `sample_rate`, `interim_results`, `vad_events`,
  * `endpointing`, `utterance_end_ms`), JSON control messages (`KeepAlive`, `Finalize`, `CloseStream`); out come
  * `Results` (interim ones from our partials, `is_final` + `speech_final` from our finals), `SpeechStarted`,
- * `UtteranceEnd` and, on close, `Metadata`. Deepgram has no error message type: bad input closes with 1008 or 1011
- * and a reason, as Deepgram does; a bad query refuses the handshake with 400 before any audio.
+ * `UtteranceEnd` and, on close, `Metadata`. Bad frames and failed utterances get an `Error` message (`variant` = our
+ * code) and the stream goes on; a bad query refuses the handshake with 400 before any audio.
  */
 
 export interface DeepgramOptions {
@@ -81,7 +81,7 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
     if (isBinary) {
       if (this.closing) return;
       if (buf.length > MAX_AUDIO_FRAME_BYTES) {
-        this.close(1008, `audio frame of ${buf.length} bytes is over the limit of ${MAX_AUDIO_FRAME_BYTES} bytes`);
+        this.reject('AUDIO_FRAME_TOO_LARGE', `audio frame of ${buf.length} bytes is over the limit of ${MAX_AUDIO_FRAME_BYTES} bytes; send smaller frames`);
         return;
       }
       const pcm = this.options.encoding === 'linear16' ? buf : decodeG711(buf, this.options.encoding);
@@ -93,7 +93,7 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
     try {
       msg = JSON.parse(buf.toString('utf8'));
     } catch {
-      this.close(1008, 'text messages must be JSON: {"type":"KeepAlive"}, {"type":"Finalize"} or {"type":"CloseStream"}');
+      this.reject('BAD_MESSAGE', 'text messages must be JSON: {"type":"KeepAlive"}, {"type":"Finalize"} or {"type":"CloseStream"}');
       return;
     }
     const type = typeof msg === 'object' && msg !== null ? (msg as Record<string, unknown>).type : undefined;
@@ -107,7 +107,7 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
         void this.finish();
         return;
       default:
-        this.close(1008, `unknown message type ${JSON.stringify(type ?? null).slice(0, 60)}; expected KeepAlive, Finalize or CloseStream`);
+        this.reject('UNKNOWN_TYPE', `unknown message type ${JSON.stringify(type ?? null).slice(0, 60)}; expected KeepAlive, Finalize or CloseStream`);
     }
   }
 
@@ -186,6 +186,14 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
       },
       metadata: { request_id: this.requestId, model_info: { name: this.options.model, version: '1', arch: 'moonshine' }, model_uuid: this.requestId },
     });
+  }
+
+  /**
+   * A bad frame: said in Deepgram's error message shape, and the stream goes on, so the speech before and after it is
+   * still transcribed (Deepgram itself may close; losing what was said for one bad frame is not worth it).
+   */
+  private reject(code: 'AUDIO_FRAME_TOO_LARGE' | 'BAD_MESSAGE' | 'UNKNOWN_TYPE', message: string): void {
+    this.session.error(code, message, null);
   }
 
   private close(code: number, reason: string): void {
