@@ -227,7 +227,7 @@ export class EarshotServer {
 
   private onWyomingConnection(socket: net.Socket): void {
     socket.on('error', () => {});
-    if (this.isDraining || this.connections.size >= this.maxConnections()) {
+    if (this.isDraining || this.connections.size >= this.config.maxConnections) {
       this.metrics.refusedUpgrades.inc({ reason: this.isDraining ? 'draining' : 'connections' });
       socket.destroy();
       return;
@@ -240,28 +240,37 @@ export class EarshotServer {
     }
     socket.setNoDelay(true);
     const session = new WyomingSession(socket, this.sessionHost(address), () => (this.state.kind === 'ready' ? [this.state.service.finalEngine.name] : [this.config.model]));
-    let markClosed!: () => void;
-    const conn: Connection = { terminate: () => socket.destroy(), session, alive: true, closed: new Promise((r) => (markClosed = r)) };
-    this.connections.add(conn);
-    this.metrics.connections.inc();
-    socket.on('data', (data) => {
-      try {
-        session.handleMessage(data);
-      } catch (e) {
-        this.log.error({ err: e, session: session.session.id }, 'failed handling a Wyoming event');
-        session.session.error('INTERNAL_ERROR', 'internal error handling the event');
-      }
-    });
-    socket.on('close', () => {
-      this.connections.delete(conn);
-      this.clients.disconnect(address);
-      session.handleClose();
-      markClosed();
-    });
+    const link = this.track(session, address, this.log.child({ session: session.session.id }), () => socket.destroy());
+    socket.on('data', (data) => link.receive(data, true));
+    socket.on('close', link.closed);
   }
 
-  private maxConnections(): number {
-    return this.config.maxConnections;
+  /**
+   * Registers a connection of any protocol (counted, drained, cut at shutdown); returns what its transport calls for
+   * each frame (a throwing adapter answers INTERNAL_ERROR, the connection goes on) and once it has closed.
+   */
+  private track(session: ProtocolConnection, address: string, log: Logger, terminate: () => void, ws?: WebSocket) {
+    let markClosed!: () => void;
+    const conn: Connection = { ws, terminate, session, alive: true, closed: new Promise((r) => (markClosed = r)) };
+    this.connections.add(conn);
+    this.metrics.connections.inc();
+    return {
+      conn,
+      receive(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+        try {
+          session.handleMessage(data, isBinary);
+        } catch (e) {
+          log.error({ err: e }, 'failed handling a message');
+          session.session.error('INTERNAL_ERROR', 'internal error handling the message');
+        }
+      },
+      closed: (): void => {
+        this.connections.delete(conn);
+        this.clients.disconnect(address);
+        session.handleClose();
+        markClosed();
+      },
+    };
   }
 
   get address(): AddressInfo {
@@ -480,7 +489,7 @@ export class EarshotServer {
         reason('token');
         return refuse(socket, 401, 'Unauthorized', 'missing, wrong or expired token (Authorization: Bearer, ?token=, or subprotocol token.T)');
       }
-      if (this.connections.size >= this.maxConnections()) {
+      if (this.connections.size >= this.config.maxConnections) {
         reason('connections');
         return refuse(socket, 503, 'Service Unavailable', 'too many connections', { 'Retry-After': '5' });
       }
@@ -513,28 +522,15 @@ export class EarshotServer {
   private onConnection(ws: WebSocket, session: ProtocolConnection, req: IncomingMessage, address: string): void {
     const log = this.log.child({ session: session.session.id });
     log.info({ req: requestId(req), path: req.url?.split('?')[0], remote: req.socket.remoteAddress, forwardedFor: req.headers['x-forwarded-for'], client: address }, 'connection opened');
-    let markClosed!: () => void;
-    const conn: Connection = { ws, terminate: () => ws.terminate(), session, alive: true, closed: new Promise((r) => (markClosed = r)) };
-    this.connections.add(conn);
-    this.metrics.connections.inc();
+    const link = this.track(session, address, log, () => ws.terminate(), ws);
     ws.on('pong', () => {
-      conn.alive = true;
+      link.conn.alive = true;
     });
-    ws.on('message', (data, isBinary) => {
-      try {
-        session.handleMessage(data, isBinary);
-      } catch (e) {
-        log.error({ err: e }, 'failed handling a message');
-        session.session.error('INTERNAL_ERROR', 'internal error handling the message');
-      }
-    });
+    ws.on('message', link.receive);
     ws.on('error', (e) => log.warn(e.message));
     ws.on('close', (code) => {
       log.info({ code }, 'connection closed');
-      this.connections.delete(conn);
-      this.clients.disconnect(address);
-      session.handleClose();
-      markClosed();
+      link.closed();
     });
   }
 
