@@ -1,8 +1,8 @@
 /**
  * WER by condition on the noisy dev set (bench/noisy-dev-set.ts): each clip through the recorder as `earshot
  * transcribe` runs it (VAD, finals only), and the telephone band also through a real server over the WebSocket
- * protocol (`sample_rate: 8000`). Also counts what the hallucination guard did. Standalone:
- * node --import tsx bench/noise-bench.ts [MODEL]
+ * protocol (`sample_rate: 8000`). Also counts what the hallucination guard and the cross-check did. Standalone:
+ * node --import tsx bench/noise-bench.ts [MODEL] [CHECK_MODEL|none]
  */
 import { ASR_SAMPLE_RATE } from '../src/asr/engine.ts';
 import { resample } from '../src/audio/resample.ts';
@@ -24,10 +24,13 @@ export interface ConditionResult {
   rtf: number;
   loopsCut: number;
   repetitionsKept: number;
+  /** Finals whose text the cross-check took from the check model. */
+  replaced: number;
 }
 
-export async function benchNoise(model = 'moonshine-base'): Promise<ConditionResult[]> {
-  const service = await TranscriptionService.load({ model, realtimeModel: null, parallelism: 1 });
+/** `checkModel`: as TranscriptionService takes it (undefined: the default cross-check of `model`, null: none). */
+export async function benchNoise(model = 'moonshine-base', checkModel?: string | null): Promise<ConditionResult[]> {
+  const service = await TranscriptionService.load({ model, checkModel, realtimeModel: null, parallelism: 1 });
   const results: ConditionResult[] = [];
   try {
     for (const condition of CONDITIONS) {
@@ -42,8 +45,8 @@ export async function benchNoise(model = 'moonshine-base'): Promise<ConditionRes
 
 export function noiseTable(results: ConditionResult[]): string {
   return table(
-    ['condition', 'path', 'WER', 'RTF (finals)', 'loops cut', 'repetitions kept'],
-    results.map((r) => [r.condition, r.path, `${pct(r.wer)} (${r.errors}/${r.words})`, r.rtf ? r.rtf.toFixed(3) : 'n/a', r.loopsCut, r.repetitionsKept]),
+    ['condition', 'path', 'WER', 'RTF (finals)', 'loops cut', 'repetitions kept', 'cross-check replaced'],
+    results.map((r) => [r.condition, r.path, `${pct(r.wer)} (${r.errors}/${r.words})`, r.rtf ? r.rtf.toFixed(3) : 'n/a', r.loopsCut, r.repetitionsKept, r.path === 'server' ? 'n/a' : r.replaced]),
   );
 }
 
@@ -72,6 +75,7 @@ async function throughRecorder(service: TranscriptionService, condition: Conditi
     rtf: all.reduce((sum, f) => sum + f.processingMs, 0) / 1000 / audioSeconds,
     loopsCut: all.filter((f) => f.guard === 'loop_cut').length,
     repetitionsKept: all.filter((f) => f.guard === 'repetition_kept').length,
+    replaced: all.filter((f) => f.crossCheck === 'replaced').length,
   };
 }
 
@@ -98,11 +102,11 @@ async function throughServer(service: TranscriptionService, condition: Condition
   } finally {
     await server.close(); // the service stays: the caller owns it
   }
-  return { condition: condition.name, path: 'server', ...wer(set.map(({ clip }, i) => ({ reference: clip.text, hypothesis: texts[i]! }))), rtf: 0, loopsCut: 0, repetitionsKept: 0 };
+  return { condition: condition.name, path: 'server', ...wer(set.map(({ clip }, i) => ({ reference: clip.text, hypothesis: texts[i]! }))), rtf: 0, loopsCut: 0, repetitionsKept: 0, replaced: 0 };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const model = process.argv[2] ?? 'moonshine-base';
-  console.log(`## WER by condition (${model})\n`);
-  console.log(noiseTable(await benchNoise(model)));
+  const [model = 'moonshine-base', check] = process.argv.slice(2);
+  console.log(`## WER by condition (${model}${check ? `, cross-check: ${check}` : ''})\n`);
+  console.log(noiseTable(await benchNoise(model, check === 'none' ? null : check)));
 }

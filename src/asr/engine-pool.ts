@@ -1,11 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { abortError, type AsrEngine, type TranscribeOptions, type Transcript } from './engine.ts';
-import type { WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.ts';
+import type { ModelLocation, WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
-export interface ModelLocation {
-  name: string;
-  dir: string;
-}
+export type { ModelLocation };
 
 export interface EnginePoolOptions {
   /** One entry per worker thread: the models it holds. Jobs on different workers run in parallel. */
@@ -28,6 +25,7 @@ interface Job {
   id: number;
   model: string;
   samples: Float32Array;
+  beams?: number;
   signal?: AbortSignal;
   resolve(t: Transcript): void;
   reject(e: Error): void;
@@ -129,11 +127,11 @@ export class EnginePool {
     await Promise.all(this.slots.map((slot) => stopWorker(slot)));
   }
 
-  private submit(slot: Slot, model: string, samples: Float32Array, { signal }: TranscribeOptions = {}): Promise<Transcript> {
+  private submit(slot: Slot, model: string, samples: Float32Array, { signal, beams }: TranscribeOptions = {}): Promise<Transcript> {
     if (this.closed) return Promise.reject(new Error('engine pool closed'));
     if (signal?.aborted) return Promise.reject(abortError());
     return new Promise((resolve, reject) => {
-      const job: Job = { id: this.nextId++, model, samples, signal, resolve, reject };
+      const job: Job = { id: this.nextId++, model, samples, beams, signal, resolve, reject };
       signal?.addEventListener('abort', () => this.cancel(slot, job), { once: true });
       slot.waiting.push(job);
       this.dispatch(slot);
@@ -154,7 +152,7 @@ export class EnginePool {
     if (!slot.live || slot.job || slot.waiting.length === 0) return;
     const job = slot.waiting.shift()!;
     slot.job = job;
-    slot.worker!.postMessage({ type: 'transcribe', id: job.id, model: job.model, samples: job.samples } satisfies WorkerRequest);
+    slot.worker!.postMessage({ type: 'transcribe', id: job.id, model: job.model, samples: job.samples, beams: job.beams } satisfies WorkerRequest);
   }
 
   private spawn(slot: Slot): Promise<void> {

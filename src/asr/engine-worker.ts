@@ -3,12 +3,16 @@
  * async run() only defers the call with setImmediate), so every ASR job runs here, off the server's event loop.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { CrossCheckEngine } from './cross-check-engine.ts';
 import type { AsrEngine } from './engine.ts';
 import { MoonshineEngine } from './moonshine-engine.ts';
-import type { WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.ts';
+import type { ModelLocation, WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 const { models, threads } = workerData as WorkerData;
 const port = parentPort!;
+/** Every model loaded here, once each (a cross-check model may also be one the worker runs alone). */
+const loaded = new Map<string, MoonshineEngine>();
+/** What a job names: the model itself, or it cross-checked by another. */
 const engines = new Map<string, AsrEngine>();
 const running = new Map<number, AbortController>();
 
@@ -22,11 +26,20 @@ async function warmUp(engine: AsrEngine): Promise<void> {
   for (let i = 0; i < 2; i++) await engine.transcribe(noise);
 }
 
+async function load({ name, dir }: ModelLocation): Promise<MoonshineEngine> {
+  let engine = loaded.get(name);
+  if (!engine) {
+    engine = await MoonshineEngine.load({ name, dir, threads });
+    await warmUp(engine);
+    loaded.set(name, engine);
+  }
+  return engine;
+}
+
 try {
   for (const model of models) {
-    const engine = await MoonshineEngine.load({ ...model, threads });
-    await warmUp(engine);
-    engines.set(model.name, engine);
+    const engine = await load(model);
+    engines.set(model.name, model.checkWith ? new CrossCheckEngine(engine, await load(model.checkWith)) : engine);
   }
   port.postMessage({ type: 'ready' } satisfies WorkerReply);
 } catch (e) {
@@ -44,7 +57,7 @@ port.on('message', (request: WorkerRequest) => {
     // Never let the thread be terminated inside a native run: that aborts the whole process.
     for (const controller of running.values()) controller.abort();
     void current.then(async () => {
-      await Promise.all([...engines.values()].map((e) => e.dispose()));
+      await Promise.all([...loaded.values()].map((e) => e.dispose()));
       port.close();
     });
   } else {
@@ -58,7 +71,7 @@ async function transcribe(request: Extract<WorkerRequest, { type: 'transcribe' }
   try {
     const engine = engines.get(request.model);
     if (!engine) throw new Error(`model ${request.model} is not loaded in this worker`);
-    const transcript = await engine.transcribe(request.samples, { signal: controller.signal });
+    const transcript = await engine.transcribe(request.samples, { signal: controller.signal, beams: request.beams });
     port.postMessage({ type: 'result', id: request.id, transcript } satisfies WorkerReply);
   } catch (e) {
     const error = e as Error;

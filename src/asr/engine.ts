@@ -2,6 +2,15 @@
 export interface TranscribeOptions {
   /** Abandon the decode between steps (the result is then rejected with an AbortError). */
   signal?: AbortSignal;
+  /** Hypotheses kept per decoder step: 1 (the default) is greedy decoding. */
+  beams?: number;
+}
+
+/** How likely a model finds a token sequence: natural-log probabilities, the end token included. */
+export interface SequenceScore {
+  logProb: number;
+  /** Tokens scored: the sequence's and the end token. */
+  tokens: number;
 }
 
 export interface Transcript {
@@ -10,6 +19,17 @@ export interface Transcript {
   model: string;
   audioSeconds: number;
   processingMs: number;
+  /** Token ids of `text` (models that share a vocabulary can score each other's). */
+  tokens?: number[];
+  /** How likely the model that wrote it finds it. */
+  score?: SequenceScore;
+  /** A cross-checked final (cross-check-engine.ts): both models wrote it, or the main model's text was kept or replaced. */
+  crossCheck?: 'agreed' | 'kept' | 'replaced';
+}
+
+/** Mean log-probability per token: a confidence comparable across hypotheses of different lengths. */
+export function meanLogProb(score: SequenceScore): number {
+  return score.logProb / score.tokens;
 }
 
 export interface AsrEngine {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import { ASR_SAMPLE_RATE, abortError, type AsrEngine, type TranscribeOptions, type Transcript } from './engine.ts';
-import { NEXT_TOKEN } from './moonshine-graph.ts';
+import { ASR_SAMPLE_RATE, abortError, type AsrEngine, type SequenceScore, type TranscribeOptions, type Transcript } from './engine.ts';
+import { LOGPROBS, TOP_K, TOP_LOGPROBS, TOP_TOKENS } from './moonshine-graph.ts';
 import { prepareDecoder } from './prepared-decoder.ts';
 import { decodeTokens } from './tokenizer.ts';
 
@@ -24,8 +24,8 @@ const MAX_TOKENS_PER_SECOND = 15;
 const MIN_TOKEN_CAP = 10;
 
 /**
- * Moonshine on onnxruntime-node: the encoder once, the cross-attention cache once, then greedy decoding one token per
- * step with the decoder's self-attention cache (the published merged decoder, split once: see moonshine-graph.ts).
+ * Moonshine on onnxruntime-node: the encoder once, the cross-attention cache once, then decoding one token per step
+ * (greedy, or a beam search) with the decoder's self-attention cache, and optionally scoring given token sequences (the published merged decoder, split once: see moonshine-graph.ts).
  * Sessions are created once and shared; every transcribe() keeps its state in locals, so calls may overlap.
  */
 export class MoonshineEngine implements AsrEngine {
@@ -40,7 +40,15 @@ export class MoonshineEngine implements AsrEngine {
     private readonly crossKv: ort.InferenceSession,
     private readonly step: ort.InferenceSession,
     private readonly emptyCache: ort.Tensor,
-  ) {}
+  ) {
+    const presents = selfCache.map(([present]) => present);
+    this.topFetch = [TOP_TOKENS, TOP_LOGPROBS, ...presents];
+    this.scoreFetch = [LOGPROBS, ...presents];
+  }
+
+  /** Step outputs to fetch: the best tokens (greedy, beams) or all log-probabilities (scoring); never both copied out. */
+  private readonly topFetch: string[];
+  private readonly scoreFetch: string[];
 
   static async load({ name, dir, threads = 1 }: MoonshineOptions): Promise<MoonshineEngine> {
     const options: ort.InferenceSession.SessionOptions = {
@@ -64,38 +72,97 @@ export class MoonshineEngine implements AsrEngine {
     return new MoonshineEngine(name, cacheNames(layers, 'encoder'), cacheNames(layers, 'decoder'), encoder, crossKv, step, emptyCache);
   }
 
-  async transcribe(samples: Float32Array, { signal }: TranscribeOptions = {}): Promise<Transcript> {
+  async transcribe(samples: Float32Array, { signal, beams = 1 }: TranscribeOptions = {}): Promise<Transcript> {
     const started = performance.now();
+    const heard = await this.encode(samples, signal);
+    const best = await heard.decode(beams);
+    return { ...best, model: this.name, audioSeconds: samples.length / ASR_SAMPLE_RATE, processingMs: performance.now() - started };
+  }
+
+  /**
+   * Runs the encoder and the cross-attention cache once; the result decodes the audio and scores token sequences
+   * against it (as often as wanted, without encoding again).
+   */
+  async encode(samples: Float32Array, signal?: AbortSignal): Promise<EncodedAudio> {
     const audioSeconds = samples.length / ASR_SAMPLE_RATE;
     if (audioSeconds > this.maxAudioSeconds) {
       throw new RangeError(`${this.name} takes at most ${this.maxAudioSeconds} s of audio per call (got ${audioSeconds.toFixed(1)} s)`);
     }
-    if (samples.length < ASR_SAMPLE_RATE / 10) {
-      return { text: '', model: this.name, audioSeconds, processingMs: performance.now() - started };
-    }
+    if (samples.length < ASR_SAMPLE_RATE / 10) return SILENCE;
     if (signal?.aborted) throw abortError();
-
     const encoded = await this.encoder.run({ input_values: new ort.Tensor('float32', samples, [1, samples.length]) });
     const cross = await this.crossKv.run({ encoder_hidden_states: encoded.last_hidden_state! });
-
+    const start: Decoding = { tokens: [], logProb: 0, last: START_TOKEN, cache: {} };
+    for (const [present, past] of this.crossCache) start.cache[past] = cross[present]!;
+    for (const [, past] of this.selfCache) start.cache[past] = this.emptyCache;
     const maxTokens = Math.max(MIN_TOKEN_CAP, Math.ceil(audioSeconds * MAX_TOKENS_PER_SECOND));
-    const tokens: number[] = [];
-    const inputIds = new BigInt64Array([BigInt(START_TOKEN)]);
-    const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', inputIds, [1, 1]) };
-    for (const [present, past] of this.crossCache) feeds[past] = cross[present]!;
-    for (const [, past] of this.selfCache) feeds[past] = this.emptyCache;
+    return {
+      decode: async (beams = 1) => {
+        if (!Number.isInteger(beams) || beams < 1 || beams >= TOP_K) throw new RangeError(`beams must be a whole number from 1 to ${TOP_K - 1} (got ${beams})`);
+        const best = beams === 1 ? await this.greedy(start, maxTokens, signal) : await this.beamSearch(start, beams, maxTokens, signal);
+        return { text: decodeTokens(best.tokens), tokens: best.tokens, score: { logProb: best.logProb, tokens: best.tokens.length + 1 } };
+      },
+      score: (tokens) => this.forced(start, tokens, signal),
+    };
+  }
 
+  /** One decoder step from `d`: the cache after its last token, and what `fetch` asks for. */
+  private async advance(d: Decoding, fetch: string[], signal?: AbortSignal): Promise<{ out: ort.InferenceSession.OnnxValueMapType; cache: Cache }> {
+    if (signal?.aborted) throw abortError();
+    const out = await this.step.run({ ...d.cache, input_ids: new ort.Tensor('int64', new BigInt64Array([BigInt(d.last)]), [1, 1]) }, fetch);
+    const cache = { ...d.cache };
+    for (const [present, past] of this.selfCache) cache[past] = out[present]! as ort.Tensor;
+    return { out, cache };
+  }
+
+  /** The most likely token at each step, until the end token or the cap. */
+  private async greedy(start: Decoding, maxTokens: number, signal?: AbortSignal): Promise<Decoding> {
+    let d = start;
     for (let step = 0; step < maxTokens; step++) {
-      if (signal?.aborted) throw abortError();
-      const out = await this.step.run(feeds);
-      const next = Number((out[NEXT_TOKEN]!.data as BigInt64Array)[0]);
-      if (next === END_TOKEN) break;
-      tokens.push(next);
-      inputIds[0] = BigInt(next);
-      for (const [present, past] of this.selfCache) feeds[past] = out[present]!;
+      const { out, cache } = await this.advance(d, this.topFetch, signal);
+      const next = Number((out[TOP_TOKENS]!.data as BigInt64Array)[0]);
+      const logProb = d.logProb + (out[TOP_LOGPROBS]!.data as Float32Array)[0]!;
+      if (next === END_TOKEN) return { ...d, logProb };
+      d = { tokens: [...d.tokens, next], logProb, last: next, cache };
     }
+    return d;
+  }
 
-    return { text: decodeTokens(tokens), model: this.name, audioSeconds, processingMs: performance.now() - started };
+  /**
+   * Keeps the `width` most likely hypotheses at each step, each decoded as its own batch-1 call (the step graph is
+   * pinned to batch 1 for speed: see moonshine-graph.ts). A hypothesis leaves the beam when it ends; the search stops
+   * once `width` have ended, and the best by mean log-probability per token wins (a sum alone favours short ones).
+   */
+  private async beamSearch(start: Decoding, width: number, maxTokens: number, signal?: AbortSignal): Promise<Decoding> {
+    let alive = [start];
+    const ended: Decoding[] = [];
+    for (let step = 0; step < maxTokens && alive.length && ended.length < width; step++) {
+      const candidates: Array<{ from: Decoding; cache: Cache; token: number; logProb: number }> = [];
+      for (const d of alive) {
+        const { out, cache } = await this.advance(d, this.topFetch, signal);
+        const tokens = out[TOP_TOKENS]!.data as BigInt64Array;
+        const logProbs = out[TOP_LOGPROBS]!.data as Float32Array;
+        for (let k = 0; k <= width; k++) candidates.push({ from: d, cache, token: Number(tokens[k]), logProb: d.logProb + logProbs[k]! });
+      }
+      candidates.sort((a, b) => b.logProb - a.logProb);
+      alive = [];
+      for (const c of candidates.slice(0, width)) {
+        if (c.token === END_TOKEN) ended.push({ ...c.from, logProb: c.logProb });
+        else alive.push({ tokens: [...c.from.tokens, c.token], logProb: c.logProb, last: c.token, cache: c.cache });
+      }
+    }
+    const perToken = (d: Decoding) => d.logProb / (d.tokens.length + 1);
+    return [...ended, ...alive].reduce((a, b) => (perToken(b) > perToken(a) ? b : a));
+  }
+
+  /** Log-probability of `tokens` then the end token under this model (forced decoding). */
+  private async forced(start: Decoding, tokens: number[], signal?: AbortSignal): Promise<SequenceScore> {
+    let d = start;
+    for (const token of [...tokens, END_TOKEN]) {
+      const { out, cache } = await this.advance(d, this.scoreFetch, signal);
+      d = { tokens: d.tokens, logProb: d.logProb + (out[LOGPROBS]!.data as Float32Array)[token]!, last: token, cache };
+    }
+    return { logProb: d.logProb, tokens: tokens.length + 1 };
   }
 
   async dispose(): Promise<void> {
@@ -107,7 +174,33 @@ function createSession(model: string | Uint8Array, options: ort.InferenceSession
   return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
 }
 
+/** Audio encoded once (MoonshineEngine.encode). */
+export interface EncodedAudio {
+  /** The model's hypothesis: greedy (1) or beam search; its score includes the end token (absent when the token cap cut it). */
+  decode(beams?: number): Promise<Hypothesis>;
+  /** Log-probability of `tokens` followed by the end token (forced decoding). */
+  score(tokens: number[]): Promise<SequenceScore>;
+}
+
+export type Hypothesis = Required<Pick<Transcript, 'text' | 'tokens' | 'score'>>;
+
+/** Under 0.1 s of audio: no text, and any other text impossible. */
+const SILENCE: EncodedAudio = {
+  decode: async () => ({ text: '', tokens: [], score: { logProb: 0, tokens: 1 } }),
+  score: async (tokens) => ({ logProb: tokens.length ? -Infinity : 0, tokens: tokens.length + 1 }),
+};
+
 type CacheNames = [present: string, past: string][];
+/** Decoder inputs by name: the cross-attention cache and the self-attention cache so far. */
+type Cache = Record<string, ort.Tensor>;
+
+/** A hypothesis in progress: its tokens, their summed log-probability, and the cache after all but `last`. */
+interface Decoding {
+  tokens: number[];
+  logProb: number;
+  last: number;
+  cache: Cache;
+}
 
 function cacheNames(layers: number, half: 'encoder' | 'decoder'): CacheNames {
   return Array.from({ length: layers }, (_, layer) => ['key', 'value'].map((kind): [string, string] => [`present.${layer}.${half}.${kind}`, `past_key_values.${layer}.${half}.${kind}`])).flat();

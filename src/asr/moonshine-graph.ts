@@ -7,8 +7,9 @@
  *
  * splitMergedDecoder() rewrites it once (prepared-decoder.ts keeps the result) into two graphs over the same weights (nothing is duplicated):
  * - crossKv: encoder_hidden_states → present.{layer}.encoder.{key,value}, run once per utterance;
- * - step: input_ids [1, 1] + past_key_values.* → next_token [1, 1] (the argmax) + present.{layer}.decoder.*,
- *   with the output projection as onnxruntime's int8 DynamicQuantizeMatMul, batch and sequence pinned to 1 so that
+ * - step: input_ids [1, 1] + past_key_values.* → present.{layer}.decoder.* and the next token's log-probabilities:
+ *   all of them (logprobs [1, 1, vocabulary], for scoring a given token sequence) and the TOP_K best (top_logprobs,
+ *   top_tokens [1, 1, TOP_K], for greedy and beam search), with the output projection as onnxruntime's int8 DynamicQuantizeMatMul, batch and sequence pinned to 1 so that
  *   onnxruntime folds the shape arithmetic into constants, and the rotary position embeddings and layer norms, which
  *   the export spells out in ~30 and 8 nodes each, as one fused onnxruntime node each (985 → 380 nodes on base).
  */
@@ -32,8 +33,13 @@ export interface SplitDecoder {
   geometry: MoonshineGeometry;
 }
 
-/** Name of the step graph's output: the id of the most likely next token. */
-export const NEXT_TOKEN = 'next_token';
+/** Step graph outputs: log-softmax of the logits, and its TOP_K largest values with their token ids (best first). */
+export const LOGPROBS = 'logprobs';
+export const TOP_LOGPROBS = 'top_logprobs';
+export const TOP_TOKENS = 'top_tokens';
+/** Candidates per step for beam search: a beam of width w needs w + 1 (one may be the end token). */
+export const TOP_K = 8;
+const TOP_K_TENSOR = 'earshot_top_k';
 const CROSS_KV_SHAPE = 'earshot_cross_kv_shape';
 
 export function splitMergedDecoder(bytes: Uint8Array): SplitDecoder {
@@ -61,23 +67,20 @@ export function splitMergedDecoder(bytes: Uint8Array): SplitDecoder {
   });
 
   const stepOutputs = laterSteps.output!.filter((v) => !isCross(v) && v.name !== 'logits');
-  const nextToken = onnx.ValueInfoProto.create({
-    name: NEXT_TOKEN,
-    type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimValue: 1 }, { dimValue: 1 }] } } },
-  });
-  const argmax = onnx.NodeProto.create({
-    name: 'earshot_argmax',
-    opType: 'ArgMax',
-    input: ['logits'],
-    output: [NEXT_TOKEN],
-    attribute: [
-      { name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 },
-      { name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 },
-    ],
-  });
+  const output = (name: string, elemType: number, dims: number[]) =>
+    onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType, shape: { dim: dims.map((dimValue) => ({ dimValue })) } } } });
+  const { FLOAT, INT64 } = onnx.TensorProto.DataType;
+  const vocabulary = Number(laterSteps.output!.find((v) => v.name === 'logits')?.type?.tensorType?.shape?.dim?.[2]?.dimValue ?? 0);
+  if (!vocabulary) throw new Error('unexpected decoder layout: logits without a static vocabulary size');
+  const scoreOutputs = [output(LOGPROBS, FLOAT, [1, 1, vocabulary]), output(TOP_LOGPROBS, FLOAT, [1, 1, TOP_K]), output(TOP_TOKENS, INT64, [1, 1, TOP_K])];
+  const topK = onnx.TensorProto.create({ name: TOP_K_TENSOR, dims: [1], dataType: INT64, int64Data: [TOP_K] });
+  const scoring = [
+    onnx.NodeProto.create({ name: 'earshot_log_softmax', opType: 'LogSoftmax', input: ['logits'], output: [LOGPROBS], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 }] }),
+    onnx.NodeProto.create({ name: 'earshot_top_k', opType: 'TopK', input: [LOGPROBS, TOP_K_TENSOR], output: [TOP_LOGPROBS, TOP_TOKENS] }),
+  ];
   const constants = new Map(outer.initializer!.map((t) => [t.name!, t]));
   const rotary = rotaryEmbeddings(quantizedOutputProjection(laterSteps.node), constants, geometry.heads);
-  const stepNodes = [...sliceTo(layerNorms(rotary.nodes, constants), ['logits', ...names(stepOutputs)]), argmax];
+  const stepNodes = [...sliceTo(layerNorms(rotary.nodes, constants), ['logits', ...names(stepOutputs)]), ...scoring];
 
   const build = (name: string, nodes: Node[], outputs: ValueInfo[], pinned: string[], extra: Tensor[] = []) => {
     const produced = new Set(nodes.flatMap((n) => n.output ?? []));
@@ -98,7 +101,7 @@ export function splitMergedDecoder(bytes: Uint8Array): SplitDecoder {
 
   return {
     crossKv: build('cross_kv', crossNodes, crossOutputs, ['batch_size'], [shape]),
-    step: build('step', stepNodes, [...stepOutputs, nextToken], ['batch_size', 'decoder_sequence_length'], rotary.initializers),
+    step: build('step', stepNodes, [...stepOutputs, ...scoreOutputs], ['batch_size', 'decoder_sequence_length'], [...rotary.initializers, topK]),
     geometry,
   };
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { splitMergedDecoder, type MoonshineGeometry, type SplitDecoder } from './moonshine-graph.ts';
 
 /** Folder of the split decoder inside a model's folder; a new version whenever splitMergedDecoder's output changes. */
-const PREPARED_DIR = 'earshot-decoder-v2';
+const PREPARED_DIR = 'earshot-decoder-v3';
 
 export interface PreparedDecoder {
   /** A file path, or the model itself where the model folder cannot be written. */

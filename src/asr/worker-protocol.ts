@@ -1,13 +1,20 @@
 import type { Transcript } from './engine.ts';
 
+export interface ModelLocation {
+  name: string;
+  dir: string;
+  /** Its finals are cross-checked by this model (cross-check-engine.ts), loaded in the same worker. */
+  checkWith?: ModelLocation;
+}
+
 /** Messages between the engine pool and its worker threads. */
 export interface WorkerData {
-  models: Array<{ name: string; dir: string }>;
+  models: ModelLocation[];
   threads: number;
 }
 
 export type WorkerRequest =
-  | { type: 'transcribe'; id: number; model: string; samples: Float32Array }
+  | { type: 'transcribe'; id: number; model: string; samples: Float32Array; beams?: number }
   | { type: 'cancel'; id: number }
   /** Finish (aborting the job in hand at its next decoder step), free the sessions and end the thread. */
   | { type: 'exit' }

@@ -14,14 +14,16 @@ export async function transcribeCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { model: { type: 'string', default: 'moonshine-base' }, json: { type: 'boolean' }, threads: { type: 'string' } },
+    options: { model: { type: 'string', default: 'moonshine-base' }, json: { type: 'boolean' }, threads: { type: 'string' }, 'no-cross-check': { type: 'boolean' } },
   });
-  if (positionals.length === 0) throw new UsageError('usage: earshot transcribe [--model moonshine-tiny|moonshine-base] [--json] FILE...');
+  if (positionals.length === 0) throw new UsageError('usage: earshot transcribe [--model moonshine-tiny|moonshine-base] [--no-cross-check] [--json] FILE...');
   const model = values.model!;
   if (!(ASR_MODELS as readonly string[]).includes(model)) throw new UsageError(`--model must be one of ${ASR_MODELS.join(', ')}`);
   const threads = Number(values.threads ?? 1);
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new UsageError('--threads must be a whole number from 1 to 64');
-  const service = await TranscriptionService.load({ model, realtimeModel: null, threads, parallelism: 1 });
+  // Finals of moonshine-base are cross-checked by moonshine-tiny unless told not to (README, Benchmark).
+  const checkModel = values['no-cross-check'] ? null : undefined;
+  const service = await TranscriptionService.load({ model, checkModel, realtimeModel: null, threads, parallelism: 1 });
   let failures = 0;
   try {
     for (const file of positionals) {
@@ -39,6 +41,7 @@ export async function transcribeCommand(argv: string[]): Promise<number> {
                   audio_seconds: round(audio.durationSeconds),
                   processing_ms: Math.round(final.processingMs),
                   guard: final.guard,
+                  cross_check: final.crossCheck,
                 })}\n`
               : `${file}\t${final.text}\n`,
           );

@@ -36,6 +36,8 @@ export interface FinalTranscript extends UtteranceSpan {
   speculative: boolean;
   /** What the hallucination guard found: no repetition, a repetition the audio holds (kept), or a decoder loop (cut). */
   guard: GuardVerdict;
+  /** Set where the final model is cross-checked by another (src/asr/cross-check-engine.ts). */
+  crossCheck?: Transcript['crossCheck'];
 }
 
 export type DiscardReason = 'too_short' | 'no_text';
@@ -496,6 +498,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
         latencyMs: performance.now() - decidedAt,
         speculative: Boolean(speculative),
         guard: t.guard,
+        crossCheck: t.crossCheck,
       });
     }, u.id);
   }

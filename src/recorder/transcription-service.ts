@@ -16,6 +16,11 @@ export interface ServiceOptions {
   model?: string;
   /** Model for partials (seed: realtime_model_type); null loads none (no realtime transcription). */
   realtimeModel?: string | null;
+  /**
+   * Model that cross-checks every final (src/asr/cross-check-engine.ts), loaded beside the final model; null: none.
+   * Default: moonshine-tiny for moonshine-base (README, Benchmark: it pays in noise and on clean speech).
+   */
+  checkModel?: string | null;
   /** onnxruntime intra-op threads per run. */
   threads?: number;
   /** Inference worker threads, i.e. jobs at once (default: CPU cores). */
@@ -23,6 +28,9 @@ export interface ServiceOptions {
   /** Deadline of one inference job. */
   timeoutMs?: number;
 }
+
+/** Which model cross-checks a final model's hypotheses when ServiceOptions.checkModel is not given. */
+const DEFAULT_CHECK_MODEL: Record<string, string> = { 'moonshine-base': 'moonshine-tiny' };
 
 /**
  * Everything sessions share, loaded once: the ASR engines (in worker threads), the Silero model and the one
@@ -41,11 +49,16 @@ export class TranscriptionService {
     const store = options.store ?? new ModelStore();
     const model = options.model ?? DEFAULT_RECORDER_CONFIG.model;
     const realtimeModel = options.realtimeModel === undefined ? DEFAULT_RECORDER_CONFIG.realtimeModel : options.realtimeModel;
-    const names = [...new Set([model, realtimeModel ?? model])];
+    const checkModel = options.checkModel === undefined ? DEFAULT_CHECK_MODEL[model] : options.checkModel;
+    const names = [...new Set([model, realtimeModel ?? model, ...(checkModel && checkModel !== model ? [checkModel] : [])])];
     for (const name of names) {
       if (findModel(name, store.catalog).role !== 'asr') throw new Error(`"${name}" is not a speech recognition model`);
     }
-    const models = await Promise.all(names.map(async (name) => ({ name, dir: await store.require(name) })));
+    const dirs = new Map(await Promise.all(names.map(async (name) => [name, await store.require(name)] as const)));
+    const location = (name: string): ModelLocation => ({ name, dir: dirs.get(name)! });
+    const models = [...new Set([model, realtimeModel ?? model])].map((name) =>
+      name === model && checkModel && checkModel !== model ? { ...location(name), checkWith: location(checkModel) } : location(name),
+    );
     const workers = Math.max(1, options.parallelism ?? availableCpus());
     const layout = workerLayout(models, workers);
     const [poolResult, sileroResult] = await Promise.allSettled([EnginePool.start({ workers: layout, threads: options.threads ?? 1 }), loadSileroModel(store)]);

@@ -36,7 +36,7 @@ describe('prepared decoder (real tiny model)', () => {
   it('works from memory where the model folder cannot be written', async () => {
     const blocked = fs.mkdtempSync(path.join(os.tmpdir(), 'earshot-blocked-'));
     fs.copyFileSync(path.join(dir, 'decoder_model_merged.onnx'), path.join(blocked, 'decoder_model_merged.onnx'));
-    fs.writeFileSync(path.join(blocked, 'earshot-decoder-v2'), ''); // a file where the folder would go: fails even as root
+    fs.writeFileSync(path.join(blocked, 'earshot-decoder-v3'), ''); // a file where the folder would go: fails even as root
     try {
       const prepared = await prepareDecoder(blocked);
       assert.ok(prepared.step instanceof Uint8Array && prepared.crossKv instanceof Uint8Array);

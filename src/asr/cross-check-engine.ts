@@ -1,0 +1,48 @@
+import { ASR_SAMPLE_RATE, type AsrEngine, type SequenceScore, type TranscribeOptions, type Transcript } from './engine.ts';
+import type { MoonshineEngine } from './moonshine-engine.ts';
+
+/**
+ * A final from two models that share a vocabulary (moonshine-base checked by moonshine-tiny). They fail on different
+ * inputs (on the noisy dev set base writes "cloves" for "clubs", tiny drops whole sentences in pink noise), so when
+ * their hypotheses differ each model scores both, and the hypothesis with the higher summed log-probability per token
+ * wins: a sentence both models find likely beats one only its author does. Agreeing hypotheses cost only the second
+ * decode. Each audio is encoded once per model.
+ */
+export class CrossCheckEngine implements AsrEngine {
+  readonly name: string;
+  readonly maxAudioSeconds: number;
+
+  constructor(
+    private readonly main: MoonshineEngine,
+    private readonly check: MoonshineEngine,
+  ) {
+    this.name = main.name;
+    this.maxAudioSeconds = Math.min(main.maxAudioSeconds, check.maxAudioSeconds);
+  }
+
+  async transcribe(samples: Float32Array, { signal, beams }: TranscribeOptions = {}): Promise<Transcript> {
+    const started = performance.now();
+    const mainAudio = await this.main.encode(samples, signal);
+    const ours = await mainAudio.decode(beams);
+    const checkAudio = await this.check.encode(samples, signal);
+    const theirs = await checkAudio.decode();
+    const result = { model: this.name, audioSeconds: samples.length / ASR_SAMPLE_RATE };
+    if (sameTokens(ours.tokens, theirs.tokens)) return { ...ours, ...result, crossCheck: 'agreed', processingMs: performance.now() - started };
+    const oursByCheck = await checkAudio.score(ours.tokens);
+    const theirsByMain = await mainAudio.score(theirs.tokens);
+    const replaced = perToken(theirs.score, theirsByMain) > perToken(ours.score, oursByCheck);
+    return { ...(replaced ? theirs : ours), ...result, crossCheck: replaced ? 'replaced' : 'kept', processingMs: performance.now() - started };
+  }
+
+  /** The two engines belong to whoever loaded them (a worker may also run either alone). */
+  async dispose(): Promise<void> {}
+}
+
+/** Both models' log-probabilities of one hypothesis, per token (end token included). */
+function perToken(a: SequenceScore, b: SequenceScore): number {
+  return (a.logProb + b.logProb) / a.tokens;
+}
+
+function sameTokens(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((t, i) => t === b[i]);
+}

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { wer } from '../../bench/wer.ts';
+import { CrossCheckEngine } from '../../src/asr/cross-check-engine.ts';
+import { meanLogProb } from '../../src/asr/engine.ts';
+import { EnginePool } from '../../src/asr/engine-pool.ts';
+import { loadEngine } from '../../src/asr/load-engine.ts';
+import type { MoonshineEngine } from '../../src/asr/moonshine-engine.ts';
+import { ModelStore } from '../../src/models/store.ts';
+import { clipSamples } from '../fixtures/conversation.ts';
+import { SPEECH_CLIPS, clip } from '../fixtures/speech.ts';
+
+/** Log-probabilities summed in float32 steps by onnxruntime and in float64 here: equal to a few thousandths. */
+const close = (a: number, b: number) => Math.abs(a - b) < 1e-3 * Math.max(1, Math.abs(a));
+
+describe('decoding with scores (real models, real speech)', () => {
+  let base: MoonshineEngine;
+  let tiny: MoonshineEngine;
+  before(async () => {
+    [base, tiny] = await Promise.all([loadEngine('moonshine-base'), loadEngine('moonshine-tiny')]);
+  });
+  after(() => Promise.all([base.dispose(), tiny.dispose()]));
+
+  it('a greedy hypothesis carries its tokens and a score that forced decoding of those tokens reproduces', async () => {
+    const heard = await base.encode(clipSamples(clip('goforward.wav')));
+    const greedy = await heard.decode();
+    assert.equal(greedy.text, (await base.transcribe(clipSamples(clip('goforward.wav')))).text);
+    assert.equal(greedy.score.tokens, greedy.tokens.length + 1);
+    assert.ok(greedy.score.logProb < 0 && Number.isFinite(greedy.score.logProb));
+    const forced = await heard.score(greedy.tokens);
+    assert.ok(close(forced.logProb, greedy.score.logProb), `${forced.logProb} vs ${greedy.score.logProb}`);
+    // The same words backwards are not what was said.
+    assert.ok((await heard.score([...greedy.tokens].reverse())).logProb < greedy.score.logProb - 10);
+  });
+
+  it('models with one vocabulary score each other\'s hypotheses', async () => {
+    const samples = clipSamples(clip('sense_and_sensibility_01_austen_64kb-0880.wav'));
+    const ours = await (await base.encode(samples)).decode();
+    const byTiny = await (await tiny.encode(samples)).score(ours.tokens);
+    assert.ok(Number.isFinite(byTiny.logProb) && byTiny.logProb < 0);
+    assert.equal(byTiny.tokens, ours.tokens.length + 1);
+  });
+
+  it('beam search: width 1 is greedy; wider beams keep the fixtures\' WER and score what they return', async () => {
+    const samples = clipSamples(clip('sense_and_sensibility_01_austen_64kb-0890.wav'));
+    const heard = await base.encode(samples);
+    assert.deepEqual(await heard.decode(1), await heard.decode());
+    const beam = await heard.decode(3);
+    assert.ok(close((await heard.score(beam.tokens)).logProb, beam.score.logProb));
+    const pairs = [];
+    for (const c of SPEECH_CLIPS) pairs.push({ reference: c.text, hypothesis: (await base.transcribe(clipSamples(c), { beams: 3 })).text });
+    assert.ok(wer(pairs).wer <= 0.05, JSON.stringify(pairs));
+  });
+
+  it('refuses a beam width outside 1-7', async () => {
+    const samples = clipSamples(clip('goforward.wav'));
+    await assert.rejects(base.transcribe(samples, { beams: 0 }), RangeError);
+    await assert.rejects(base.transcribe(samples, { beams: 8 }), RangeError);
+    await assert.rejects(base.transcribe(samples, { beams: 1.5 }), RangeError);
+  });
+
+  it('cross-check: agreeing models give the main model\'s text; where they differ the likelier to both wins', async () => {
+    const engine = new CrossCheckEngine(base, tiny);
+    const verdicts = new Set<string>();
+    for (const c of SPEECH_CLIPS) {
+      const samples = clipSamples(c);
+      const t = await engine.transcribe(samples);
+      assert.equal(t.model, 'moonshine-base');
+      const [b, s] = [await base.encode(samples), await tiny.encode(samples)];
+      const [ours, theirs] = [await b.decode(), await s.decode()];
+      const both = async (tokens: number[]) => ((await b.score(tokens)).logProb + (await s.score(tokens)).logProb) / (tokens.length + 1);
+      const expected = ours.text === theirs.text ? 'agreed' : (await both(theirs.tokens)) > (await both(ours.tokens)) ? 'replaced' : 'kept';
+      assert.equal(t.crossCheck, expected, c.file);
+      assert.equal(t.text, expected === 'replaced' ? theirs.text : ours.text, c.file);
+      assert.ok(meanLogProb(t.score!) < 0);
+      verdicts.add(expected);
+    }
+    // The fixtures hold both cases: clean read sentences the models agree on, card names they do not.
+    assert.ok(verdicts.has('agreed') && verdicts.size > 1, [...verdicts].join());
+  });
+});
+
+describe('decoding options through the worker pool (real models)', () => {
+  it('carries the beam width and the cross-check to the worker and the scores back', async () => {
+    const store = new ModelStore();
+    const tinyDir = await store.require('moonshine-tiny');
+    const pool = await EnginePool.start({
+      workers: [[{ name: 'moonshine-base', dir: await store.require('moonshine-base'), checkWith: { name: 'moonshine-tiny', dir: tinyDir } }, { name: 'moonshine-tiny', dir: tinyDir }]],
+      threads: 1,
+    });
+    const direct = await loadEngine('moonshine-tiny');
+    try {
+      const samples = clipSamples(clip('sense_and_sensibility_01_austen_64kb-0870.wav'));
+      const pooled = await pool.engine('moonshine-tiny').transcribe(samples, { beams: 3 });
+      const local = await direct.transcribe(samples, { beams: 3 });
+      assert.equal(pooled.text, local.text);
+      assert.deepEqual(pooled.tokens, local.tokens);
+      assert.ok(close(pooled.score!.logProb, local.score!.logProb));
+      const checked = await pool.engine('moonshine-base').transcribe(samples);
+      assert.ok(checked.crossCheck, 'the final model runs cross-checked');
+    } finally {
+      await Promise.all([pool.dispose(), direct.dispose()]);
+    }
+  });
+});
