@@ -81,6 +81,7 @@ console.log(table(['boundary error', 'value'], [['mean', ms(w.meanMs)], ['p50 / 
 
 console.log(
   '\n## Accuracy by condition (11 dev clips, 95 words; pink, brown and 8-talker babble noise at 10/5/0 dB SNR, fixed seed; ' +
-    '8 kHz μ-law; moonshine-base finals through the recorder as `earshot transcribe` runs them, telephone also through the server)\n',
+    '8 kHz μ-law; moonshine-base finals cross-checked by moonshine-tiny, the default, through the recorder as `earshot transcribe` ' +
+    'runs them, telephone also through the server; without the cross-check: node --import tsx bench/noise-bench.ts moonshine-base none)\n',
 );
 console.log(noiseTable(await benchNoise()));
