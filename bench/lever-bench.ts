@@ -42,7 +42,7 @@ for (const condition of CONDITIONS) {
     for (const width of BEAMS) outcomes.set(`base beam ${width}`, await timed(() => base.transcribe(audio, { beams: width })));
     const confident = meanLogProb(t.score!) > meanLogProb(b.score!) ? t : b;
     outcomes.set('more confident of base / tiny', { text: confident.text, ms: b.processingMs + t.processingMs });
-    outcomes.set('cross-check base × tiny', await timed(() => crossCheck.transcribe(audio)));
+    outcomes.set('cross-check base × tiny', await timed(() => crossCheck.transcribe(audio, { crossCheck: true })));
     for (const [lever, outcome] of outcomes) {
       const byCondition = results.get(lever)!;
       if (!byCondition.has(condition.name)) byCondition.set(condition.name, []);

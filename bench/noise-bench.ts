@@ -30,7 +30,7 @@ export interface ConditionResult {
 
 /** `checkModel`: as TranscriptionService takes it (undefined: the default cross-check of `model`, null: none). */
 export async function benchNoise(model = 'moonshine-base', checkModel?: string | null): Promise<ConditionResult[]> {
-  const service = await TranscriptionService.load({ model, checkModel, realtimeModel: null, parallelism: 1 });
+  const service = await TranscriptionService.load({ model, checkModel, crossCheckAlways: true, realtimeModel: null, parallelism: 1 });
   const results: ConditionResult[] = [];
   try {
     for (const condition of CONDITIONS) {

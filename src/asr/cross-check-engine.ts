@@ -6,7 +6,8 @@ import type { MoonshineEngine } from './moonshine-engine.ts';
  * inputs (on the noisy dev set base writes "cloves" for "clubs", tiny drops whole sentences in pink noise), so when
  * their hypotheses differ each model scores both, and the hypothesis with the higher summed log-probability per token
  * wins: a sentence both models find likely beats one only its author does. Agreeing hypotheses cost only the second
- * decode. Each audio is encoded once per model.
+ * decode. Each audio is encoded once per model. Only when asked (TranscribeOptions.crossCheck): the service asks for
+ * finals while the worker has time (cross-check-budget.ts); partials never.
  */
 export class CrossCheckEngine implements AsrEngine {
   readonly name: string;
@@ -20,7 +21,8 @@ export class CrossCheckEngine implements AsrEngine {
     this.maxAudioSeconds = Math.min(main.maxAudioSeconds, check.maxAudioSeconds);
   }
 
-  async transcribe(samples: Float32Array, { signal, beams }: TranscribeOptions = {}): Promise<Transcript> {
+  async transcribe(samples: Float32Array, { signal, beams, crossCheck }: TranscribeOptions = {}): Promise<Transcript> {
+    if (!crossCheck) return this.main.transcribe(samples, { signal, beams });
     const started = performance.now();
     const mainAudio = await this.main.encode(samples, signal);
     const ours = await mainAudio.decode(beams);

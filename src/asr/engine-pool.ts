@@ -26,6 +26,7 @@ interface Job {
   model: string;
   samples: Float32Array;
   beams?: number;
+  crossCheck?: boolean;
   signal?: AbortSignal;
   resolve(t: Transcript): void;
   reject(e: Error): void;
@@ -127,11 +128,11 @@ export class EnginePool {
     await Promise.all(this.slots.map((slot) => stopWorker(slot)));
   }
 
-  private submit(slot: Slot, model: string, samples: Float32Array, { signal, beams }: TranscribeOptions = {}): Promise<Transcript> {
+  private submit(slot: Slot, model: string, samples: Float32Array, { signal, beams, crossCheck }: TranscribeOptions = {}): Promise<Transcript> {
     if (this.closed) return Promise.reject(new Error('engine pool closed'));
     if (signal?.aborted) return Promise.reject(abortError());
     return new Promise((resolve, reject) => {
-      const job: Job = { id: this.nextId++, model, samples, beams, signal, resolve, reject };
+      const job: Job = { id: this.nextId++, model, samples, beams, crossCheck, signal, resolve, reject };
       signal?.addEventListener('abort', () => this.cancel(slot, job), { once: true });
       slot.waiting.push(job);
       this.dispatch(slot);
@@ -152,7 +153,7 @@ export class EnginePool {
     if (!slot.live || slot.job || slot.waiting.length === 0) return;
     const job = slot.waiting.shift()!;
     slot.job = job;
-    slot.worker!.postMessage({ type: 'transcribe', id: job.id, model: job.model, samples: job.samples, beams: job.beams } satisfies WorkerRequest);
+    slot.worker!.postMessage({ type: 'transcribe', id: job.id, model: job.model, samples: job.samples, beams: job.beams, crossCheck: job.crossCheck } satisfies WorkerRequest);
   }
 
   private spawn(slot: Slot): Promise<void> {

@@ -71,7 +71,7 @@ async function transcribe(request: Extract<WorkerRequest, { type: 'transcribe' }
   try {
     const engine = engines.get(request.model);
     if (!engine) throw new Error(`model ${request.model} is not loaded in this worker`);
-    const transcript = await engine.transcribe(request.samples, { signal: controller.signal, beams: request.beams });
+    const transcript = await engine.transcribe(request.samples, { signal: controller.signal, beams: request.beams, crossCheck: request.crossCheck });
     port.postMessage({ type: 'result', id: request.id, transcript } satisfies WorkerReply);
   } catch (e) {
     const error = e as Error;

@@ -4,6 +4,8 @@ export interface TranscribeOptions {
   signal?: AbortSignal;
   /** Hypotheses kept per decoder step: 1 (the default) is greedy decoding. */
   beams?: number;
+  /** Where a cross-check model is loaded (cross-check-engine.ts): use it; otherwise the main model runs alone. */
+  crossCheck?: boolean;
 }
 
 /** How likely a model finds a token sequence: natural-log probabilities, the end token included. */

@@ -182,6 +182,11 @@ export class InferenceScheduler {
     };
   }
 
+  /** Finals waiting for a worker. */
+  get finalsWaiting(): number {
+    return this.finals.length;
+  }
+
   get queueDepth(): number {
     return this.finals.length + this.partials.size;
   }

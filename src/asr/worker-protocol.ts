@@ -14,7 +14,7 @@ export interface WorkerData {
 }
 
 export type WorkerRequest =
-  | { type: 'transcribe'; id: number; model: string; samples: Float32Array; beams?: number }
+  | { type: 'transcribe'; id: number; model: string; samples: Float32Array; beams?: number; crossCheck?: boolean }
   | { type: 'cancel'; id: number }
   /** Finish (aborting the job in hand at its next decoder step), free the sessions and end the thread. */
   | { type: 'exit' }

@@ -23,7 +23,7 @@ export async function transcribeCommand(argv: string[]): Promise<number> {
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new UsageError('--threads must be a whole number from 1 to 64');
   // Finals of moonshine-base are cross-checked by moonshine-tiny unless told not to (README, Benchmark).
   const checkModel = values['no-cross-check'] ? null : undefined;
-  const service = await TranscriptionService.load({ model, checkModel, realtimeModel: null, threads, parallelism: 1 });
+  const service = await TranscriptionService.load({ model, checkModel, crossCheckAlways: true, realtimeModel: null, threads, parallelism: 1 });
   let failures = 0;
   try {
     for (const file of positionals) {

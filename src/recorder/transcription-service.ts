@@ -1,6 +1,7 @@
 import { availableCpus } from '../asr/available-cpus.ts';
 import type { AsrEngine } from '../asr/engine.ts';
-import { EnginePool, type ModelLocation } from '../asr/engine-pool.ts';
+import { whenIdle } from '../asr/cross-check-budget.ts';
+import { EnginePool, type ModelLocation, type PoolWorker } from '../asr/engine-pool.ts';
 import { InferenceScheduler, type InferenceLane } from '../asr/scheduler.ts';
 import { findModel } from '../models/catalog.ts';
 import { ModelStore } from '../models/store.ts';
@@ -21,6 +22,12 @@ export interface ServiceOptions {
    * Default: moonshine-tiny for moonshine-base (README, Benchmark: it pays in noise and on clean speech).
    */
   checkModel?: string | null;
+  /**
+   * Cross-check every final, however busy the worker (offline transcription, where no one waits on latency).
+   * Default false: only while the worker has time for it (src/asr/cross-check-budget.ts; README, Benchmark: always
+   * on, 64 sessions already miss the 300 ms final p95 that 96 met).
+   */
+  crossCheckAlways?: boolean;
   /** onnxruntime intra-op threads per run. */
   threads?: number;
   /** Inference worker threads, i.e. jobs at once (default: CPU cores). */
@@ -78,13 +85,15 @@ export class TranscriptionService {
     // use is the tiny worker's and the event loop's (measured on 2 cores at 24 sessions, load average 5: final p95
     // 765 → 7954 ms, partials per utterance 1.5 → 0.1).
     const spareCore = availableCpus() > workers;
+    let scheduler: InferenceScheduler | undefined;
+    const finalOf = (w: PoolWorker) => w.engine(w.models.includes(model) ? model : partialModel);
     const lanes = pool.workers.map((w): InferenceLane => ({
-      final: w.engine(w.models.includes(model) ? model : partialModel),
+      final: whenIdle(finalOf(w), () => scheduler?.finalsWaiting ?? 0, options.crossCheckAlways),
       partial: w.models.includes(partialModel) ? w.engine(partialModel) : spareCore ? w.engine(model) : undefined,
       home: w.models.includes(model) ? 'final' : 'partial',
       live: w.live,
     }));
-    const scheduler = new InferenceScheduler({ lanes, timeoutMs: options.timeoutMs });
+    scheduler = new InferenceScheduler({ lanes, timeoutMs: options.timeoutMs });
     pool.onChange = () => scheduler.lanesChanged();
     return new TranscriptionService(finalEngine, partialEngine, silero, scheduler, pool);
   }

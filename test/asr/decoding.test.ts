@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { wer } from '../../bench/wer.ts';
+import { whenIdle } from '../../src/asr/cross-check-budget.ts';
 import { CrossCheckEngine } from '../../src/asr/cross-check-engine.ts';
-import { meanLogProb } from '../../src/asr/engine.ts';
+import { meanLogProb, type AsrEngine } from '../../src/asr/engine.ts';
 import { EnginePool } from '../../src/asr/engine-pool.ts';
 import { loadEngine } from '../../src/asr/load-engine.ts';
 import type { MoonshineEngine } from '../../src/asr/moonshine-engine.ts';
@@ -64,12 +65,12 @@ describe('decoding with scores (real models, real speech)', () => {
     const verdicts = new Set<string>();
     for (const c of SPEECH_CLIPS) {
       const samples = clipSamples(c);
-      const t = await engine.transcribe(samples);
+      const t = await engine.transcribe(samples, { crossCheck: true });
       assert.equal(t.model, 'moonshine-base');
       const [b, s] = [await base.encode(samples), await tiny.encode(samples)];
       const [ours, theirs] = [await b.decode(), await s.decode()];
       const both = async (tokens: number[]) => ((await b.score(tokens)).logProb + (await s.score(tokens)).logProb) / (tokens.length + 1);
-      const expected = ours.text === theirs.text ? 'agreed' : (await both(theirs.tokens)) > (await both(ours.tokens)) ? 'replaced' : 'kept';
+      const expected = ours.tokens.join() === theirs.tokens.join() ? 'agreed' : (await both(theirs.tokens)) > (await both(ours.tokens)) ? 'replaced' : 'kept';
       assert.equal(t.crossCheck, expected, c.file);
       assert.equal(t.text, expected === 'replaced' ? theirs.text : ours.text, c.file);
       assert.ok(meanLogProb(t.score!) < 0);
@@ -96,10 +97,33 @@ describe('decoding options through the worker pool (real models)', () => {
       assert.equal(pooled.text, local.text);
       assert.deepEqual(pooled.tokens, local.tokens);
       assert.ok(close(pooled.score!.logProb, local.score!.logProb));
-      const checked = await pool.engine('moonshine-base').transcribe(samples);
-      assert.ok(checked.crossCheck, 'the final model runs cross-checked');
+      assert.ok((await pool.engine('moonshine-base').transcribe(samples, { crossCheck: true })).crossCheck);
+      assert.equal((await pool.engine('moonshine-base').transcribe(samples)).crossCheck, undefined, 'only when asked');
     } finally {
       await Promise.all([pool.dispose(), direct.dispose()]);
     }
+  });
+});
+
+describe('cross-check budget', () => {
+  const asked: Array<boolean | undefined> = [];
+  const engine: AsrEngine = {
+    name: 'fake',
+    maxAudioSeconds: 30,
+    transcribe: async (samples, options) => {
+      asked.push(options?.crossCheck);
+      return { text: '', model: 'fake', audioSeconds: samples.length / 16000, processingMs: 0 };
+    },
+    dispose: async () => {},
+  };
+
+  it('asks for the cross-check on an idle worker, not while other finals wait, always where told', async () => {
+    let waiting = 0;
+    const budgeted = whenIdle(engine, () => waiting);
+    await budgeted.transcribe(new Float32Array(16000));
+    waiting = 2;
+    await budgeted.transcribe(new Float32Array(16000));
+    await whenIdle(engine, () => waiting, true).transcribe(new Float32Array(16000));
+    assert.deepEqual(asked, [true, false, true]);
   });
 });
