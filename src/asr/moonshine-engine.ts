@@ -25,7 +25,8 @@ const MIN_TOKEN_CAP = 10;
 
 /**
  * Moonshine on onnxruntime-node: the encoder once, the cross-attention cache once, then decoding one token per step
- * (greedy, or a beam search) with the decoder's self-attention cache, and optionally scoring given token sequences (the published merged decoder, split once: see moonshine-graph.ts).
+ * (greedy, or a beam search) with the decoder's self-attention cache, or scoring a given token sequence (the published
+ * merged decoder, split once: see moonshine-graph.ts).
  * Sessions are created once and shared; every transcribe() keeps its state in locals, so calls may overlap.
  */
 export class MoonshineEngine implements AsrEngine {
@@ -106,24 +107,26 @@ export class MoonshineEngine implements AsrEngine {
     };
   }
 
-  /** One decoder step from `d`: the cache after its last token, and what `fetch` asks for. */
+  /** One decoder step after `d`'s last token: what `fetch` asks for, and `d`'s cache extended by that token. */
   private async advance(d: Decoding, fetch: string[], signal?: AbortSignal): Promise<{ out: ort.InferenceSession.OnnxValueMapType; cache: Cache }> {
     if (signal?.aborted) throw abortError();
     const out = await this.step.run({ ...d.cache, input_ids: new ort.Tensor('int64', new BigInt64Array([BigInt(d.last)]), [1, 1]) }, fetch);
-    const cache = { ...d.cache };
-    for (const [present, past] of this.selfCache) cache[past] = out[present]! as ort.Tensor;
+    const cache: Cache = { ...d.cache };
+    for (const [present, past] of this.selfCache) cache[past] = out[present] as ort.Tensor;
     return { out, cache };
   }
 
   /** The most likely token at each step, until the end token or the cap. */
   private async greedy(start: Decoding, maxTokens: number, signal?: AbortSignal): Promise<Decoding> {
-    let d = start;
+    const d: Decoding = { ...start, tokens: [] }; // one hypothesis: extended in place
     for (let step = 0; step < maxTokens; step++) {
       const { out, cache } = await this.advance(d, this.topFetch, signal);
       const next = Number((out[TOP_TOKENS]!.data as BigInt64Array)[0]);
-      const logProb = d.logProb + (out[TOP_LOGPROBS]!.data as Float32Array)[0]!;
-      if (next === END_TOKEN) return { ...d, logProb };
-      d = { tokens: [...d.tokens, next], logProb, last: next, cache };
+      d.logProb += (out[TOP_LOGPROBS]!.data as Float32Array)[0]!;
+      if (next === END_TOKEN) break;
+      d.tokens.push(next);
+      d.last = next;
+      d.cache = cache;
     }
     return d;
   }
