@@ -18,7 +18,9 @@ let shared: Promise<TranscriptionService> | undefined;
 
 /** The models, loaded once per test file (each file runs in its own process). */
 export function sharedService(): Promise<TranscriptionService> {
-  shared ??= TranscriptionService.load({ parallelism: 2 });
+  // No cross-check of finals: it runs only while the worker has time, so the same audio could get different finals
+  // from one test to the next, and these tests compare finals across protocols (test/asr/decoding.test.ts covers it).
+  shared ??= TranscriptionService.load({ parallelism: 2, checkModel: null });
   return shared;
 }
 
