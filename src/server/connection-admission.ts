@@ -55,8 +55,6 @@ function destroySocket(this: Socket): void {
 export class ConnectionAdmission {
   private readonly table = new Map<string, Entry>();
   readonly refusals: AdmissionRefusals = { client_sockets: 0, client_connect_rate: 0 };
-  /** Connections let through untracked while every tracked address held sockets. */
-  untracked = 0;
   private readonly release: (this: Socket) => void;
   private sweptAt = -Infinity;
 
@@ -88,10 +86,7 @@ export class ConnectionAdmission {
     const now = performance.now();
     let entry = this.table.get(address);
     if (!entry) {
-      if (this.table.size >= MAX_ADDRESSES && !this.sweep(now)) {
-        this.untracked++;
-        return true;
-      }
+      if (this.table.size >= MAX_ADDRESSES && !this.sweep(now)) return true;
       entry = { sockets: 0, tokens: this.config.maxSockets, refilledAt: now };
       this.table.set(address, entry);
     } else {
@@ -103,11 +98,6 @@ export class ConnectionAdmission {
     entry.sockets++;
     socket.on('close', this.release);
     return true;
-  }
-
-  /** Addresses tracked now (bounded by MAX_ADDRESSES). */
-  get addresses(): number {
-    return this.table.size;
   }
 
   private refill(entry: Entry, now: number): void {
