@@ -81,7 +81,17 @@ describe('one address cannot take all capacity', () => {
   before(async () => {
     t = await startServer({
       service,
-      config: { maxSessions: 6, maxConnections: 24, maxSessionsPerClient: 2, maxConnectionsPerClient: 4, startTimeoutMs: 1000, audioIdleTimeoutMs: 1000 },
+      config: {
+        maxSessions: 6,
+        maxConnections: 24,
+        maxSessionsPerClient: 2,
+        maxConnectionsPerClient: 4,
+        // Lifted so that these tests reach the handshake-level caps; the ones on accept have their own tests below.
+        maxSocketsPerClient: 100,
+        connectRatePerClient: 100,
+        startTimeoutMs: 1000,
+        audioIdleTimeoutMs: 1000,
+      },
     });
   });
   after(() => t.server.close());
