@@ -17,10 +17,13 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts `earshot serve --port 0` as a child process and resolves once /ready answers 200. */
-export async function startServerProcess(args: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<ServerProcess> {
+/**
+ * Starts `earshot serve --port 0` as a child process and resolves once /ready answers 200. `nodeArgs` go to node
+ * itself (`--cpu-prof`, which NODE_OPTIONS does not take).
+ */
+export async function startServerProcess(args: string[] = [], env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<ServerProcess> {
   // As `npm start` runs it: two glibc malloc arenas instead of one per thread (−50 to −70 MB RSS at /ready).
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { env: { MALLOC_ARENA_MAX: '2', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--port', '0', ...args], { env: { MALLOC_ARENA_MAX: '2', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stderr!.setEncoding('utf8');

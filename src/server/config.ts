@@ -25,6 +25,17 @@ export interface ServerConfig {
   /** Open connections of one client address; beyond it upgrades get 429. Env EARSHOT_MAX_CONNECTIONS_PER_CLIENT. */
   maxConnectionsPerClient: number;
   /**
+   * TCP connections one peer address may hold open (WebSockets and HTTP keep-alive alike), checked on accept before
+   * any HTTP is read; beyond it the connection gets a bare 429. Env EARSHOT_MAX_SOCKETS_PER_CLIENT, default twice
+   * maxConnectionsPerClient. Trusted proxies are not limited here.
+   */
+  maxSocketsPerClient?: number;
+  /**
+   * New TCP connections per second one peer address may open once a burst of maxSocketsPerClient is spent (a token
+   * bucket), checked on accept. Env EARSHOT_CONNECT_RATE_PER_CLIENT, default maxConnectionsPerClient.
+   */
+  connectRatePerClient?: number;
+  /**
    * Peers whose X-Forwarded-For names the client (a reverse proxy on this host, say); any other peer is the client
    * itself. Flag --trusted-proxies, env EARSHOT_TRUSTED_PROXIES (comma-separated IP addresses), default none.
    */
@@ -121,7 +132,8 @@ export const SERVE_USAGE = `usage: earshot serve [--port 8000] [--host 127.0.0.1
                      [--threads 1] [--parallelism N] [--web-root DIR] [--tls-cert FILE --tls-key FILE]
                      [--wyoming-port 10300]
 environment: EARSHOT_PORT EARSHOT_HOST EARSHOT_TOKEN EARSHOT_MAX_SESSIONS EARSHOT_MAX_CONNECTIONS
-             EARSHOT_MAX_SESSIONS_PER_CLIENT EARSHOT_MAX_CONNECTIONS_PER_CLIENT EARSHOT_TRUSTED_PROXIES
+             EARSHOT_MAX_SESSIONS_PER_CLIENT EARSHOT_MAX_CONNECTIONS_PER_CLIENT EARSHOT_MAX_SOCKETS_PER_CLIENT
+             EARSHOT_CONNECT_RATE_PER_CLIENT EARSHOT_TRUSTED_PROXIES
              EARSHOT_START_TIMEOUT_MS EARSHOT_AUDIO_IDLE_TIMEOUT_MS EARSHOT_UPLOAD_CONCURRENCY EARSHOT_UPLOAD_QUEUE
              EARSHOT_ALLOWED_ORIGINS EARSHOT_MODEL EARSHOT_REALTIME_MODEL EARSHOT_THREADS EARSHOT_PARALLELISM
              EARSHOT_TIMEOUT_MS EARSHOT_MAX_UPLOAD_MB EARSHOT_WEB_ROOT EARSHOT_MODELS_DIR EARSHOT_CHAT_URL
@@ -215,6 +227,8 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
     maxConnections: int('__none', 'EARSHOT_MAX_CONNECTIONS', 1, 100000, d.maxConnections),
     maxSessionsPerClient: int('max-sessions-per-client', 'EARSHOT_MAX_SESSIONS_PER_CLIENT', 1, 10000, d.maxSessionsPerClient),
     maxConnectionsPerClient: int('max-connections-per-client', 'EARSHOT_MAX_CONNECTIONS_PER_CLIENT', 1, 100000, d.maxConnectionsPerClient),
+    maxSocketsPerClient: pick('__none', 'EARSHOT_MAX_SOCKETS_PER_CLIENT') ? int('__none', 'EARSHOT_MAX_SOCKETS_PER_CLIENT', 1, 100000, 0) : undefined,
+    connectRatePerClient: pick('__none', 'EARSHOT_CONNECT_RATE_PER_CLIENT') ? int('__none', 'EARSHOT_CONNECT_RATE_PER_CLIENT', 1, 100000, 0) : undefined,
     trustedProxies,
     startTimeoutMs: int('__none', 'EARSHOT_START_TIMEOUT_MS', 100, 3600000, d.startTimeoutMs),
     audioIdleTimeoutMs: int('__none', 'EARSHOT_AUDIO_IDLE_TIMEOUT_MS', 100, 3600000, d.audioIdleTimeoutMs),

@@ -29,6 +29,8 @@ export interface LiveValues {
   maxSessions?(): number;
   maxConnections?(): number;
   draining?(): boolean;
+  /** TCP connections refused on accept, by reason (the admission keeps the totals). */
+  refusedConnections?(): Record<string, number>;
 }
 
 /** Scheduler counters by the outcome they count (the scheduler keeps them; they are read at scrape time). */
@@ -92,6 +94,18 @@ export class ServerMetrics {
     this.connections = counter('earshot_connections_total', 'WebSocket connections accepted.');
     this.sessionsStarted = counter('earshot_sessions_started_total', 'Sessions that took a slot, by protocol (seed, openai-realtime, deepgram, wyoming).', ['protocol']);
     this.refusedUpgrades = counter('earshot_refused_upgrades_total', 'WebSocket upgrades refused, by reason.', ['reason']);
+    new Counter({
+      name: 'earshot_refused_connections_total',
+      help: 'TCP connections refused on accept, before any HTTP is read, by reason: client_sockets (the per-address socket cap), client_connect_rate (the per-address connect rate).',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        const counts = live.refusedConnections?.();
+        if (!counts) return;
+        this.reset();
+        for (const [reason, n] of Object.entries(counts)) this.inc({ reason }, n);
+      },
+    });
     this.utterances = counter('earshot_utterances_total', 'Utterances ended by the recorder (each yields a final or a discard).');
     this.finals = counter('earshot_finals_total', 'Final transcripts delivered.');
     this.partials = counter('earshot_partials_total', 'Realtime partial transcripts (stt_update) produced.');

@@ -19,6 +19,7 @@ import { SeedWebSocketSession } from './protocols/seed-websocket.ts';
 import type { ProtocolConnection } from './protocols/websocket-adapter.ts';
 import type { SessionHost, SlotRefusal } from './transcription-session.ts';
 import { ClientLimits, clientAddress, normalizeAddress } from './client-limits.ts';
+import { ConnectionAdmission } from './connection-admission.ts';
 import { serveStatic } from './static-files.ts';
 import { handleTranscription, sendApiError, type TranscriptionHost } from './protocols/openai-transcriptions.ts';
 import { UploadQueue } from './upload-queue.ts';
@@ -76,6 +77,7 @@ export class EarshotServer {
   private readonly wsRoutes: Map<string, WebSocketRoute>;
   private readonly connections = new Set<Connection>();
   private readonly clients: ClientLimits;
+  private readonly admission: ConnectionAdmission;
   private readonly trustedProxies: ReadonlySet<string>;
   private readonly httpJobs = new Set<Promise<void>>();
   private readonly uploads: UploadQueue;
@@ -106,6 +108,7 @@ export class EarshotServer {
       schedulerStats: () => (this.state.kind === 'ready' ? { ...this.state.service.scheduler.stats } : undefined),
       maxSessions: () => this.config.maxSessions,
       draining: () => this.isDraining,
+      refusedConnections: () => this.admission.refusals,
     });
     this.servicePromise = new Promise((resolve, reject) => {
       this.resolveService = resolve;
@@ -115,6 +118,15 @@ export class EarshotServer {
     const onRequest = (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res);
     const tls = this.config.tls;
     this.http = tls ? https.createServer({ cert: tls.cert, key: tls.key }, onRequest) : http.createServer(onRequest);
+    // Per peer address on accept, before any HTTP is parsed: a flood of handshakes from one address is refused for
+    // the cost of an accept, while the header-level limits below (per client, X-Forwarded-For aware) stay.
+    this.admission = new ConnectionAdmission({
+      maxSockets: this.config.maxSocketsPerClient ?? 2 * this.config.maxConnectionsPerClient,
+      connectRate: this.config.connectRatePerClient ?? this.config.maxConnectionsPerClient,
+      exempt: this.trustedProxies,
+      answer: !tls,
+    });
+    this.admission.guard(this.http);
     this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (_e, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -80,7 +81,17 @@ describe('one address cannot take all capacity', () => {
   before(async () => {
     t = await startServer({
       service,
-      config: { maxSessions: 6, maxConnections: 24, maxSessionsPerClient: 2, maxConnectionsPerClient: 4, startTimeoutMs: 1000, audioIdleTimeoutMs: 1000 },
+      config: {
+        maxSessions: 6,
+        maxConnections: 24,
+        maxSessionsPerClient: 2,
+        maxConnectionsPerClient: 4,
+        // Lifted so that these tests reach the handshake-level caps; the ones on accept have their own tests below.
+        maxSocketsPerClient: 100,
+        connectRatePerClient: 100,
+        startTimeoutMs: 1000,
+        audioIdleTimeoutMs: 1000,
+      },
     });
   });
   after(() => t.server.close());
@@ -126,6 +137,64 @@ describe('one address cannot take all capacity', () => {
     assert.ok(idleError >= 0 && final > idleError, JSON.stringify(log.map((m) => m.type)));
     assert.ok(werOf(finals(log).map((f) => f.text), [speech]) <= 0.1, JSON.stringify(finals(log)));
     await client.close();
+  });
+});
+
+/** A raw TCP connection from `localAddress` that sends nothing; `answer` resolves with what the server sent before closing. */
+function idleSocket(t: TestServer, localAddress: string): { socket: net.Socket; answer: Promise<string> } {
+  const { port } = new URL(t.http);
+  const socket = net.connect({ host: '127.0.0.1', port: Number(port), localAddress });
+  let got = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => (got += d));
+  socket.on('error', () => {});
+  return { socket, answer: new Promise((resolve) => socket.on('close', () => resolve(got))) };
+}
+
+describe('connections refused on accept, per peer address', () => {
+  const ATTACKER = '127.0.0.4'; // not this process's own address, whose /metrics reads must pass
+
+  test('beyond the socket cap: a bare 429 with Retry-After before any HTTP; 127.0.0.2 still transcribes', async () => {
+    // 4 WebSockets per client → 8 sockets per address, 4 new ones a second after a burst of 8.
+    const t = await startServer({ service, config: { maxConnectionsPerClient: 4 } });
+    try {
+      const sockets = Array.from({ length: 200 }, () => idleSocket(t, ATTACKER));
+      let closed = 0;
+      for (const s of sockets) void s.answer.then(() => closed++);
+      await waitFor(() => closed === 192, 20000, '192 refusals');
+      const held = sockets.filter((s) => !s.socket.destroyed);
+      assert.equal(held.length, 8, 'the 8 admitted sockets stay open, waiting for a request');
+      const refusals = await Promise.all(sockets.filter((s) => s.socket.destroyed).map((s) => s.answer));
+      for (const a of refusals) {
+        assert.match(a, /^HTTP\/1\.1 429 Too Many Requests\r\n/);
+        assert.match(a, /\r\nRetry-After: 5\r\n/);
+      }
+      assert.equal(await metricValue(t.http, 'earshot_refused_connections_total{reason="client_sockets"}'), 192);
+      await assert.rejects(EarshotClient.connect(t.ws, { localAddress: ATTACKER }), { status: 429 });
+      await normalClientTranscribes(t);
+      for (const s of held) s.socket.destroy();
+    } finally {
+      await t.server.close();
+    }
+  });
+
+  test('a trusted proxy is not limited on accept; its clients are told apart by X-Forwarded-For', async () => {
+    const t = await startServer({ service, config: { maxConnectionsPerClient: 1, trustedProxies: [ATTACKER] } });
+    try {
+      const sockets = Array.from({ length: 20 }, () => idleSocket(t, ATTACKER));
+      const a = await EarshotClient.connect(t.ws, { localAddress: ATTACKER, headers: { 'X-Forwarded-For': '10.0.0.1' } });
+      await assert.rejects(EarshotClient.connect(t.ws, { localAddress: ATTACKER, headers: { 'X-Forwarded-For': '10.0.0.1' } }), { status: 429 });
+      const b = await EarshotClient.connect(t.ws, { localAddress: ATTACKER, headers: { 'X-Forwarded-For': '10.0.0.2' } });
+      assert.equal(sockets.filter((s) => s.socket.destroyed).length, 0);
+      assert.equal(await metricValue(t.http, 'earshot_refused_connections_total{reason="client_sockets"}'), 0);
+      // Another peer on the same server is limited: 1 WebSocket → 2 sockets.
+      const other = Array.from({ length: 5 }, () => idleSocket(t, OTHER));
+      await waitFor(async () => (await metricValue(t.http, 'earshot_refused_connections_total{reason="client_sockets"}')) === 3, 10000, '3 refusals of 127.0.0.2');
+      await Promise.all([a.close(), b.close()]);
+      for (const s of [...sockets, ...other]) s.socket.destroy();
+    } finally {
+      await t.server.close();
+    }
   });
 });
 

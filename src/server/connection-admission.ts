@@ -1,0 +1,135 @@
+import type { Server, Socket } from 'node:net';
+import { normalizeAddress } from './client-limits.ts';
+
+export interface ConnectionAdmissionConfig {
+  /** TCP connections one address may hold open at once. */
+  maxSockets: number;
+  /** New connections per second one address may open once its burst (maxSockets) is spent. */
+  connectRate: number;
+  /** Peers not limited here (trusted proxies: their clients are told apart by X-Forwarded-For, later). */
+  exempt: ReadonlySet<string>;
+  /** Answer a refusal with an HTTP 429 (false on a TLS port, where plain text would only be a handshake error). */
+  answer: boolean;
+}
+
+/** Connections refused at accept, by reason. */
+export type AdmissionRefusals = {
+  client_sockets: number;
+  client_connect_rate: number;
+};
+
+/** One address: its open sockets and its connect-rate token bucket. */
+interface Entry {
+  sockets: number;
+  tokens: number;
+  /** performance.now() of the last refill. */
+  refilledAt: number;
+}
+
+/**
+ * Addresses tracked at most: beyond, the idle ones are dropped, and while all of them hold sockets a new address
+ * passes untracked (the server's own caps still hold) rather than being locked out.
+ */
+const MAX_ADDRESSES = 10_000;
+/** A full table is swept at most this often, so that address churn cannot make every accept a sweep. */
+const SWEEP_EVERY_MS = 1000;
+/** How long a refused socket may stay open so that its peer reads the 429 instead of a reset. */
+const REFUSED_LINGER_MS = 1000;
+const REFUSAL_BODY = 'too many connections from this address\n';
+/** The same bytes for every refusal: nothing is built per refused connection. */
+const REFUSAL = Buffer.from(
+  `HTTP/1.1 429 Too Many Requests\r\nRetry-After: 5\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${REFUSAL_BODY.length}\r\n\r\n${REFUSAL_BODY}`,
+);
+
+function ignore(): void {}
+function destroySocket(this: Socket): void {
+  this.destroy();
+}
+
+/**
+ * Admits or refuses each TCP connection when it is accepted, per peer address, before the HTTP server sees it: at
+ * most maxSockets open at once and a connect rate of connectRate per second (a token bucket of maxSockets). A
+ * refused connection gets one precomputed 429 and is closed: no HTTP parser, no request, no upgrade. An address
+ * that retries refused handshakes many times a second then costs the server an accept and a write each.
+ */
+export class ConnectionAdmission {
+  private readonly table = new Map<string, Entry>();
+  readonly refusals: AdmissionRefusals = { client_sockets: 0, client_connect_rate: 0 };
+  private readonly release: (this: Socket) => void;
+  private sweptAt = -Infinity;
+
+  constructor(private readonly config: ConnectionAdmissionConfig) {
+    const table = this.table;
+    this.release = function (this: Socket) {
+      const entry = table.get(normalizeAddress(this.remoteAddress ?? ''));
+      if (entry) entry.sockets--;
+    };
+  }
+
+  /**
+   * Puts admission in front of `server`'s own 'connection' handling (http.Server attaches its parser there, a TLS
+   * server its handshake): the handlers it has now run only for admitted sockets.
+   */
+  guard(server: Server): void {
+    const handlers = server.listeners('connection') as Array<(this: Server, socket: Socket) => void>;
+    server.removeAllListeners('connection');
+    const admit = (socket: Socket) => this.admit(socket);
+    server.on('connection', function (this: Server, socket: Socket) {
+      if (admit(socket)) for (const handler of handlers) handler.call(this, socket);
+    });
+  }
+
+  /** True to go on with the socket; false when it was refused (answered and closing). */
+  admit(socket: Socket): boolean {
+    const address = normalizeAddress(socket.remoteAddress ?? '');
+    if (this.config.exempt.has(address)) return true;
+    const now = performance.now();
+    let entry = this.table.get(address);
+    if (!entry) {
+      if (this.table.size >= MAX_ADDRESSES && !this.sweep(now)) return true;
+      entry = { sockets: 0, tokens: this.config.maxSockets, refilledAt: now };
+      this.table.set(address, entry);
+    } else {
+      this.refill(entry, now);
+    }
+    if (entry.sockets >= this.config.maxSockets) return this.refuse(socket, 'client_sockets');
+    if (entry.tokens < 1) return this.refuse(socket, 'client_connect_rate');
+    entry.tokens--;
+    entry.sockets++;
+    socket.on('close', this.release);
+    return true;
+  }
+
+  private refill(entry: Entry, now: number): void {
+    entry.tokens = Math.min(this.config.maxSockets, entry.tokens + ((now - entry.refilledAt) / 1000) * this.config.connectRate);
+    entry.refilledAt = now;
+  }
+
+  /** Drops the addresses that hold no socket and whose bucket is full again (as if never seen); true if any went. */
+  private sweep(now: number): boolean {
+    if (now - this.sweptAt < SWEEP_EVERY_MS) return false;
+    this.sweptAt = now;
+    for (const [address, entry] of this.table) {
+      if (entry.sockets > 0) continue;
+      this.refill(entry, now);
+      if (entry.tokens >= this.config.maxSockets) this.table.delete(address);
+    }
+    return this.table.size < MAX_ADDRESSES;
+  }
+
+  private refuse(socket: Socket, reason: keyof AdmissionRefusals): false {
+    this.refusals[reason]++;
+    socket.on('error', ignore);
+    if (!this.config.answer) {
+      socket.destroy();
+      return false;
+    }
+    // Read and drop what the peer sends: closing with its request unread would reset the connection, and the peer
+    // could lose the 429 before reading it. The peer closes on reading it; the timeout covers one that does not.
+    socket.resume();
+    socket.setTimeout(REFUSED_LINGER_MS);
+    socket.on('timeout', destroySocket);
+    socket.end(REFUSAL);
+    return false;
+  }
+}
