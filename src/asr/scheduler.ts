@@ -7,6 +7,11 @@ export interface InferenceLane {
   partial?: AsrEngine;
   /** 'final': it holds the model for finals; finals go there first and overflow onto 'partial' lanes only when none is free. */
   home: 'final' | 'partial';
+  /**
+   * Which partials it takes: 'blank' only those of an utterance with nothing on screen yet, and those before any
+   * other lane (default 'all').
+   */
+  partialsFor?: 'all' | 'blank';
   /** False while the worker is being replaced: nothing is sent to it. */
   live(): boolean;
 }
@@ -132,6 +137,8 @@ export class InferenceScheduler {
   private readonly running: Array<Running | undefined>;
   /** Lanes holding the final model first: the order in which free lanes are filled. */
   private readonly order: number[];
+  /** Lanes that run partials, in the order they take them: blank-only lanes, then small-model lanes, then the rest. */
+  private readonly partialOrder: number[];
   private readonly timeoutMs: number;
   private readonly partialMaxWaitMs: number;
   private readonly aheadSeconds: number;
@@ -158,6 +165,11 @@ export class InferenceScheduler {
     this.lanes = options.lanes;
     this.running = options.lanes.map(() => undefined);
     this.order = options.lanes.map((_, i) => i).sort((a, b) => Number(options.lanes[a]!.home !== 'final') - Number(options.lanes[b]!.home !== 'final'));
+    const partialRank = (l: InferenceLane) => (l.partialsFor === 'blank' ? 0 : l.home === 'partial' ? 1 : 2);
+    this.partialOrder = options.lanes
+      .map((_, i) => i)
+      .filter((i) => options.lanes[i]!.partial)
+      .sort((a, b) => partialRank(options.lanes[a]!) - partialRank(options.lanes[b]!));
     this.timeoutMs = options.timeoutMs ?? 30000;
     this.partialMaxWaitMs = options.partialMaxWaitMs ?? 1500;
     this.aheadSeconds = options.aheadSeconds ?? 3;
@@ -287,13 +299,12 @@ export class InferenceScheduler {
       waiting--;
       this.start(lane, overflow);
     }
-    // Partials for whatever is still idle: small-model workers first (faster, and never stopped for a final), then
-    // the final model's.
-    for (let i = this.order.length - 1; i >= 0; i--) {
-      if (!this.free(this.order[i]!) || !this.lanes[this.order[i]!]!.partial) continue;
-      const job = this.nextPartial();
-      if (!job) break;
-      this.start(this.order[i]!, job);
+    // Partials for whatever is still idle: blank screens on the lanes kept for them, then small-model workers
+    // (faster, and never stopped for a final), then the final model's.
+    for (const lane of this.partialOrder) {
+      if (!this.free(lane)) continue;
+      const job = this.nextPartial(this.lanes[lane]!.partialsFor === 'blank');
+      if (job) this.start(lane, job);
     }
     this.updateQueueStats();
   }
@@ -305,13 +316,16 @@ export class InferenceScheduler {
     return i < 0 ? undefined : this.finals.splice(i, 1)[0];
   }
 
-  /** Real-time sessions before ahead ones; an utterance with nothing on screen first; then the stalest screen. */
-  private nextPartial(): Job | undefined {
+  /**
+   * Real-time sessions before ahead ones; an utterance with nothing on screen first; then the stalest screen.
+   * `blankOnly`: only an utterance with nothing on screen.
+   */
+  private nextPartial(blankOnly: boolean): Job | undefined {
     const now = performance.now();
     let best: Job | undefined;
     for (const job of this.partials.values()) {
       if (now - job.queuedAt > this.partialMaxWaitMs) this.dropPartial(job, 'partialsStale');
-      else if (!best || this.moreUrgent(job, best)) best = job;
+      else if ((!blankOnly || job.session.blank) && (!best || this.moreUrgent(job, best))) best = job;
     }
     if (best) this.partials.delete(best.session);
     return best;

@@ -61,16 +61,21 @@ export class TranscriptionService {
     const finalEngine = pool.engine(model);
     const partialEngine = pool.engine(partialModel);
     // Workers holding only the realtime model run finals on it when they overflow. One holding only the final model
-    // runs partials on it only where a core would otherwise idle: with no more cores than workers, the CPU it would
-    // use is the tiny worker's and the event loop's (measured on 2 cores at 24 sessions, load average 5: final p95
-    // 765 → 7954 ms, partials per utterance 1.5 → 0.1).
+    // runs every partial on it only where a core would otherwise idle: with no more cores than workers, the CPU it
+    // would use is the tiny worker's and the event loop's (measured on 2 cores at 24 sessions, load average 5: final
+    // p95 765 → 7954 ms, partials per utterance 1.5 → 0.1). It always takes the first partial of an utterance when
+    // free: on the first half second of speech the small model often says nothing where the big one already does.
     const spareCore = availableCpus() > workers;
-    const lanes = pool.workers.map((w): InferenceLane => ({
-      final: w.engine(w.models.includes(model) ? model : partialModel),
-      partial: w.models.includes(partialModel) ? w.engine(partialModel) : spareCore ? w.engine(model) : undefined,
-      home: w.models.includes(model) ? 'final' : 'partial',
-      live: w.live,
-    }));
+    const lanes = pool.workers.map((w): InferenceLane => {
+      const holdsPartialModel = w.models.includes(partialModel);
+      return {
+        final: w.engine(w.models.includes(model) ? model : partialModel),
+        partial: w.engine(holdsPartialModel ? partialModel : model),
+        partialsFor: holdsPartialModel || spareCore ? 'all' : 'blank',
+        home: w.models.includes(model) ? 'final' : 'partial',
+        live: w.live,
+      };
+    });
     const scheduler = new InferenceScheduler({ lanes, timeoutMs: options.timeoutMs });
     pool.onChange = () => scheduler.lanesChanged();
     return new TranscriptionService(finalEngine, partialEngine, silero, scheduler, pool);

@@ -195,6 +195,30 @@ describe('inference scheduler', () => {
     assert.equal(scheduler.liveLanes, 1);
   });
 
+  it("gives a blank-only worker an utterance's first partial, before the small model, and nothing else", async () => {
+    const log: string[] = [];
+    const big = controlledEngine('big', log);
+    const small = controlledEngine('small', log);
+    const scheduler = new InferenceScheduler({ lanes: [{ ...lane(big), partialsFor: 'blank' }, lane(small, 'partial')] });
+    const shown = scheduler.forSession('shown');
+    shown.partialShown();
+    const blank = scheduler.forSession('blank').partial(audio(1));
+    await tick();
+    assert.deepEqual(log, ['big:1']); // the small model was free too
+    const another = scheduler.forSession('other').partial(audio(4)); // big is busy: the small model takes it
+    const later = [shown.partial(audio(2)), shown.partial(audio(3))]; // 3 replaces 2 in the queue
+    await tick();
+    assert.deepEqual(log, ['big:1', 'small:4']);
+    big.release();
+    await tick();
+    assert.deepEqual(log, ['big:1', 'small:4'], 'the big model takes no partial of a screen that shows one');
+    small.release();
+    await tick();
+    small.release();
+    assert.deepEqual([(await blank)?.model, ...(await Promise.all([another, ...later])).map((t) => t?.model)], ['big', 'small', undefined, 'small']);
+    assert.deepEqual(log, ['big:1', 'small:4', 'small:3']);
+  });
+
   it('gives no partial to a worker without a partial engine', async () => {
     const log: string[] = [];
     const big = controlledEngine('big', log);
