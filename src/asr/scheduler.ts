@@ -61,7 +61,8 @@ interface SessionState {
 interface Job {
   kind: Kind;
   session: SessionState;
-  samples: Float32Array;
+  /** A partial's audio is read when it starts, not when it is asked for: under load it waits, and the audio grows. */
+  samples: Float32Array | (() => Float32Array | undefined);
   queuedAt: number;
   /** The session was ahead of real time when it asked. */
   ahead: boolean;
@@ -105,8 +106,12 @@ export interface SchedulerStats {
 /** One session's handle on the shared scheduler: what the recorder calls. */
 export interface SessionTranscriber {
   final(samples: Float32Array, signal?: AbortSignal): Promise<Transcript>;
-  /** Resolves null when the job was superseded by a newer partial of the same session or dropped under load. */
-  partial(samples: Float32Array): Promise<Transcript | null>;
+  /**
+   * `read` is called when the job starts, for the audio as it is then (undefined: nothing left to read). Resolves
+   * null when there was nothing to read, or the job was superseded by a newer partial of the same session or dropped
+   * under load.
+   */
+  partial(read: () => Float32Array | undefined): Promise<Transcript | null>;
   /** Drops this session's queued jobs and aborts its running ones (partials resolve null, finals reject). */
   cancel(): void;
 }
@@ -181,7 +186,7 @@ export class InferenceScheduler {
     const session: SessionState = { id, clock, lead: 0, lastStream: clock?.() ?? 0, lastWall: now, staleSince: now, blank: true };
     return {
       final: (samples, signal) => this.submit('final', session, samples, signal) as Promise<Transcript>,
-      partial: (samples) => this.submit('partial', session, samples),
+      partial: (read) => this.submit('partial', session, read),
       cancel: () => this.cancelSession(session),
       utteranceStarted: () => {
         session.staleSince = performance.now();
@@ -208,7 +213,7 @@ export class InferenceScheduler {
     this.pump();
   }
 
-  private submit(kind: Kind, session: SessionState, samples: Float32Array, signal?: AbortSignal): Promise<Transcript | null> {
+  private submit(kind: Kind, session: SessionState, samples: Job['samples'], signal?: AbortSignal): Promise<Transcript | null> {
     if (signal?.aborted) return Promise.reject(abortError());
     return new Promise((resolve, reject) => {
       const queuedAt = performance.now();
@@ -302,9 +307,7 @@ export class InferenceScheduler {
     // Partials for whatever is still idle: blank screens on the lanes kept for them, then small-model workers
     // (faster, and never stopped for a final), then the final model's.
     for (const lane of this.partialOrder) {
-      if (!this.free(lane)) continue;
-      const job = this.nextPartial(this.lanes[lane]!.partialsFor === 'blank');
-      if (job) this.start(lane, job);
+      for (let job; this.free(lane) && (job = this.nextPartial(this.lanes[lane]!.partialsFor === 'blank')); ) this.start(lane, job);
     }
     this.updateQueueStats();
   }
@@ -338,6 +341,14 @@ export class InferenceScheduler {
   }
 
   private start(lane: number, job: Job): void {
+    if (typeof job.samples === 'function') {
+      const samples = job.samples();
+      if (!samples) {
+        this.stats.partialsSuperseded++; // by the utterance's final
+        return job.resolve(null);
+      }
+      job.samples = samples;
+    }
     const controller = new AbortController();
     const r: Running = { job, controller, preempted: false };
     this.running[lane] = r;
@@ -356,7 +367,7 @@ export class InferenceScheduler {
       }, this.timeoutMs);
     });
     try {
-      const transcript = await Promise.race([engine.transcribe(job.samples, { signal: controller.signal }), timeout]);
+      const transcript = await Promise.race([engine.transcribe(job.samples as Float32Array, { signal: controller.signal }), timeout]);
       if (job.kind === 'final') this.stats.finalsDone++;
       else this.stats.partialsDone++;
       this.onJobDone?.(job.kind, transcript, performance.now() - job.queuedAt);

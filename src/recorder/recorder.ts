@@ -434,17 +434,23 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (now - u.lastPartialSample < this.partialPauseSamples || voiced < FIRST_PARTIAL_SECONDS) return;
     u.partialPending = true;
     u.lastPartialSample = now;
-    // Too long to re-read: transcribe up to a pause near the window's end once and keep its text (the screen shows
-    // the last partial meanwhile); otherwise read from there to now. Either way no partial reads more than the window.
-    const windowEnd = u.partialFrom + PARTIAL_WINDOW_SECONDS * ASR_SAMPLE_RATE;
-    const keep = now > windowEnd ? this.quietestSample(u, windowEnd - KEEP_SEARCH_SECONDS * ASR_SAMPLE_RATE, windowEnd) : undefined;
-    const from = u.partialFrom;
-    const end = keep ?? now;
-    const speechSeconds = (end - Math.max(from, u.onsetSample)) / ASR_SAMPLE_RATE;
-    const audio = u.audio.view(from - u.firstSample, end - u.firstSample);
-    const blank = !u.lastPartialText && !u.keptText;
+    let keep: number | undefined;
+    let speechSeconds = 0;
+    // Read when the job starts (under load it waits): the audio up to then, nothing once the utterance has ended.
+    const read = (): Float32Array | undefined => {
+      if (this.utterance !== u) return undefined;
+      const end = this.processedSamples;
+      // Too long to re-read: transcribe up to a pause near the window's end once and keep its text (the screen shows
+      // the last partial meanwhile); otherwise read from there to now. Either way no partial reads more than the window.
+      const windowEnd = u.partialFrom + PARTIAL_WINDOW_SECONDS * ASR_SAMPLE_RATE;
+      keep = end > windowEnd ? this.quietestSample(u, windowEnd - KEEP_SEARCH_SECONDS * ASR_SAMPLE_RATE, windowEnd) : undefined;
+      const from = u.partialFrom;
+      speechSeconds = ((keep ?? end) - Math.max(from, u.onsetSample)) / ASR_SAMPLE_RATE;
+      const audio = u.audio.view(from - u.firstSample, (keep ?? end) - u.firstSample);
+      return !u.lastPartialText && !u.keptText ? withSilenceAfter(audio, BLANK_TAIL_SECONDS) : audio.slice();
+    };
     this.transcriber
-      .partial(blank ? withSilenceAfter(audio, BLANK_TAIL_SECONDS) : audio.slice())
+      .partial(read)
       .then((t) => {
         u.partialPending = false;
         if (!t || this.utterance !== u) return; // superseded, or the utterance already ended
