@@ -7,6 +7,11 @@ export interface InferenceLane {
   partial?: AsrEngine;
   /** 'final': it holds the model for finals; finals go there first and overflow onto 'partial' lanes only when none is free. */
   home: 'final' | 'partial';
+  /**
+   * Which partials it takes: 'blank' only those of an utterance with nothing on screen yet, and those before any
+   * other lane (default 'all').
+   */
+  partialsFor?: 'all' | 'blank';
   /** False while the worker is being replaced: nothing is sent to it. */
   live(): boolean;
 }
@@ -56,7 +61,8 @@ interface SessionState {
 interface Job {
   kind: Kind;
   session: SessionState;
-  samples: Float32Array;
+  /** A partial's audio is read when it starts, not when it is asked for: under load it waits, and the audio grows. */
+  samples: Float32Array | (() => Float32Array | undefined);
   queuedAt: number;
   /** The session was ahead of real time when it asked. */
   ahead: boolean;
@@ -100,8 +106,12 @@ export interface SchedulerStats {
 /** One session's handle on the shared scheduler: what the recorder calls. */
 export interface SessionTranscriber {
   final(samples: Float32Array, signal?: AbortSignal): Promise<Transcript>;
-  /** Resolves null when the job was superseded by a newer partial of the same session or dropped under load. */
-  partial(samples: Float32Array): Promise<Transcript | null>;
+  /**
+   * `read` is called when the job starts, for the audio as it is then (undefined: nothing left to read). Resolves
+   * null when there was nothing to read, or the job was superseded by a newer partial of the same session or dropped
+   * under load.
+   */
+  partial(read: () => Float32Array | undefined): Promise<Transcript | null>;
   /** Drops this session's queued jobs and aborts its running ones (partials resolve null, finals reject). */
   cancel(): void;
 }
@@ -132,6 +142,8 @@ export class InferenceScheduler {
   private readonly running: Array<Running | undefined>;
   /** Lanes holding the final model first: the order in which free lanes are filled. */
   private readonly order: number[];
+  /** Lanes that run partials, in the order they take them: blank-only lanes, then small-model lanes, then the rest. */
+  private readonly partialOrder: number[];
   private readonly timeoutMs: number;
   private readonly partialMaxWaitMs: number;
   private readonly aheadSeconds: number;
@@ -158,6 +170,11 @@ export class InferenceScheduler {
     this.lanes = options.lanes;
     this.running = options.lanes.map(() => undefined);
     this.order = options.lanes.map((_, i) => i).sort((a, b) => Number(options.lanes[a]!.home !== 'final') - Number(options.lanes[b]!.home !== 'final'));
+    const partialRank = (l: InferenceLane) => (l.partialsFor === 'blank' ? 0 : l.home === 'partial' ? 1 : 2);
+    this.partialOrder = options.lanes
+      .map((_, i) => i)
+      .filter((i) => options.lanes[i]!.partial)
+      .sort((a, b) => partialRank(options.lanes[a]!) - partialRank(options.lanes[b]!));
     this.timeoutMs = options.timeoutMs ?? 30000;
     this.partialMaxWaitMs = options.partialMaxWaitMs ?? 1500;
     this.aheadSeconds = options.aheadSeconds ?? 3;
@@ -169,7 +186,7 @@ export class InferenceScheduler {
     const session: SessionState = { id, clock, lead: 0, lastStream: clock?.() ?? 0, lastWall: now, staleSince: now, blank: true };
     return {
       final: (samples, signal) => this.submit('final', session, samples, signal) as Promise<Transcript>,
-      partial: (samples) => this.submit('partial', session, samples),
+      partial: (read) => this.submit('partial', session, read),
       cancel: () => this.cancelSession(session),
       utteranceStarted: () => {
         session.staleSince = performance.now();
@@ -201,7 +218,7 @@ export class InferenceScheduler {
     this.pump();
   }
 
-  private submit(kind: Kind, session: SessionState, samples: Float32Array, signal?: AbortSignal): Promise<Transcript | null> {
+  private submit(kind: Kind, session: SessionState, samples: Job['samples'], signal?: AbortSignal): Promise<Transcript | null> {
     if (signal?.aborted) return Promise.reject(abortError());
     return new Promise((resolve, reject) => {
       const queuedAt = performance.now();
@@ -292,13 +309,10 @@ export class InferenceScheduler {
       waiting--;
       this.start(lane, overflow);
     }
-    // Partials for whatever is still idle: small-model workers first (faster, and never stopped for a final), then
-    // the final model's.
-    for (let i = this.order.length - 1; i >= 0; i--) {
-      if (!this.free(this.order[i]!) || !this.lanes[this.order[i]!]!.partial) continue;
-      const job = this.nextPartial();
-      if (!job) break;
-      this.start(this.order[i]!, job);
+    // Partials for whatever is still idle: blank screens on the lanes kept for them, then small-model workers
+    // (faster, and never stopped for a final), then the final model's.
+    for (const lane of this.partialOrder) {
+      for (let job; this.free(lane) && (job = this.nextPartial(this.lanes[lane]!.partialsFor === 'blank')); ) this.start(lane, job);
     }
     this.updateQueueStats();
   }
@@ -310,13 +324,16 @@ export class InferenceScheduler {
     return i < 0 ? undefined : this.finals.splice(i, 1)[0];
   }
 
-  /** Real-time sessions before ahead ones; an utterance with nothing on screen first; then the stalest screen. */
-  private nextPartial(): Job | undefined {
+  /**
+   * Real-time sessions before ahead ones; an utterance with nothing on screen first; then the stalest screen.
+   * `blankOnly`: only an utterance with nothing on screen.
+   */
+  private nextPartial(blankOnly: boolean): Job | undefined {
     const now = performance.now();
     let best: Job | undefined;
     for (const job of this.partials.values()) {
       if (now - job.queuedAt > this.partialMaxWaitMs) this.dropPartial(job, 'partialsStale');
-      else if (!best || this.moreUrgent(job, best)) best = job;
+      else if ((!blankOnly || job.session.blank) && (!best || this.moreUrgent(job, best))) best = job;
     }
     if (best) this.partials.delete(best.session);
     return best;
@@ -329,6 +346,14 @@ export class InferenceScheduler {
   }
 
   private start(lane: number, job: Job): void {
+    if (typeof job.samples === 'function') {
+      const samples = job.samples();
+      if (!samples) {
+        this.stats.partialsSuperseded++; // by the utterance's final
+        return job.resolve(null);
+      }
+      job.samples = samples;
+    }
     const controller = new AbortController();
     const r: Running = { job, controller, preempted: false };
     this.running[lane] = r;
@@ -347,7 +372,7 @@ export class InferenceScheduler {
       }, this.timeoutMs);
     });
     try {
-      const transcript = await Promise.race([engine.transcribe(job.samples, { signal: controller.signal }), timeout]);
+      const transcript = await Promise.race([engine.transcribe(job.samples as Float32Array, { signal: controller.signal }), timeout]);
       if (job.kind === 'final') this.stats.finalsDone++;
       else this.stats.partialsDone++;
       this.onJobDone?.(job.kind, transcript, performance.now() - job.queuedAt);

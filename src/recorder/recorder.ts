@@ -91,6 +91,12 @@ const CUT_SEARCH_SECONDS = 3;
 const PARTIAL_WINDOW_SECONDS = 8;
 /** A kept part ends at the quietest window of the last this-many seconds of the window. */
 const KEEP_SEARCH_SECONDS = 3;
+/**
+ * Silence after the audio of an utterance's partials while nothing is on screen: cut off in mid-word, the first half
+ * second or so of speech often gets no text from Moonshine (the fixtures' 11 utterances, asked every 0.13 s: base
+ * said nothing to 4 first asks without it, to 1 with it; tiny needed 15 empty asks in all without, 13 with).
+ */
+const BLANK_TAIL_SECONDS = 0.2;
 
 type GuardedTranscript = Transcript & { guard: GuardVerdict };
 
@@ -136,6 +142,11 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   private readonly window: Float32Array;
   private readonly preRoll: RingBuffer;
   private readonly onsets: OnsetHistory;
+  /**
+   * realtimeProcessingPause in whole VAD windows, rounded: audio arrives a window at a time, and 0.1 s against 32 ms
+   * windows would otherwise wait 4 windows (128 ms), or a whole 100 ms network frame more.
+   */
+  private readonly partialPauseSamples: number;
   private processedSamples = 0;
   private onsetRun = 0;
   private utterance?: Utterance;
@@ -158,6 +169,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.window = new Float32Array(vad.windowSamples);
     this.preRoll = new RingBuffer(Math.max(vad.windowSamples, Math.round(this.config.preRecordingBufferDuration * ASR_SAMPLE_RATE)));
     this.onsets = new OnsetHistory(Math.ceil(this.preRoll.capacity / vad.windowSamples));
+    this.partialPauseSamples = Math.max(1, Math.round((this.config.realtimeProcessingPause * ASR_SAMPLE_RATE) / vad.windowSamples)) * vad.windowSamples;
   }
 
   get state(): RecorderState {
@@ -420,20 +432,27 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   }
 
   private maybePartial(u: Utterance, now: number): void {
-    const sinceLast = (now - u.lastPartialSample) / ASR_SAMPLE_RATE;
     const voiced = (u.voicedWindows * this.window.length) / ASR_SAMPLE_RATE;
-    if (sinceLast < this.config.realtimeProcessingPause || voiced < FIRST_PARTIAL_SECONDS) return;
+    if (now - u.lastPartialSample < this.partialPauseSamples || voiced < FIRST_PARTIAL_SECONDS) return;
     u.partialPending = true;
     u.lastPartialSample = now;
-    // Too long to re-read: transcribe up to a pause near the window's end once and keep its text (the screen shows
-    // the last partial meanwhile); otherwise read from there to now. Either way no partial reads more than the window.
-    const windowEnd = u.partialFrom + PARTIAL_WINDOW_SECONDS * ASR_SAMPLE_RATE;
-    const keep = now > windowEnd ? this.quietestSample(u, windowEnd - KEEP_SEARCH_SECONDS * ASR_SAMPLE_RATE, windowEnd) : undefined;
-    const from = u.partialFrom;
-    const end = keep ?? now;
-    const speechSeconds = (end - Math.max(from, u.onsetSample)) / ASR_SAMPLE_RATE;
+    let keep: number | undefined;
+    let speechSeconds = 0;
+    // Read when the job starts (under load it waits): the audio up to then, nothing once the utterance has ended.
+    const read = (): Float32Array | undefined => {
+      if (this.utterance !== u) return undefined;
+      const end = this.processedSamples;
+      // Too long to re-read: transcribe up to a pause near the window's end once and keep its text (the screen shows
+      // the last partial meanwhile); otherwise read from there to now. Either way no partial reads more than the window.
+      const windowEnd = u.partialFrom + PARTIAL_WINDOW_SECONDS * ASR_SAMPLE_RATE;
+      keep = end > windowEnd ? this.quietestSample(u, windowEnd - KEEP_SEARCH_SECONDS * ASR_SAMPLE_RATE, windowEnd) : undefined;
+      const from = u.partialFrom;
+      speechSeconds = ((keep ?? end) - Math.max(from, u.onsetSample)) / ASR_SAMPLE_RATE;
+      const audio = u.audio.view(from - u.firstSample, (keep ?? end) - u.firstSample);
+      return !u.lastPartialText && !u.keptText ? withSilenceAfter(audio, BLANK_TAIL_SECONDS) : audio.slice();
+    };
     this.transcriber
-      .partial(u.audio.view(from - u.firstSample, end - u.firstSample).slice())
+      .partial(read)
       .then((t) => {
         u.partialPending = false;
         if (!t || this.utterance !== u) return; // superseded, or the utterance already ended
@@ -542,6 +561,13 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.stateValue = state;
     this.emit('stateChange', state);
   }
+}
+
+/** A copy of `audio` followed by `seconds` of silence. */
+function withSilenceAfter(audio: Float32Array, seconds: number): Float32Array {
+  const padded = new Float32Array(audio.length + Math.round(seconds * ASR_SAMPLE_RATE));
+  padded.set(audio);
+  return padded;
 }
 
 /** Two pieces of transcript as one text. */

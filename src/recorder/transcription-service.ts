@@ -1,7 +1,7 @@
 import { availableCpus } from '../asr/available-cpus.ts';
 import type { AsrEngine } from '../asr/engine.ts';
 import { whenIdle } from '../asr/cross-check-budget.ts';
-import { EnginePool, type ModelLocation, type PoolWorker } from '../asr/engine-pool.ts';
+import { EnginePool, type ModelLocation } from '../asr/engine-pool.ts';
 import { InferenceScheduler, type InferenceLane } from '../asr/scheduler.ts';
 import { findModel } from '../models/catalog.ts';
 import { ModelStore } from '../models/store.ts';
@@ -81,18 +81,23 @@ export class TranscriptionService {
     const finalEngine = pool.engine(model);
     const partialEngine = pool.engine(partialModel);
     // Workers holding only the realtime model run finals on it when they overflow. One holding only the final model
-    // runs partials on it only where a core would otherwise idle: with no more cores than workers, the CPU it would
-    // use is the tiny worker's and the event loop's (measured on 2 cores at 24 sessions, load average 5: final p95
-    // 765 → 7954 ms, partials per utterance 1.5 → 0.1).
+    // runs every partial on it only where a core would otherwise idle: with no more cores than workers, the CPU it
+    // would use is the tiny worker's and the event loop's (measured on 2 cores at 24 sessions, load average 5: final
+    // p95 765 → 7954 ms, partials per utterance 1.5 → 0.1). It always takes the first partial of an utterance when
+    // free: on the first half second of speech the small model often says nothing where the big one already does.
     const spareCore = availableCpus() > workers;
     let scheduler: InferenceScheduler | undefined;
-    const finalOf = (w: PoolWorker) => w.engine(w.models.includes(model) ? model : partialModel);
-    const lanes = pool.workers.map((w): InferenceLane => ({
-      final: whenIdle(finalOf(w), () => scheduler?.finalsWaiting ?? 0, options.crossCheckAlways),
-      partial: w.models.includes(partialModel) ? w.engine(partialModel) : spareCore ? w.engine(model) : undefined,
-      home: w.models.includes(model) ? 'final' : 'partial',
-      live: w.live,
-    }));
+    const lanes = pool.workers.map((w): InferenceLane => {
+      const holdsPartialModel = w.models.includes(partialModel);
+      const final = w.engine(w.models.includes(model) ? model : partialModel);
+      return {
+        final: whenIdle(final, () => scheduler?.finalsWaiting ?? 0, options.crossCheckAlways),
+        partial: w.engine(holdsPartialModel ? partialModel : model),
+        partialsFor: holdsPartialModel || spareCore ? 'all' : 'blank',
+        home: w.models.includes(model) ? 'final' : 'partial',
+        live: w.live,
+      };
+    });
     scheduler = new InferenceScheduler({ lanes, timeoutMs: options.timeoutMs });
     pool.onChange = () => scheduler.lanesChanged();
     return new TranscriptionService(finalEngine, partialEngine, silero, scheduler, pool);

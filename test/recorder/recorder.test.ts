@@ -164,9 +164,12 @@ describe('recorder (real VAD, real models, real speech)', () => {
     const transcriber = service.scheduler.forSession('window');
     const recorder = new Recorder(await VoiceActivityDetector.create(service.silero), {
       ...transcriber,
-      partial: (audio) => {
-        read.push(audio.length / 16000);
-        const job = transcriber.partial(audio);
+      partial: (readAudio) => {
+        const job = transcriber.partial(() => {
+          const audio = readAudio();
+          if (audio) read.push(audio.length / 16000);
+          return audio;
+        });
         inFlight = job;
         return job;
       },
