@@ -28,7 +28,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   // Fail fast, before binding the port, with the one-line "npx earshot models pull NAME" message.
   const store = new ModelStore();
-  for (const name of new Set([config.model, config.realtimeModel, 'silero-vad'])) await store.require(name);
+  for (const name of new Set([config.model, config.realtimeModel, ...(config.checkModel ? [config.checkModel] : []), 'silero-vad'])) await store.require(name);
 
   const level = process.env.EARSHOT_LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(level)) throw new UsageError(`EARSHOT_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${level}")`);
@@ -48,6 +48,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     store,
     model: config.model,
     realtimeModel: config.realtimeModel,
+    checkModel: config.checkModel,
     threads: config.threads,
     parallelism: config.parallelism,
     timeoutMs: config.timeoutMs,

@@ -54,6 +54,12 @@ export interface ServerConfig {
   model: string;
   /** Model for realtime partials. Env EARSHOT_REALTIME_MODEL. */
   realtimeModel: string;
+  /**
+   * Model that cross-checks finals while the final worker has time (src/asr/cross-check-engine.ts); null: none, which
+   * saves the second model's memory in the final worker (~60 MB). Env EARSHOT_CHECK_MODEL ("none"); default: the
+   * service's (moonshine-tiny for moonshine-base).
+   */
+  checkModel?: string | null;
   /** onnxruntime intra-op threads per inference worker. Env EARSHOT_THREADS, default 1. */
   threads: number;
   /** Inference jobs at once (worker threads). Env EARSHOT_PARALLELISM, default: CPU cores. */
@@ -129,13 +135,13 @@ export class ConfigError extends Error {
 export const SERVE_USAGE = `usage: earshot serve [--port 8000] [--host 127.0.0.1] [--token SECRET] [--max-sessions 48]
                      [--max-sessions-per-client 8] [--max-connections-per-client 16] [--trusted-proxies IP,IP]
                      [--allowed-origins URL,URL] [--model moonshine-base] [--realtime-model moonshine-tiny]
-                     [--threads 1] [--parallelism N] [--web-root DIR] [--tls-cert FILE --tls-key FILE]
+                     [--check-model moonshine-tiny|none] [--threads 1] [--parallelism N] [--web-root DIR] [--tls-cert FILE --tls-key FILE]
                      [--wyoming-port 10300]
 environment: EARSHOT_PORT EARSHOT_HOST EARSHOT_TOKEN EARSHOT_MAX_SESSIONS EARSHOT_MAX_CONNECTIONS
              EARSHOT_MAX_SESSIONS_PER_CLIENT EARSHOT_MAX_CONNECTIONS_PER_CLIENT EARSHOT_MAX_SOCKETS_PER_CLIENT
              EARSHOT_CONNECT_RATE_PER_CLIENT EARSHOT_TRUSTED_PROXIES
              EARSHOT_START_TIMEOUT_MS EARSHOT_AUDIO_IDLE_TIMEOUT_MS EARSHOT_UPLOAD_CONCURRENCY EARSHOT_UPLOAD_QUEUE
-             EARSHOT_ALLOWED_ORIGINS EARSHOT_MODEL EARSHOT_REALTIME_MODEL EARSHOT_THREADS EARSHOT_PARALLELISM
+             EARSHOT_ALLOWED_ORIGINS EARSHOT_MODEL EARSHOT_REALTIME_MODEL EARSHOT_CHECK_MODEL EARSHOT_THREADS EARSHOT_PARALLELISM
              EARSHOT_TIMEOUT_MS EARSHOT_MAX_UPLOAD_MB EARSHOT_WEB_ROOT EARSHOT_MODELS_DIR EARSHOT_CHAT_URL
              EARSHOT_CHAT_MODEL EARSHOT_CHAT_API_KEY EARSHOT_TLS_CERT EARSHOT_TLS_KEY EARSHOT_WYOMING_PORT
              EARSHOT_DRAIN_SECONDS EARSHOT_LOG_LEVEL`;
@@ -159,6 +165,7 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
         'allowed-origins': { type: 'string' },
         model: { type: 'string' },
         'realtime-model': { type: 'string' },
+        'check-model': { type: 'string' },
         threads: { type: 'string' },
         parallelism: { type: 'string' },
         'web-root': { type: 'string' },
@@ -214,6 +221,8 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
   const tlsKey = pick('tls-key', 'EARSHOT_TLS_KEY');
   if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new ConfigError('--tls-cert and --tls-key go together (PEM files)');
   const tls = tlsCert && tlsKey ? { cert: readPem(tlsCert), key: readPem(tlsKey) } : undefined;
+  const check = pick('check-model', 'EARSHOT_CHECK_MODEL');
+  const checkModel = !check ? undefined : check.value === 'none' ? null : modelName('check-model', 'EARSHOT_CHECK_MODEL', '');
   const wyomingPort = pick('wyoming-port', 'EARSHOT_WYOMING_PORT') ? int('wyoming-port', 'EARSHOT_WYOMING_PORT', 0, 65535, 0) : undefined;
 
   return {
@@ -237,6 +246,7 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
     allowedOrigins,
     model: modelName('model', 'EARSHOT_MODEL', d.model),
     realtimeModel: modelName('realtime-model', 'EARSHOT_REALTIME_MODEL', d.realtimeModel),
+    checkModel,
     threads: int('threads', 'EARSHOT_THREADS', 1, 64, d.threads),
     parallelism,
     timeoutMs: int('__none', 'EARSHOT_TIMEOUT_MS', 100, 600000, d.timeoutMs),
