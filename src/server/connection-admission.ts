@@ -10,6 +10,8 @@ export interface ConnectionAdmissionConfig {
   exempt: ReadonlySet<string>;
   /** Answer a refusal with an HTTP 429 (false on a TLS port, where plain text would only be a handshake error). */
   answer: boolean;
+  /** Told of a refusal at most once a minute (a flood must not become a flood of log lines). */
+  onRefusal?: (address: string, reason: keyof AdmissionRefusals) => void;
 }
 
 /** Connections refused at accept, by reason. */
@@ -35,6 +37,8 @@ const MAX_ADDRESSES = 10_000;
 const SWEEP_EVERY_MS = 1000;
 /** How long a refused socket may stay open so that its peer reads the 429 instead of a reset. */
 const REFUSED_LINGER_MS = 1000;
+/** At most one onRefusal call this often. */
+const REFUSAL_NOTICE_EVERY_MS = 60_000;
 const REFUSAL_BODY = 'too many connections from this address\n';
 /** The same bytes for every refusal: nothing is built per refused connection. */
 const REFUSAL = Buffer.from(
@@ -57,6 +61,7 @@ export class ConnectionAdmission {
   readonly refusals: AdmissionRefusals = { client_sockets: 0, client_connect_rate: 0 };
   private readonly release: (this: Socket) => void;
   private sweptAt = -Infinity;
+  private noticedAt = -Infinity;
 
   constructor(private readonly config: ConnectionAdmissionConfig) {
     const table = this.table;
@@ -92,8 +97,8 @@ export class ConnectionAdmission {
     } else {
       this.refill(entry, now);
     }
-    if (entry.sockets >= this.config.maxSockets) return this.refuse(socket, 'client_sockets');
-    if (entry.tokens < 1) return this.refuse(socket, 'client_connect_rate');
+    if (entry.sockets >= this.config.maxSockets) return this.refuse(socket, address, now, 'client_sockets');
+    if (entry.tokens < 1) return this.refuse(socket, address, now, 'client_connect_rate');
     entry.tokens--;
     entry.sockets++;
     socket.on('close', this.release);
@@ -117,8 +122,12 @@ export class ConnectionAdmission {
     return this.table.size < MAX_ADDRESSES;
   }
 
-  private refuse(socket: Socket, reason: keyof AdmissionRefusals): false {
+  private refuse(socket: Socket, address: string, now: number, reason: keyof AdmissionRefusals): false {
     this.refusals[reason]++;
+    if (this.config.onRefusal && now - this.noticedAt >= REFUSAL_NOTICE_EVERY_MS) {
+      this.noticedAt = now;
+      this.config.onRefusal(address, reason);
+    }
     socket.on('error', ignore);
     if (!this.config.answer) {
       socket.destroy();

@@ -125,6 +125,9 @@ export class EarshotServer {
       connectRate: this.config.connectRatePerClient ?? this.config.maxConnectionsPerClient,
       exempt: this.trustedProxies,
       answer: !tls,
+      // A balancer or proxy not named as trusted looks like one client holding everyone's connections.
+      onRefusal: (address, reason) =>
+        this.log.warn({ address, reason }, `refusing connections from ${address} (${reason}); if it is a balancer or proxy, name it in EARSHOT_TRUSTED_PROXIES`),
     });
     this.admission.guard(this.http);
     this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));

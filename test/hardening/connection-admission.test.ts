@@ -56,6 +56,14 @@ describe('admission on TCP accept', () => {
     assert.deepEqual(a.refusals, { client_sockets: 0, client_connect_rate: 1 });
   });
 
+  test('refusals are told once a minute, naming the address (a balancer not named as trusted shows up in the log)', () => {
+    const told: string[] = [];
+    const a = new ConnectionAdmission({ maxSockets: 1, connectRate: 1000, exempt: new Set(), answer: true, onRefusal: (address, reason) => told.push(`${address} ${reason}`) });
+    open(a, '10.0.0.7');
+    for (let i = 0; i < 20; i++) assert.equal(open(a, '10.0.0.7').admitted, false);
+    assert.deepEqual(told, ['10.0.0.7 client_sockets']);
+  });
+
   test('an exempt peer (a trusted proxy) is not limited', () => {
     const a = admission(['10.0.0.9']);
     assert.ok(Array.from({ length: 50 }, () => open(a, '10.0.0.9').admitted).every(Boolean));
