@@ -61,8 +61,11 @@ interface SessionState {
 interface Job {
   kind: Kind;
   session: SessionState;
-  /** A partial's audio is read when it starts, not when it is asked for: under load it waits, and the audio grows. */
-  samples: Float32Array | (() => Float32Array | undefined);
+  /**
+   * The job's audio, read when it starts, not when it is asked for: a partial waits under load and its audio grows
+   * meanwhile (undefined: nothing left to read). A final's is fixed.
+   */
+  read(): Float32Array | undefined;
   queuedAt: number;
   /** The session was ahead of real time when it asked. */
   ahead: boolean;
@@ -185,7 +188,7 @@ export class InferenceScheduler {
     const now = performance.now();
     const session: SessionState = { id, clock, lead: 0, lastStream: clock?.() ?? 0, lastWall: now, staleSince: now, blank: true };
     return {
-      final: (samples, signal) => this.submit('final', session, samples, signal) as Promise<Transcript>,
+      final: (samples, signal) => this.submit('final', session, () => samples, signal) as Promise<Transcript>,
       partial: (read) => this.submit('partial', session, read),
       cancel: () => this.cancelSession(session),
       utteranceStarted: () => {
@@ -218,11 +221,11 @@ export class InferenceScheduler {
     this.pump();
   }
 
-  private submit(kind: Kind, session: SessionState, samples: Job['samples'], signal?: AbortSignal): Promise<Transcript | null> {
+  private submit(kind: Kind, session: SessionState, read: Job['read'], signal?: AbortSignal): Promise<Transcript | null> {
     if (signal?.aborted) return Promise.reject(abortError());
     return new Promise((resolve, reject) => {
       const queuedAt = performance.now();
-      const job: Job = { kind, session, samples, signal, queuedAt, ahead: this.isAhead(session, queuedAt), retried: false, resolve, reject };
+      const job: Job = { kind, session, read, signal, queuedAt, ahead: this.isAhead(session, queuedAt), retried: false, resolve, reject };
       if (kind === 'final') {
         if (job.ahead) this.stats.finalsAhead++;
         this.finals.push(job);
@@ -346,21 +349,18 @@ export class InferenceScheduler {
   }
 
   private start(lane: number, job: Job): void {
-    if (typeof job.samples === 'function') {
-      const samples = job.samples();
-      if (!samples) {
-        this.stats.partialsSuperseded++; // by the utterance's final
-        return job.resolve(null);
-      }
-      job.samples = samples;
+    const samples = job.read();
+    if (!samples) {
+      this.stats.partialsSuperseded++; // by the utterance's final
+      return job.resolve(null);
     }
     const controller = new AbortController();
     const r: Running = { job, controller, preempted: false };
     this.running[lane] = r;
-    void this.run(lane, r);
+    void this.run(lane, r, samples);
   }
 
-  private async run(lane: number, r: Running): Promise<void> {
+  private async run(lane: number, r: Running, samples: Float32Array): Promise<void> {
     const { job, controller } = r;
     const engine = job.kind === 'final' ? this.lanes[lane]!.final : this.lanes[lane]!.partial!;
     let timer: NodeJS.Timeout | undefined;
@@ -372,7 +372,7 @@ export class InferenceScheduler {
       }, this.timeoutMs);
     });
     try {
-      const transcript = await Promise.race([engine.transcribe(job.samples as Float32Array, { signal: controller.signal }), timeout]);
+      const transcript = await Promise.race([engine.transcribe(samples, { signal: controller.signal }), timeout]);
       if (job.kind === 'final') this.stats.finalsDone++;
       else this.stats.partialsDone++;
       this.onJobDone?.(job.kind, transcript, performance.now() - job.queuedAt);

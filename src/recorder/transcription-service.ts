@@ -56,16 +56,16 @@ export class TranscriptionService {
     const store = options.store ?? new ModelStore();
     const model = options.model ?? DEFAULT_RECORDER_CONFIG.model;
     const realtimeModel = options.realtimeModel === undefined ? DEFAULT_RECORDER_CONFIG.realtimeModel : options.realtimeModel;
+    const partialModel = realtimeModel ?? model;
     const checkModel = options.checkModel === undefined ? DEFAULT_CHECK_MODEL[model] : options.checkModel;
-    const names = [...new Set([model, realtimeModel ?? model, ...(checkModel && checkModel !== model ? [checkModel] : [])])];
+    const check = checkModel && checkModel !== model ? checkModel : undefined;
+    const names = [...new Set([model, partialModel, ...(check ? [check] : [])])];
     for (const name of names) {
       if (findModel(name, store.catalog).role !== 'asr') throw new Error(`"${name}" is not a speech recognition model`);
     }
     const dirs = new Map(await Promise.all(names.map(async (name) => [name, await store.require(name)] as const)));
     const location = (name: string): ModelLocation => ({ name, dir: dirs.get(name)! });
-    const models = [...new Set([model, realtimeModel ?? model])].map((name) =>
-      name === model && checkModel && checkModel !== model ? { ...location(name), checkWith: location(checkModel) } : location(name),
-    );
+    const models = [...new Set([model, partialModel])].map((name) => (name === model && check ? { ...location(name), checkWith: location(check) } : location(name)));
     const workers = Math.max(1, options.parallelism ?? availableCpus());
     const layout = workerLayout(models, workers);
     const [poolResult, sileroResult] = await Promise.allSettled([EnginePool.start({ workers: layout, threads: options.threads ?? 1 }), loadSileroModel(store)]);
@@ -77,7 +77,6 @@ export class TranscriptionService {
     }
     const pool = poolResult.value;
     const silero = sileroResult.value;
-    const partialModel = realtimeModel ?? model;
     const finalEngine = pool.engine(model);
     const partialEngine = pool.engine(partialModel);
     // Workers holding only the realtime model run finals on it when they overflow. One holding only the final model
@@ -89,12 +88,14 @@ export class TranscriptionService {
     let scheduler: InferenceScheduler | undefined;
     const lanes = pool.workers.map((w): InferenceLane => {
       const holdsPartialModel = w.models.includes(partialModel);
-      const final = w.engine(w.models.includes(model) ? model : partialModel);
+      const holdsFinalModel = w.models.includes(model);
+      const final = w.engine(holdsFinalModel ? model : partialModel);
       return {
-        final: whenIdle(final, () => scheduler?.finalsWaiting ?? 0, options.crossCheckAlways),
+        // Only the final model's worker holds the check model; the budget decides per final whether to use it.
+        final: check && holdsFinalModel ? whenIdle(final, () => scheduler?.finalsWaiting ?? 0, options.crossCheckAlways) : final,
         partial: w.engine(holdsPartialModel ? partialModel : model),
         partialsFor: holdsPartialModel || spareCore ? 'all' : 'blank',
-        home: w.models.includes(model) ? 'final' : 'partial',
+        home: holdsFinalModel ? 'final' : 'partial',
         live: w.live,
       };
     });
