@@ -63,7 +63,10 @@ export class TranscriptionService {
     for (const name of names) {
       if (findModel(name, store.catalog).role !== 'asr') throw new Error(`"${name}" is not a speech recognition model`);
     }
-    const dirs = new Map(await Promise.all(names.map(async (name) => [name, await store.require(name)] as const)));
+    // One at a time: a missing model fails with the fetch command of the first one named (the final model's), not
+    // of whichever check happened to finish first.
+    const dirs = new Map<string, string>();
+    for (const name of names) dirs.set(name, await store.require(name));
     const location = (name: string): ModelLocation => ({ name, dir: dirs.get(name)! });
     const models = [...new Set([model, partialModel])].map((name) => (name === model && check ? { ...location(name), checkWith: location(check) } : location(name)));
     const workers = Math.max(1, options.parallelism ?? availableCpus());
