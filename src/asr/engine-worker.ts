@@ -2,6 +2,8 @@
  * Worker thread that owns ONNX sessions. onnxruntime-node runs inference synchronously on the calling thread (its
  * async run() only defers the call with setImmediate), so every ASR job runs here, off the server's event loop.
  */
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CrossCheckEngine } from './cross-check-engine.ts';
 import type { AsrEngine } from './engine.ts';
@@ -15,6 +17,14 @@ const loaded = new Map<string, MoonshineEngine>();
 /** What a job names: the model itself, or it cross-checked by another. */
 const engines = new Map<string, AsrEngine>();
 const running = new Map<number, AbortController>();
+/**
+ * Every job leaves megabytes of dead buffers (its audio, the encoder output, each decoder step's cache tensors) outside
+ * the JS heap, where they do not fill the young generation: left to V8 they pile up between collections. A young-
+ * generation collection after each job frees them (measured at 24 sessions on 2 cores, three runs each: peak RSS
+ * 469-490 → 445-466 MB; partial rate and latency unchanged).
+ */
+v8.setFlagsFromString('--expose-gc');
+const collectYoungGeneration = (vm.runInNewContext('gc') as (options: { type: 'minor' }) => void).bind(undefined, { type: 'minor' });
 
 /**
  * onnxruntime's first runs are several times slower (allocator arenas grow, kernels get prepared): measured 2.7 s
@@ -39,7 +49,10 @@ async function load({ name, dir }: ModelLocation): Promise<MoonshineEngine> {
 try {
   for (const model of models) {
     const engine = await load(model);
-    engines.set(model.name, model.checkWith ? new CrossCheckEngine(engine, await load(model.checkWith)) : engine);
+    const check = model.checkWith && (await load(model.checkWith));
+    engines.set(model.name, check ? new CrossCheckEngine(engine, check) : engine);
+    // The check model also runs alone here (partials, on a worker that would otherwise idle).
+    if (check && !engines.has(check.name)) engines.set(check.name, check);
   }
   port.postMessage({ type: 'ready' } satisfies WorkerReply);
 } catch (e) {
@@ -78,5 +91,6 @@ async function transcribe(request: Extract<WorkerRequest, { type: 'transcribe' }
     port.postMessage({ type: 'error', id: request.id, name: error.name, message: error.message } satisfies WorkerReply);
   } finally {
     running.delete(request.id);
+    collectYoungGeneration();
   }
 }
