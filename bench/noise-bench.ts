@@ -12,6 +12,7 @@ import { TranscriptionService } from '../src/recorder/transcription-service.ts';
 import { silentLogger } from '../src/server/logger.ts';
 import { EarshotServer } from '../src/server/server.ts';
 import { CONDITIONS, noisyDevSet, type Condition } from './noisy-dev-set.ts';
+import { finalsOf } from './recorder-finals.ts';
 import { pct, table } from './stats.ts';
 import { wer } from './wer.ts';
 
@@ -58,14 +59,7 @@ async function throughRecorder(service: TranscriptionService, condition: Conditi
   for (const { samples } of set) {
     const audio = condition.sampleRate === ASR_SAMPLE_RATE ? samples : resample(samples, condition.sampleRate, ASR_SAMPLE_RATE);
     audioSeconds += audio.length / ASR_SAMPLE_RATE;
-    const recorder = await service.createRecorder('bench', { enableRealtimeTranscription: false });
-    const finals: FinalTranscript[] = [];
-    recorder.on('transcriptionFinished', (f) => finals.push(f));
-    recorder.start();
-    recorder.feedAudio(audio);
-    await recorder.stop();
-    recorder.shutdown();
-    hypotheses.push(finals);
+    hypotheses.push(await finalsOf(await service.createRecorder('bench', { enableRealtimeTranscription: false }), audio));
   }
   const all = hypotheses.flat();
   return {

@@ -31,7 +31,7 @@ export interface NoisyClip {
 }
 
 /** Silence around each clip before mixing, so the VAD meets the noise before the speech. */
-const PAD_SECONDS = 0.5;
+export const PAD_SECONDS = 0.5;
 /** Talkers in the babble: other dev clips, each looped from its own offset. */
 const BABBLE_TALKERS = 8;
 

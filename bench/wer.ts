@@ -23,15 +23,40 @@ export function normalizeWords(text: string): string[] {
 
 /** Edit distance between word sequences (substitutions + deletions + insertions). */
 export function wordErrors(reference: string[], hypothesis: string[]): number {
-  let prev = Array.from({ length: hypothesis.length + 1 }, (_, j) => j);
+  return alignWords(reference, hypothesis).filter((o) => o.op !== 'ok').length;
+}
+
+export interface WordOp {
+  op: 'ok' | 'sub' | 'del' | 'ins';
+  ref?: string;
+  hyp?: string;
+}
+
+/** A minimum-edit alignment of the hypothesis to the reference, word by word in order. */
+export function alignWords(reference: string[], hypothesis: string[]): WordOp[] {
+  const cost = [Array.from({ length: hypothesis.length + 1 }, (_, j) => j)];
   for (let i = 1; i <= reference.length; i++) {
+    const prev = cost[i - 1]!;
     const row = [i];
     for (let j = 1; j <= hypothesis.length; j++) {
       row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (reference[i - 1] === hypothesis[j - 1] ? 0 : 1));
     }
-    prev = row;
+    cost.push(row);
   }
-  return prev[hypothesis.length]!;
+  const ops: WordOp[] = [];
+  let i = reference.length;
+  let j = hypothesis.length;
+  while (i > 0 || j > 0) {
+    const here = cost[i]![j]!;
+    if (i > 0 && j > 0 && cost[i - 1]![j - 1]! + (reference[i - 1] === hypothesis[j - 1] ? 0 : 1) === here) {
+      ops.push({ op: reference[i - 1] === hypothesis[j - 1] ? 'ok' : 'sub', ref: reference[--i], hyp: hypothesis[--j] });
+    } else if (i > 0 && cost[i - 1]![j]! + 1 === here) {
+      ops.push({ op: 'del', ref: reference[--i] });
+    } else {
+      ops.push({ op: 'ins', hyp: hypothesis[--j] });
+    }
+  }
+  return ops.reverse();
 }
 
 /** Corpus WER over pairs: total errors / total reference words. */

@@ -5,9 +5,12 @@ import type { MoonshineEngine } from './moonshine-engine.ts';
  * A final from two models that share a vocabulary (moonshine-base checked by moonshine-tiny). They fail on different
  * inputs (on the noisy dev set base writes "cloves" for "clubs", tiny drops whole sentences in pink noise), so when
  * their hypotheses differ each model scores both, and the hypothesis with the higher summed log-probability per token
- * wins: a sentence both models find likely beats one only its author does. Agreeing hypotheses cost only the second
- * decode. Each audio is encoded once per model. Only when asked (TranscribeOptions.crossCheck): the service asks for
- * finals while the worker has time (cross-check-budget.ts); partials never.
+ * wins: a sentence both models find likely beats one only its author does. The check model may correct the main
+ * model's words but not add to them: a hypothesis with more words is not scored. Under babble it was other talkers'
+ * words that tiny added and base found likely (babble 0 dB WER 126 % → 155 % without this rule, 128 % with it;
+ * README, "Accuracy by condition"). Agreeing hypotheses cost only the second decode, a longer one that too. Each
+ * audio is encoded once per model. Only when asked (TranscribeOptions.crossCheck): the service asks for finals while
+ * the worker has time (cross-check-budget.ts); partials never.
  */
 export class CrossCheckEngine implements AsrEngine {
   readonly name: string;
@@ -30,6 +33,7 @@ export class CrossCheckEngine implements AsrEngine {
     const theirs = await checkAudio.decode();
     const result = { model: this.name, audioSeconds: samples.length / ASR_SAMPLE_RATE };
     if (sameTokens(ours.tokens, theirs.tokens)) return { ...ours, ...result, crossCheck: 'agreed', processingMs: performance.now() - started };
+    if (wordCount(theirs.text) > wordCount(ours.text)) return { ...ours, ...result, crossCheck: 'kept', processingMs: performance.now() - started };
     const oursByCheck = await checkAudio.score(ours.tokens);
     const theirsByMain = await mainAudio.score(theirs.tokens);
     const replaced = perToken(theirs.score, theirsByMain) > perToken(ours.score, oursByCheck);
@@ -43,6 +47,10 @@ export class CrossCheckEngine implements AsrEngine {
 /** Both models' log-probabilities of one hypothesis, per token (end token included). */
 function perToken(a: SequenceScore, b: SequenceScore): number {
   return (a.logProb + b.logProb) / a.tokens;
+}
+
+function wordCount(text: string): number {
+  return text.split(/\s+/).filter(Boolean).length;
 }
 
 function sameTokens(a: number[], b: number[]): boolean {
