@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/earshot.js');
 /** Node flags `npm start` gives the server (package.json). */
 const SERVER_NODE_FLAGS = ['--max-semi-space-size=1'];
+/** glibc settings `npm start` uses (package.json). */
+const SERVER_MALLOC_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '4194304', MALLOC_TRIM_THRESHOLD_: '67108864' };
 
 export interface ServerProcess {
   url: string;
@@ -24,10 +26,11 @@ export interface ServerProcess {
  * itself (`--cpu-prof`, which NODE_OPTIONS does not take).
  */
 export async function startServerProcess(args: string[] = [], env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<ServerProcess> {
-  // As `npm start` runs it: two glibc malloc arenas instead of one per thread (−50 to −70 MB RSS at /ready), and a
-  // 1 MB young generation on the main thread, whose audio copies are short-lived garbage (−20 to −45 MB RSS).
+  // As `npm start` runs it: two glibc malloc arenas instead of one per thread (−50 to −70 MB RSS at /ready), buffers
+  // over 4 MB (model loading's) given back when freed (−25 MB), and a 1 MB young generation on the main thread, whose
+  // audio copies are short-lived garbage (−20 to −45 MB RSS).
   const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...nodeArgs, BIN, 'serve', '--port', '0', ...args], {
-    env: { MALLOC_ARENA_MAX: '2', ...env },
+    env: { ...SERVER_MALLOC_ENV, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
