@@ -102,9 +102,9 @@ export class EnginePool {
     return this.slots.filter((s) => s.live).length;
   }
 
-  /** An AsrEngine whose transcribe() runs `name` on the first worker holding it (or on `slot`), else one checking with it. */
-  engine(name: string, slot = this.slots.find((s) => s.models.some((m) => m.name === name)) ?? this.slots.find((s) => runnable(s).includes(name)), maxAudioSeconds = 30): AsrEngine {
-    if (!slot || !runnable(slot).includes(name)) throw new Error(`model ${name} is not in the pool`);
+  /** An AsrEngine whose transcribe() runs `name` on the first worker holding it (or on `slot`). */
+  engine(name: string, slot = this.slots.find((s) => s.models.some((m) => m.name === name)), maxAudioSeconds = 30): AsrEngine {
+    if (!slot?.models.some((m) => m.name === name)) throw new Error(`model ${name} is not in the pool`);
     return {
       name,
       maxAudioSeconds,
@@ -219,9 +219,4 @@ function stopWorker(slot: Slot): Promise<void> {
     });
     worker.postMessage({ type: 'exit' } satisfies WorkerRequest);
   });
-}
-
-/** Models a worker can run alone: those it holds, and the models checking them. */
-function runnable(slot: Slot): string[] {
-  return slot.models.flatMap((m) => [m.name, ...(m.checkWith ? [m.checkWith.name] : [])]);
 }

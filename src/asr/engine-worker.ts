@@ -20,11 +20,16 @@ const running = new Map<number, AbortController>();
 /**
  * Every job leaves megabytes of dead buffers (its audio, the encoder output, each decoder step's cache tensors) outside
  * the JS heap, where they do not fill the young generation: left to V8 they pile up between collections. A young-
- * generation collection after each job frees them (measured at 24 sessions on 2 cores, three runs each: peak RSS
- * 469-490 → 445-466 MB; partial rate and latency unchanged).
+ * generation collection once they pass EXTERNAL_SLACK_BYTES frees them (measured at 24 sessions on 2 cores, three
+ * runs each, collecting after every job: peak RSS 469-490 → 445-466 MB, partial rate and latency unchanged); the
+ * slack keeps it to one collection every few jobs.
  */
+const EXTERNAL_SLACK_BYTES = 16 * 1024 * 1024;
 v8.setFlagsFromString('--expose-gc');
 const collectYoungGeneration = (vm.runInNewContext('gc') as (options: { type: 'minor' }) => void).bind(undefined, { type: 'minor' });
+const collectPiledUpBuffers = () => {
+  if (v8.getHeapStatistics().external_memory > EXTERNAL_SLACK_BYTES) collectYoungGeneration();
+};
 
 /**
  * onnxruntime's first runs are several times slower (allocator arenas grow, kernels get prepared): measured 2.7 s
@@ -49,10 +54,7 @@ async function load({ name, dir }: ModelLocation): Promise<MoonshineEngine> {
 try {
   for (const model of models) {
     const engine = await load(model);
-    const check = model.checkWith && (await load(model.checkWith));
-    engines.set(model.name, check ? new CrossCheckEngine(engine, check) : engine);
-    // The check model also runs alone here (partials, on a worker that would otherwise idle).
-    if (check && !engines.has(check.name)) engines.set(check.name, check);
+    engines.set(model.name, model.checkWith ? new CrossCheckEngine(engine, await load(model.checkWith)) : engine);
   }
   port.postMessage({ type: 'ready' } satisfies WorkerReply);
 } catch (e) {
@@ -91,6 +93,6 @@ async function transcribe(request: Extract<WorkerRequest, { type: 'transcribe' }
     port.postMessage({ type: 'error', id: request.id, name: error.name, message: error.message } satisfies WorkerReply);
   } finally {
     running.delete(request.id);
-    collectYoungGeneration();
+    collectPiledUpBuffers();
   }
 }

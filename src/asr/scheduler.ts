@@ -2,17 +2,16 @@ import { abortError, type AsrEngine, type Transcript } from './engine.ts';
 
 /** One inference worker as the scheduler sees it. */
 export interface InferenceLane {
-  /** What this worker runs a final with, and a partial with (absent: it runs no partials but blank screens'). */
+  /** What this worker runs a final with, and a partial with (absent: it runs no partials). */
   final: AsrEngine;
   partial?: AsrEngine;
-  /**
-   * What it runs the partials of an utterance with nothing on screen yet with: such a lane takes those before any
-   * other lane does (the final model's worker when free: on an utterance's first half second the small model often
-   * says nothing where the big one already does).
-   */
-  blankPartial?: AsrEngine;
   /** 'final': it holds the model for finals; finals go there first and overflow onto 'partial' lanes only when none is free. */
   home: 'final' | 'partial';
+  /**
+   * Which partials it takes: 'blank' only those of an utterance with nothing on screen yet, and those before any
+   * other lane (default 'all').
+   */
+  partialsFor?: 'all' | 'blank';
   /** False while the worker is being replaced: nothing is sent to it. */
   live(): boolean;
 }
@@ -146,9 +145,7 @@ export class InferenceScheduler {
   private readonly running: Array<Running | undefined>;
   /** Lanes holding the final model first: the order in which free lanes are filled. */
   private readonly order: number[];
-  /** Lanes with an engine for blank screens: they take those first. */
-  private readonly blankOrder: number[];
-  /** Lanes that run any partial, in the order they take them: small-model lanes, then the rest. */
+  /** Lanes that run partials, in the order they take them: blank-only lanes, then small-model lanes, then the rest. */
   private readonly partialOrder: number[];
   private readonly timeoutMs: number;
   private readonly partialMaxWaitMs: number;
@@ -176,9 +173,11 @@ export class InferenceScheduler {
     this.lanes = options.lanes;
     this.running = options.lanes.map(() => undefined);
     this.order = options.lanes.map((_, i) => i).sort((a, b) => Number(options.lanes[a]!.home !== 'final') - Number(options.lanes[b]!.home !== 'final'));
-    const indexes = options.lanes.map((_, i) => i);
-    this.blankOrder = indexes.filter((i) => options.lanes[i]!.blankPartial);
-    this.partialOrder = indexes.filter((i) => options.lanes[i]!.partial).sort((a, b) => Number(options.lanes[a]!.home !== 'partial') - Number(options.lanes[b]!.home !== 'partial'));
+    const partialRank = (l: InferenceLane) => (l.partialsFor === 'blank' ? 0 : l.home === 'partial' ? 1 : 2);
+    this.partialOrder = options.lanes
+      .map((_, i) => i)
+      .filter((i) => options.lanes[i]!.partial)
+      .sort((a, b) => partialRank(options.lanes[a]!) - partialRank(options.lanes[b]!));
     this.timeoutMs = options.timeoutMs ?? 30000;
     this.partialMaxWaitMs = options.partialMaxWaitMs ?? 1500;
     this.aheadSeconds = options.aheadSeconds ?? 3;
@@ -315,11 +314,8 @@ export class InferenceScheduler {
     }
     // Partials for whatever is still idle: blank screens on the lanes kept for them, then small-model workers
     // (faster, and never stopped for a final), then the final model's.
-    for (const lane of this.blankOrder) {
-      for (let job; this.free(lane) && (job = this.nextPartial(true)); ) this.start(lane, job);
-    }
     for (const lane of this.partialOrder) {
-      for (let job; this.free(lane) && (job = this.nextPartial(false)); ) this.start(lane, job);
+      for (let job; this.free(lane) && (job = this.nextPartial(this.lanes[lane]!.partialsFor === 'blank')); ) this.start(lane, job);
     }
     this.updateQueueStats();
   }
@@ -366,8 +362,7 @@ export class InferenceScheduler {
 
   private async run(lane: number, r: Running, samples: Float32Array): Promise<void> {
     const { job, controller } = r;
-    const { final, partial, blankPartial } = this.lanes[lane]!;
-    const engine = job.kind === 'final' ? final : ((job.session.blank && blankPartial) || partial)!;
+    const engine = job.kind === 'final' ? this.lanes[lane]!.final : this.lanes[lane]!.partial!;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {

@@ -3,7 +3,7 @@ import type { Transcript } from './engine.ts';
 export interface ModelLocation {
   name: string;
   dir: string;
-  /** Its finals are cross-checked by this model (cross-check-engine.ts), loaded in the same worker, where it also runs alone. */
+  /** Its finals are cross-checked by this model (cross-check-engine.ts), loaded in the same worker. */
   checkWith?: ModelLocation;
 }
 

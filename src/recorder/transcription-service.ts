@@ -82,27 +82,25 @@ export class TranscriptionService {
     const silero = sileroResult.value;
     const finalEngine = pool.engine(model);
     const partialEngine = pool.engine(partialModel);
-    // Workers holding only the realtime model run finals on it when they overflow. The final model's worker takes an
-    // utterance's first partial when free (on its first half second the small model often says nothing where the big
-    // one already does). Other partials it runs on the realtime model when it holds a copy as the check model (idle
-    // otherwise: measured at 24 sessions on 2 cores, 4.6 → 5.2 partials per utterance); on the final model only where
-    // a core would otherwise idle: with no more cores than workers, the CPU that would use is the realtime worker's and
-    // the event loop's (measured on 2 cores at 24 sessions, load average 5: final p95 765 → 7954 ms, partials per
-    // utterance 1.5 → 0.1).
+    // Workers holding only the realtime model run finals on it when they overflow. One holding only the final model
+    // runs every partial on it only where a core would otherwise idle: with no more cores than workers, the CPU it
+    // would use is the tiny worker's and the event loop's (measured on 2 cores at 24 sessions, load average 5: final
+    // p95 765 → 7954 ms, partials per utterance 1.5 → 0.1). It always takes the first partial of an utterance when
+    // free: on the first half second of speech the small model often says nothing where the big one already does.
     const spareCore = availableCpus() > workers;
     let scheduler: InferenceScheduler | undefined;
     const lanes = pool.workers.map((w): InferenceLane => {
+      const holdsPartialModel = w.models.includes(partialModel);
       const holdsFinalModel = w.models.includes(model);
       const final = w.engine(holdsFinalModel ? model : partialModel);
-      const lane: InferenceLane = {
+      return {
         // Only the final model's worker holds the check model; the budget decides per final whether to use it.
         final: check && holdsFinalModel ? whenIdle(final, () => scheduler?.finalsWaiting ?? 0, options.crossCheckAlways) : final,
+        partial: w.engine(holdsPartialModel ? partialModel : model),
+        partialsFor: holdsPartialModel || spareCore ? 'all' : 'blank',
         home: holdsFinalModel ? 'final' : 'partial',
         live: w.live,
       };
-      if (w.models.includes(partialModel)) return { ...lane, partial: w.engine(partialModel) };
-      const realtimeCopy = check === partialModel ? w.engine(partialModel) : spareCore ? w.engine(model) : undefined;
-      return { ...lane, blankPartial: w.engine(model), partial: realtimeCopy };
     });
     scheduler = new InferenceScheduler({ lanes, timeoutMs: options.timeoutMs });
     pool.onChange = () => scheduler.lanesChanged();

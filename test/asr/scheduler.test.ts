@@ -199,7 +199,7 @@ describe('inference scheduler', () => {
     const log: string[] = [];
     const big = controlledEngine('big', log);
     const small = controlledEngine('small', log);
-    const scheduler = new InferenceScheduler({ lanes: [{ final: big, blankPartial: big, home: 'final', live: () => true }, lane(small, 'partial')] });
+    const scheduler = new InferenceScheduler({ lanes: [{ ...lane(big), partialsFor: 'blank' }, lane(small, 'partial')] });
     const shown = scheduler.forSession('shown');
     shown.partialShown();
     const blank = scheduler.forSession('blank').partial(() => audio(1));
@@ -217,34 +217,6 @@ describe('inference scheduler', () => {
     small.release();
     assert.deepEqual([(await blank)?.model, ...(await Promise.all([another, ...later])).map((t) => t?.model)], ['big', 'small', undefined, 'small']);
     assert.deepEqual(log, ['big:1', 'small:4', 'small:3']);
-  });
-
-  it("runs blank screens' partials on the big model and the others on its worker's copy of the small one", async () => {
-    const log: string[] = [];
-    const big = controlledEngine('big', log);
-    const copy = controlledEngine('copy', log);
-    const small = controlledEngine('small', log);
-    const scheduler = new InferenceScheduler({ lanes: [{ final: big, blankPartial: big, partial: copy, home: 'final', live: () => true }, lane(small, 'partial')] });
-    const shown = scheduler.forSession('shown');
-    shown.partialShown();
-    const other = scheduler.forSession('other');
-    other.partialShown();
-    const first = shown.partial(() => audio(1)); // no blank screen: the small model's worker first
-    await tick();
-    const second = other.partial(() => audio(2)); // it is busy: the big model's worker, on its copy
-    await tick();
-    assert.deepEqual(log, ['small:1', 'copy:2']);
-    const final = scheduler.forSession('f').final(audio(3)); // stops the copy's partial at its next step
-    await tick();
-    big.release();
-    assert.equal((await final).model, 'big');
-    const blank = scheduler.forSession('blank').partial(() => audio(4));
-    await tick();
-    assert.deepEqual(log, ['small:1', 'copy:2', 'big:3', 'big:4'], 'a blank screen goes to the big model');
-    big.release();
-    small.release();
-    assert.deepEqual([await first, await second, await blank].map((t) => t?.model), ['small', undefined, 'big']);
-    assert.equal(scheduler.stats.partialsPreempted, 1);
   });
 
   it("reads a partial's audio when it starts, and drops it when there is nothing left to read", async () => {
