@@ -296,11 +296,15 @@ const CASES: Record<string, () => Attack | Promise<Attack>> = {
   },
 };
 
-/** This process as the attacker of one case: sets it up, says 'ready', attacks on 'go' until 'done', sends the outcome. */
-async function attackInThisProcess(name: string): Promise<void> {
+function caseNamed(name: string): (typeof CASES)[string] {
   const setup = CASES[name];
   if (!setup) throw new Error(`no case ${name}; cases: ${Object.keys(CASES).join(', ')}`);
-  const attack = await setup();
+  return setup;
+}
+
+/** This process as the attacker of one case: sets it up, says 'ready', attacks on 'go' until 'done', sends the outcome. */
+async function attackInThisProcess(name: string): Promise<void> {
+  const attack = await caseNamed(name)();
   const messages = (want: string) => new Promise<void>((resolve) => process.on('message', (m) => m === want && resolve()));
   const go = messages('go');
   const done = messages('done');
@@ -324,7 +328,7 @@ async function attacker(name: string): Promise<{ go(): void; done(): void; outco
 
 async function main(): Promise<void> {
   const chosen = values.case ? values.case.split(',') : Object.keys(CASES);
-  for (const name of chosen) if (!CASES[name]) throw new Error(`no case ${name}; cases: ${Object.keys(CASES).join(', ')}`);
+  chosen.forEach(caseNamed); // every name checked before the first attack
   const rows: string[][] = [];
   const probe = await startProbe();
   try {

@@ -83,6 +83,20 @@ export class ServerMetrics {
           read(this);
         },
       });
+    /** A counter whose totals another part keeps: shown as they are at each scrape. */
+    const totals = (name: string, help: string, label: string, read: () => Record<string, number> | undefined) =>
+      new Counter({
+        name,
+        help,
+        labelNames: [label],
+        registers,
+        collect() {
+          const counts = read();
+          if (!counts) return;
+          this.reset();
+          for (const [value, n] of Object.entries(counts)) this.inc({ [label]: value }, n);
+        },
+      });
     const histogram = <L extends string = never>(name: string, help: string, labelNames: L[] = []) =>
       new Histogram<L>({ name, help, labelNames, buckets: LATENCY_BUCKETS, registers });
 
@@ -94,18 +108,12 @@ export class ServerMetrics {
     this.connections = counter('earshot_connections_total', 'WebSocket connections accepted.');
     this.sessionsStarted = counter('earshot_sessions_started_total', 'Sessions that took a slot, by protocol (seed, openai-realtime, deepgram, wyoming).', ['protocol']);
     this.refusedUpgrades = counter('earshot_refused_upgrades_total', 'WebSocket upgrades refused, by reason.', ['reason']);
-    new Counter({
-      name: 'earshot_refused_connections_total',
-      help: 'TCP connections refused on accept, before any HTTP is read, by reason: client_sockets (the per-address socket cap), client_connect_rate (the per-address connect rate).',
-      labelNames: ['reason'],
-      registers,
-      collect() {
-        const counts = live.refusedConnections?.();
-        if (!counts) return;
-        this.reset();
-        for (const [reason, n] of Object.entries(counts)) this.inc({ reason }, n);
-      },
-    });
+    totals(
+      'earshot_refused_connections_total',
+      'TCP connections refused on accept, before any HTTP is read, by reason: client_sockets (the per-address socket cap), client_connect_rate (the per-address connect rate).',
+      'reason',
+      () => live.refusedConnections?.(),
+    );
     this.utterances = counter('earshot_utterances_total', 'Utterances ended by the recorder (each yields a final or a discard).');
     this.finals = counter('earshot_finals_total', 'Final transcripts delivered.');
     this.partials = counter('earshot_partials_total', 'Realtime partial transcripts (stt_update) produced.');
@@ -117,20 +125,15 @@ export class ServerMetrics {
     this.httpTranscriptions = counter('earshot_http_transcriptions_total', 'POST /v1/audio/transcriptions answered, by status.', ['status']);
     gauge('earshot_inference_queue_depth', 'Inference jobs waiting in the shared scheduler.', (g) => g.set(live.queueDepth()));
     gauge('earshot_inference_running', 'Inference jobs running in the workers now.', (g) => g.set(live.schedulerStats()?.running ?? 0));
-    new Counter({
-      name: 'earshot_inference_jobs_total',
-      help:
-        'Inference jobs of the shared scheduler by outcome: final_done, partial_done; partials dropped (partial_superseded by the same session, partial_stale, partial_preempted for a final); final_preempted (of a session ahead of real time, requeued), final_overflowed (run on the realtime model), final_ahead (of a session ahead of real time); worker_death; timeout.',
-      labelNames: ['outcome'],
-      registers,
-      collect() {
+    totals(
+      'earshot_inference_jobs_total',
+      'Inference jobs of the shared scheduler by outcome: final_done, partial_done; partials dropped (partial_superseded by the same session, partial_stale, partial_preempted for a final); final_preempted (of a session ahead of real time, requeued), final_overflowed (run on the realtime model), final_ahead (of a session ahead of real time); worker_death; timeout.',
+      'outcome',
+      () => {
         const stats = live.schedulerStats();
-        if (!stats) return;
-        // The scheduler owns these totals: the counter shows them as they are.
-        this.reset();
-        for (const [stat, outcome] of Object.entries(JOB_OUTCOMES)) this.inc({ outcome }, stats[stat] ?? 0);
+        return stats && Object.fromEntries(Object.entries(JOB_OUTCOMES).map(([stat, outcome]) => [outcome, stats[stat] ?? 0]));
       },
-    });
+    );
     this.finalLatency = histogram('earshot_final_latency_seconds', 'End-of-speech decision to final transcript.');
     this.firstPartialLatency = histogram('earshot_first_partial_seconds', 'Recording start (onset) to the first partial transcript of an utterance.');
     this.partialLatency = histogram('earshot_partial_latency_seconds', 'A partial job from its audio to its transcript (queue wait and inference).');
