@@ -24,8 +24,9 @@ export class CrossCheckEngine implements AsrEngine {
     this.maxAudioSeconds = Math.min(main.maxAudioSeconds, check.maxAudioSeconds);
   }
 
-  async transcribe(samples: Float32Array, { signal, beams, crossCheck }: TranscribeOptions = {}): Promise<Transcript> {
-    if (!crossCheck) return this.main.transcribe(samples, { signal, beams });
+  async transcribe(samples: Float32Array, { crossCheck, ...options }: TranscribeOptions = {}): Promise<Transcript> {
+    if (!crossCheck) return this.main.transcribe(samples, options);
+    const { signal, beams } = options;
     const started = performance.now();
     const mainAudio = await this.main.encode(samples, signal);
     const ours = await mainAudio.decode(beams);

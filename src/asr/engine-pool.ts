@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { abortError, type AsrEngine, type TranscribeOptions, type Transcript } from './engine.ts';
+import { abortError, type AsrEngine, type DecodeOptions, type TranscribeOptions, type Transcript } from './engine.ts';
 import type { ModelLocation, WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 export type { ModelLocation };
@@ -25,8 +25,7 @@ interface Job {
   id: number;
   model: string;
   samples: Float32Array;
-  beams?: number;
-  crossCheck?: boolean;
+  options: DecodeOptions;
   signal?: AbortSignal;
   resolve(t: Transcript): void;
   reject(e: Error): void;
@@ -128,11 +127,11 @@ export class EnginePool {
     await Promise.all(this.slots.map((slot) => stopWorker(slot)));
   }
 
-  private submit(slot: Slot, model: string, samples: Float32Array, { signal, beams, crossCheck }: TranscribeOptions = {}): Promise<Transcript> {
+  private submit(slot: Slot, model: string, samples: Float32Array, { signal, ...options }: TranscribeOptions = {}): Promise<Transcript> {
     if (this.closed) return Promise.reject(new Error('engine pool closed'));
     if (signal?.aborted) return Promise.reject(abortError());
     return new Promise((resolve, reject) => {
-      const job: Job = { id: this.nextId++, model, samples, beams, crossCheck, signal, resolve, reject };
+      const job: Job = { id: this.nextId++, model, samples, options, signal, resolve, reject };
       signal?.addEventListener('abort', () => this.cancel(slot, job), { once: true });
       slot.waiting.push(job);
       this.dispatch(slot);
@@ -153,7 +152,7 @@ export class EnginePool {
     if (!slot.live || slot.job || slot.waiting.length === 0) return;
     const job = slot.waiting.shift()!;
     slot.job = job;
-    slot.worker!.postMessage({ type: 'transcribe', id: job.id, model: job.model, samples: job.samples, beams: job.beams, crossCheck: job.crossCheck } satisfies WorkerRequest);
+    slot.worker!.postMessage({ type: 'transcribe', id: job.id, model: job.model, samples: job.samples, options: job.options } satisfies WorkerRequest);
   }
 
   private spawn(slot: Slot): Promise<void> {

@@ -41,10 +41,11 @@ async function warmUp(engine: AsrEngine): Promise<void> {
   for (let i = 0; i < 2; i++) await engine.transcribe(noise);
 }
 
-async function load({ name, dir }: ModelLocation): Promise<MoonshineEngine> {
+/** A worker holding a model twice (for partials and as another's cross-check) loads it once, as first asked. */
+async function load({ name, dir, prefixes }: ModelLocation): Promise<MoonshineEngine> {
   let engine = loaded.get(name);
   if (!engine) {
-    engine = await MoonshineEngine.load({ name, dir, threads });
+    engine = await MoonshineEngine.load({ name, dir, threads, prefixes });
     await warmUp(engine);
     loaded.set(name, engine);
   }
@@ -86,7 +87,7 @@ async function transcribe(request: Extract<WorkerRequest, { type: 'transcribe' }
   try {
     const engine = engines.get(request.model);
     if (!engine) throw new Error(`model ${request.model} is not loaded in this worker`);
-    const transcript = await engine.transcribe(request.samples, { signal: controller.signal, beams: request.beams, crossCheck: request.crossCheck });
+    const transcript = await engine.transcribe(request.samples, { ...request.options, signal: controller.signal });
     port.postMessage({ type: 'result', id: request.id, transcript } satisfies WorkerReply);
   } catch (e) {
     const error = e as Error;

@@ -6,7 +6,15 @@ export interface TranscribeOptions {
   beams?: number;
   /** Where a cross-check model is loaded (cross-check-engine.ts): use it; otherwise the main model runs alone. */
   crossCheck?: boolean;
+  /**
+   * Token ids the text must begin with (greedy decoding only): a partial continues what the previous ones agreed on,
+   * read in one call instead of a decoder step per token. Its score then covers only the tokens after the prefix.
+   */
+  prefix?: number[];
 }
+
+/** What a worker thread is told besides the audio (a signal cannot cross to it). */
+export type DecodeOptions = Omit<TranscribeOptions, 'signal'>;
 
 /** How likely a model finds a token sequence: natural-log probabilities, the end token included. */
 export interface SequenceScore {

@@ -11,6 +11,12 @@ export interface MoonshineOptions {
   dir: string;
   /** onnxruntime intra-op threads per run; small models gain little from more (see README, Performance). */
   threads?: number;
+  /**
+   * Decoding will often continue a given prefix (the realtime model's partials): load the step graph that reads
+   * several tokens in one call instead of the one pinned to a single token, which is ~15-20 % faster per token (tiny
+   * 1.54 vs 1.86 ms, base 3.8 vs 4.3) but reads a prefix one step per token. Only one is loaded: each costs ~30-110 MB.
+   */
+  prefixes?: boolean;
 }
 
 const START_TOKEN = 1;
@@ -40,6 +46,8 @@ export class MoonshineEngine implements AsrEngine {
     private readonly encoder: ort.InferenceSession,
     private readonly crossKv: ort.InferenceSession,
     private readonly step: ort.InferenceSession,
+    /** `step` reads any number of tokens per call (MoonshineOptions.prefixes). */
+    private readonly prefill: boolean,
     private readonly emptyCache: ort.Tensor,
   ) {
     const presents = selfCache.map(([present]) => present);
@@ -51,7 +59,7 @@ export class MoonshineEngine implements AsrEngine {
   private readonly topFetch: string[];
   private readonly scoreFetch: string[];
 
-  static async load({ name, dir, threads = 1 }: MoonshineOptions): Promise<MoonshineEngine> {
+  static async load({ name, dir, threads = 1, prefixes = false }: MoonshineOptions): Promise<MoonshineEngine> {
     const options: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
@@ -66,17 +74,17 @@ export class MoonshineEngine implements AsrEngine {
     const [encoder, crossKv, step] = await Promise.all([
       ort.InferenceSession.create(path.join(dir, 'encoder_model.onnx'), once),
       createSession(decoder.crossKv, once),
-      createSession(decoder.step, options),
+      createSession(prefixes ? decoder.prefill : decoder.step, options),
     ]);
     const { layers, heads, headDim } = decoder.geometry;
     const emptyCache = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
-    return new MoonshineEngine(name, cacheNames(layers, 'encoder'), cacheNames(layers, 'decoder'), encoder, crossKv, step, emptyCache);
+    return new MoonshineEngine(name, cacheNames(layers, 'encoder'), cacheNames(layers, 'decoder'), encoder, crossKv, step, prefixes, emptyCache);
   }
 
-  async transcribe(samples: Float32Array, { signal, beams = 1 }: TranscribeOptions = {}): Promise<Transcript> {
+  async transcribe(samples: Float32Array, { signal, beams = 1, prefix }: TranscribeOptions = {}): Promise<Transcript> {
     const started = performance.now();
     const heard = await this.encode(samples, signal);
-    const best = await heard.decode(beams);
+    const best = await heard.decode(beams, prefix);
     return { ...best, model: this.name, audioSeconds: samples.length / ASR_SAMPLE_RATE, processingMs: performance.now() - started };
   }
 
@@ -98,29 +106,37 @@ export class MoonshineEngine implements AsrEngine {
     for (const [, past] of this.selfCache) start.cache[past] = this.emptyCache;
     const maxTokens = Math.max(MIN_TOKEN_CAP, Math.ceil(audioSeconds * MAX_TOKENS_PER_SECOND));
     return {
-      decode: async (beams = 1) => {
+      decode: async (beams = 1, prefix = []) => {
         if (!Number.isInteger(beams) || beams < 1 || beams >= TOP_K) throw new RangeError(`beams must be a whole number from 1 to ${TOP_K - 1} (got ${beams})`);
-        const best = beams === 1 ? await this.greedy(start, maxTokens, signal) : await this.beamSearch(start, beams, maxTokens, signal);
+        if (prefix.length && beams > 1) throw new RangeError('a prefix is for greedy decoding only');
+        const best = beams === 1 ? await this.greedy(start, maxTokens, prefix, signal) : await this.beamSearch(start, beams, maxTokens, signal);
         return { text: decodeTokens(best.tokens), tokens: best.tokens, score: { logProb: best.logProb, tokens: best.tokens.length + 1 } };
       },
       score: (tokens) => this.forced(start, tokens, signal),
     };
   }
 
-  /** One decoder step after `d`'s last token: what `fetch` asks for, and `d`'s cache extended by that token. */
-  private async advance(d: Decoding, fetch: string[], signal?: AbortSignal): Promise<{ out: ort.InferenceSession.OnnxValueMapType; cache: Cache }> {
+  /**
+   * One decoder step after `d`'s last token, or after all of `ids` (in one call where the graph takes several): what
+   * `fetch` asks for about the next token, and `d`'s cache extended by those tokens.
+   */
+  private async advance(d: Decoding, fetch: string[], signal?: AbortSignal, ids = [d.last]): Promise<{ out: ort.InferenceSession.OnnxValueMapType; cache: Cache }> {
+    if (ids.length > 1 && !this.prefill) {
+      for (const id of ids.slice(0, -1)) d = { ...d, cache: (await this.advance(d, this.topFetch, signal, [id])).cache };
+      return this.advance(d, fetch, signal, ids.slice(-1));
+    }
     if (signal?.aborted) throw abortError();
-    const out = await this.step.run({ ...d.cache, input_ids: new ort.Tensor('int64', new BigInt64Array([BigInt(d.last)]), [1, 1]) }, fetch);
+    const out = await this.step.run({ ...d.cache, input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]) }, fetch);
     const cache: Cache = { ...d.cache };
     for (const [present, past] of this.selfCache) cache[past] = out[present] as ort.Tensor;
     return { out, cache };
   }
 
-  /** The most likely token at each step, until the end token or the cap. */
-  private async greedy(start: Decoding, maxTokens: number, signal?: AbortSignal): Promise<Decoding> {
-    const d: Decoding = { ...start, tokens: [] }; // one hypothesis: extended in place
-    for (let step = 0; step < maxTokens; step++) {
-      const { out, cache } = await this.advance(d, this.topFetch, signal);
+  /** `prefix`, then the most likely token at each step, until the end token or the cap. */
+  private async greedy(start: Decoding, maxTokens: number, prefix: number[], signal?: AbortSignal): Promise<Decoding> {
+    const d: Decoding = { ...start, tokens: [...prefix] }; // one hypothesis: extended in place
+    for (let ids = [start.last, ...prefix]; d.tokens.length < maxTokens; ids = [d.last]) {
+      const { out, cache } = await this.advance(d, this.topFetch, signal, ids);
       const next = Number((out[TOP_TOKENS]!.data as BigInt64Array)[0]);
       d.logProb += (out[TOP_LOGPROBS]!.data as Float32Array)[0]!;
       if (next === END_TOKEN) break;
@@ -179,8 +195,11 @@ function createSession(model: string | Uint8Array, options: ort.InferenceSession
 
 /** Audio encoded once (MoonshineEngine.encode). */
 export interface EncodedAudio {
-  /** The model's hypothesis: greedy (1) or beam search; its score includes the end token (absent when the token cap cut it). */
-  decode(beams?: number): Promise<Hypothesis>;
+  /**
+   * The model's hypothesis: greedy (1) or beam search, greedy optionally after a given prefix; its score includes the
+   * end token (absent when the token cap cut it) and not the prefix.
+   */
+  decode(beams?: number, prefix?: number[]): Promise<Hypothesis>;
   /** Log-probability of `tokens` followed by the end token (forced decoding). */
   score(tokens: number[]): Promise<SequenceScore>;
 }

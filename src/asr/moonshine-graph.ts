@@ -30,6 +30,7 @@ export interface MoonshineGeometry {
 export interface SplitDecoder {
   crossKv: Uint8Array;
   step: Uint8Array;
+  prefill: Uint8Array;
   geometry: MoonshineGeometry;
 }
 
@@ -99,9 +100,13 @@ export function splitMergedDecoder(bytes: Uint8Array): SplitDecoder {
     }).finish();
   };
 
+  const lastPosition = onnx.TensorProto.create({ name: LAST_POSITION, dims: [1], dataType: INT64, int64Data: [-1] });
+  const endPosition = onnx.TensorProto.create({ name: END_POSITION, dims: [1], dataType: INT64, int64Data: [Number.MAX_SAFE_INTEGER] });
+  const positionAxis = onnx.TensorProto.create({ name: POSITION_AXIS, dims: [1], dataType: INT64, int64Data: [1] });
   return {
     crossKv: build('cross_kv', crossNodes, crossOutputs, ['batch_size'], [shape]),
     step: build('step', stepNodes, [...stepOutputs, ...scoreOutputs], ['batch_size', 'decoder_sequence_length'], [...rotary.initializers, topK]),
+    prefill: build('prefill', lastPositionOnly(stepNodes), [...stepOutputs, ...scoreOutputs], ['batch_size'], [...rotary.initializers, topK, lastPosition, endPosition, positionAxis]),
     geometry,
   };
 }
@@ -155,6 +160,23 @@ function quantizedOutputProjection(nodes: Node[]): Node[] {
   return nodes.map((n) => (n === matmul ? projection : n)).filter((n) => n !== dequantize);
 }
 
+const LAST_POSITION = 'earshot_last_position';
+const END_POSITION = 'earshot_end_position';
+const POSITION_AXIS = 'earshot_position_axis';
+
+/**
+ * For the prefill graph (several tokens in one call, their causal mask built by the export): only the last position's
+ * next token is wanted, so the vocabulary projection reads only its hidden state.
+ */
+function lastPositionOnly(nodes: Node[]): Node[] {
+  const projection = producers(nodes).get('logits')!;
+  const hidden = projection.input![0]!;
+  const last = `${hidden}_last_position`;
+  const slice = onnx.NodeProto.create({ name: 'earshot_last_position', opType: 'Slice', input: [hidden, LAST_POSITION, END_POSITION, POSITION_AXIS], output: [last] });
+  const sliced = onnx.NodeProto.create({ ...projection, input: [last, ...projection.input!.slice(1)] });
+  return nodes.flatMap((n) => (n === projection ? [slice, sliced] : [n]));
+}
+
 /** Positions the rotary tables cover: more than the longest decode (30 s × 15 tokens per second, moonshine-engine.ts). */
 const ROTARY_POSITIONS = 512;
 
@@ -168,7 +190,7 @@ function rotaryEmbeddings(nodes: Node[], constants: Map<string, Tensor>, heads: 
   const producer = producers(nodes);
   const cos = nodes.find((n) => n.opType === 'Cos');
   const sin = nodes.find((n) => n.opType === 'Sin');
-  // Cos ← … ← MatMul(inverse frequencies, positions) ← Cast/Unsqueeze ← Range(past length, past length + 1).
+  // Cos ← … ← MatMul(inverse frequencies, positions) ← Cast/Unsqueeze ← Range(past length, past length + tokens).
   const upstream = (value: string, through: string[], until: string): Node | undefined => {
     for (let n = producer.get(value); n; n = producer.get(n.input![0]!)) {
       if (n.opType === until) return n;
@@ -178,7 +200,8 @@ function rotaryEmbeddings(nodes: Node[], constants: Map<string, Tensor>, heads: 
   };
   const angles = cos && upstream(cos.input![0]!, ['Reshape', 'Concat', 'Unsqueeze', 'Transpose'], 'MatMul');
   const invFreq = angles && constantValues(constants, angles.input![0]!);
-  const positions = angles && upstream(angles.input![1]!, ['Cast', 'Unsqueeze'], 'Range')?.output![0];
+  // onnxruntime's RotaryEmbedding takes the first position (a scalar) and counts on from there over the sequence.
+  const positions = angles && upstream(angles.input![1]!, ['Cast', 'Unsqueeze'], 'Range')?.input![0];
   if (!sin || !invFreq?.length || !positions) return { nodes, initializers: [] };
 
   const half = invFreq.length;

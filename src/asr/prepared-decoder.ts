@@ -4,18 +4,23 @@ import path from 'node:path';
 import { splitMergedDecoder, type MoonshineGeometry, type SplitDecoder } from './moonshine-graph.ts';
 
 /** Folder of the split decoder inside a model's folder; a new version whenever splitMergedDecoder's output changes. */
-const PREPARED_DIR = 'earshot-decoder-v3';
+export const PREPARED_DIR = 'earshot-decoder-v4';
+const EARLIER_VERSIONS = /^earshot-decoder-v\d+$/;
 
 export interface PreparedDecoder {
   /** A file path, or the model itself where the model folder cannot be written. */
   crossKv: string | Uint8Array;
   step: string | Uint8Array;
+  prefill: string | Uint8Array;
   geometry: MoonshineGeometry;
 }
 
+const GRAPHS = ['crossKv', 'step', 'prefill'] as const;
+type GraphName = (typeof GRAPHS)[number];
+
 interface Manifest {
   geometry: MoonshineGeometry;
-  bytes: { crossKv: number; step: number };
+  bytes: Record<GraphName, number>;
 }
 
 /**
@@ -25,7 +30,11 @@ interface Manifest {
  */
 export async function prepareDecoder(dir: string): Promise<PreparedDecoder> {
   const folder = path.join(dir, PREPARED_DIR);
-  const files = { crossKv: path.join(folder, 'cross_kv.onnx'), step: path.join(folder, 'decoder_step.onnx') };
+  const files: Record<GraphName, string> = {
+    crossKv: path.join(folder, 'cross_kv.onnx'),
+    step: path.join(folder, 'decoder_step.onnx'),
+    prefill: path.join(folder, 'decoder_prefill.onnx'),
+  };
   const manifestFile = path.join(folder, 'manifest.json');
   const prepared = await readManifest(manifestFile, files);
   if (prepared) return { ...files, geometry: prepared.geometry };
@@ -39,24 +48,31 @@ export async function prepareDecoder(dir: string): Promise<PreparedDecoder> {
   }
   try {
     await fs.mkdir(folder, { recursive: true });
-    await writeAtomically(files.crossKv, split.crossKv);
-    await writeAtomically(files.step, split.step);
-    // Last: a manifest says both files beside it are complete.
-    const manifest: Manifest = { geometry: split.geometry, bytes: { crossKv: split.crossKv.length, step: split.step.length } };
+    for (const graph of GRAPHS) await writeAtomically(files[graph], split[graph]);
+    // Last: a manifest says the files beside it are complete.
+    const manifest: Manifest = { geometry: split.geometry, bytes: { crossKv: split.crossKv.length, step: split.step.length, prefill: split.prefill.length } };
     await writeAtomically(manifestFile, JSON.stringify(manifest));
+    await removeEarlierVersions(dir);
     return { ...files, geometry: split.geometry };
   } catch {
     return split; // a read-only model cache still works, from memory
   }
 }
 
-async function readManifest(file: string, files: { crossKv: string; step: string }): Promise<Manifest | undefined> {
+async function readManifest(file: string, files: Record<GraphName, string>): Promise<Manifest | undefined> {
   try {
     const manifest = JSON.parse(await fs.readFile(file, 'utf8')) as Manifest;
-    const [crossKv, step] = await Promise.all([fs.stat(files.crossKv), fs.stat(files.step)]);
-    return crossKv.size === manifest.bytes.crossKv && step.size === manifest.bytes.step ? manifest : undefined;
+    const sizes = await Promise.all(GRAPHS.map((graph) => fs.stat(files[graph])));
+    return sizes.every((s, i) => s.size === manifest.bytes[GRAPHS[i]!]) ? manifest : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** What earlier versions wrote (each a copy of the decoder's weights, 20-40 MB) is no longer read. */
+async function removeEarlierVersions(dir: string): Promise<void> {
+  for (const name of await fs.readdir(dir)) {
+    if (name !== PREPARED_DIR && EARLIER_VERSIONS.test(name)) await fs.rm(path.join(dir, name), { recursive: true, force: true });
   }
 }
 

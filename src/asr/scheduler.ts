@@ -39,6 +39,12 @@ export class ProcessingTimeoutError extends Error {
 
 type Kind = 'final' | 'partial';
 
+/** What a job transcribes: its audio and, for a partial, the tokens its text continues (TranscribeOptions.prefix). */
+export interface JobInput {
+  samples: Float32Array;
+  prefix?: number[];
+}
+
 const AHEAD_CREDIT_SECONDS = 10;
 
 interface SessionState {
@@ -65,7 +71,7 @@ interface Job {
    * The job's audio, read when it starts, not when it is asked for: a partial waits under load and its audio grows
    * meanwhile (undefined: nothing left to read). A final's is fixed.
    */
-  read(): Float32Array | undefined;
+  read(): JobInput | undefined;
   queuedAt: number;
   /** The session was ahead of real time when it asked. */
   ahead: boolean;
@@ -114,7 +120,7 @@ export interface SessionTranscriber {
    * null when there was nothing to read, or the job was superseded by a newer partial of the same session or dropped
    * under load.
    */
-  partial(read: () => Float32Array | undefined): Promise<Transcript | null>;
+  partial(read: () => JobInput | undefined): Promise<Transcript | null>;
   /** Drops this session's queued jobs and aborts its running ones (partials resolve null, finals reject). */
   cancel(): void;
 }
@@ -188,7 +194,7 @@ export class InferenceScheduler {
     const now = performance.now();
     const session: SessionState = { id, clock, lead: 0, lastStream: clock?.() ?? 0, lastWall: now, staleSince: now, blank: true };
     return {
-      final: (samples, signal) => this.submit('final', session, () => samples, signal) as Promise<Transcript>,
+      final: (samples, signal) => this.submit('final', session, () => ({ samples }), signal) as Promise<Transcript>,
       partial: (read) => this.submit('partial', session, read),
       cancel: () => this.cancelSession(session),
       utteranceStarted: () => {
@@ -349,18 +355,18 @@ export class InferenceScheduler {
   }
 
   private start(lane: number, job: Job): void {
-    const samples = job.read();
-    if (!samples) {
+    const input = job.read();
+    if (!input) {
       this.stats.partialsSuperseded++; // by the utterance's final
       return job.resolve(null);
     }
     const controller = new AbortController();
     const r: Running = { job, controller, preempted: false };
     this.running[lane] = r;
-    void this.run(lane, r, samples);
+    void this.run(lane, r, input);
   }
 
-  private async run(lane: number, r: Running, samples: Float32Array): Promise<void> {
+  private async run(lane: number, r: Running, { samples, prefix }: JobInput): Promise<void> {
     const { job, controller } = r;
     const engine = job.kind === 'final' ? this.lanes[lane]!.final : this.lanes[lane]!.partial!;
     let timer: NodeJS.Timeout | undefined;
@@ -372,7 +378,7 @@ export class InferenceScheduler {
       }, this.timeoutMs);
     });
     try {
-      const transcript = await Promise.race([engine.transcribe(samples, { signal: controller.signal }), timeout]);
+      const transcript = await Promise.race([engine.transcribe(samples, { signal: controller.signal, prefix }), timeout]);
       if (job.kind === 'final') this.stats.finalsDone++;
       else this.stats.partialsDone++;
       this.onJobDone?.(job.kind, transcript, performance.now() - job.queuedAt);

@@ -1,10 +1,12 @@
-import type { Transcript } from './engine.ts';
+import type { DecodeOptions, Transcript } from './engine.ts';
 
 export interface ModelLocation {
   name: string;
   dir: string;
   /** Its finals are cross-checked by this model (cross-check-engine.ts), loaded in the same worker. */
   checkWith?: ModelLocation;
+  /** It runs partials, which continue a prefix (MoonshineOptions.prefixes). */
+  prefixes?: boolean;
 }
 
 /** Messages between the engine pool and its worker threads. */
@@ -14,7 +16,7 @@ export interface WorkerData {
 }
 
 export type WorkerRequest =
-  | { type: 'transcribe'; id: number; model: string; samples: Float32Array; beams?: number; crossCheck?: boolean }
+  | { type: 'transcribe'; id: number; model: string; samples: Float32Array; options: DecodeOptions }
   | { type: 'cancel'; id: number }
   /** Finish (aborting the job in hand at its next decoder step), free the sessions and end the thread. */
   | { type: 'exit' }

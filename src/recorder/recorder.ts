@@ -4,11 +4,13 @@ import { RingBuffer } from '../audio/ring-buffer.ts';
 import { SampleBuffer } from '../audio/sample-buffer.ts';
 import { StreamingResampler } from '../audio/resample.ts';
 import { ASR_SAMPLE_RATE, type Transcript } from '../asr/engine.ts';
-import type { SessionTranscriber } from '../asr/scheduler.ts';
+import type { JobInput, SessionTranscriber } from '../asr/scheduler.ts';
 import type { VadWindow, VoiceActivityDetector } from '../vad/voice-activity-detector.ts';
 import { guardPartial, reviewFinal, type GuardVerdict, type SpeechEvidence } from './hallucination-guard.ts';
 import { resolveRecorderConfig, type RecorderConfig } from './recorder-config.ts';
 import { OnsetHistory } from './onset.ts';
+import { PrefixAgreement } from './agreed-prefix.ts';
+import { splitWords } from './repetition.ts';
 import { Stabilizer } from './stabilizer.ts';
 
 export type RecorderState = 'idle' | 'listening' | 'recording' | 'transcribing';
@@ -79,6 +81,12 @@ const LEAD_IN_SECONDS = 0.2;
 const ONSET_MARGIN_SECONDS = 0.1;
 /** How far before the trigger an onset may be found: further back is the tail of something else. */
 const MAX_ONSET_WALK_SECONDS = 0.6;
+/**
+ * Partials continue the tokens they agree on with one made this much audio earlier (agreed-prefix.ts). The 12
+ * fixtures asked every 0.13 s, text of each one's last partial: WER 1.7 % decoded afresh each time, 3.4 % agreeing
+ * with the partial just before (or 0.5 s earlier), 1.7 % at 1 s; decoding 22 → 15 ms per partial.
+ */
+const AGREEMENT_SPAN_SECONDS = 1;
 /** Speech needed before the first partial: less gives the small model nothing to say. */
 const FIRST_PARTIAL_SECONDS = 0.2;
 /** Where a too-long utterance may be cut: its quietest window within this many seconds of the end. */
@@ -124,6 +132,8 @@ interface Utterance {
   /** Partials read from this stream sample on; the text of the audio before it is `keptText`. */
   partialFrom: number;
   keptText: string;
+  /** What partials read from `partialFrom` agree on: the next one's text continues it. */
+  agreement: PrefixAgreement;
   stabilizer: Stabilizer;
   speculative?: { controller: AbortController; endSample: number; result: Promise<GuardedTranscript> };
   vadActive: boolean;
@@ -377,6 +387,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       lastPartialText: '',
       partialFrom: leadInSample,
       keptText: '',
+      agreement: new PrefixAgreement(AGREEMENT_SPAN_SECONDS * ASR_SAMPLE_RATE),
       stabilizer: new Stabilizer(),
       vadActive: true,
     };
@@ -437,9 +448,10 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     u.partialPending = true;
     u.lastPartialSample = now;
     let keep: number | undefined;
+    let readEnd = 0;
     let speechSeconds = 0;
     // Read when the job starts (under load it waits): the audio up to then, nothing once the utterance has ended.
-    const read = (): Float32Array | undefined => {
+    const read = (): JobInput | undefined => {
       if (this.utterance !== u) return undefined;
       const end = this.processedSamples;
       // Too long to re-read: transcribe up to a pause near the window's end once and keep its text (the screen shows
@@ -447,9 +459,12 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       const windowEnd = u.partialFrom + PARTIAL_WINDOW_SECONDS * ASR_SAMPLE_RATE;
       keep = end > windowEnd ? this.quietestSample(u, windowEnd - KEEP_SEARCH_SECONDS * ASR_SAMPLE_RATE, windowEnd) : undefined;
       const from = u.partialFrom;
+      readEnd = keep ?? end;
       speechSeconds = ((keep ?? end) - Math.max(from, u.onsetSample)) / ASR_SAMPLE_RATE;
       const audio = u.audio.view(from - u.firstSample, (keep ?? end) - u.firstSample);
-      return !u.lastPartialText && !u.keptText ? withSilenceAfter(audio, BLANK_TAIL_SECONDS) : audio.slice();
+      if (!u.lastPartialText && !u.keptText) return { samples: withSilenceAfter(audio, BLANK_TAIL_SECONDS) };
+      // The part to keep ends at a pause that may come before words the agreed tokens already hold.
+      return { samples: audio.slice(), prefix: keep === undefined ? u.agreement.prefix : undefined };
     };
     this.transcriber
       .partial(read)
@@ -460,8 +475,12 @@ export class Recorder extends EventEmitter<RecorderEvents> {
         if (keep !== undefined) {
           u.keptText = joinText(u.keptText, read);
           u.partialFrom = keep;
+          u.agreement.reset();
           return;
         }
+        // A repaired loop is no text to continue from.
+        if (t.tokens && read === splitWords(t.text).join(' ')) u.agreement.push(readEnd, t.tokens);
+        else u.agreement.reset();
         const text = joinText(u.keptText, read);
         if (!text || text === u.lastPartialText) return;
         u.lastPartialText = text;

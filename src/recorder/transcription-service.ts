@@ -67,8 +67,9 @@ export class TranscriptionService {
     // of whichever check happened to finish first.
     const dirs = new Map<string, string>();
     for (const name of names) dirs.set(name, await store.require(name));
-    const location = (name: string): ModelLocation => ({ name, dir: dirs.get(name)! });
-    const models = [...new Set([model, partialModel])].map((name) => (name === model && check ? { ...location(name), checkWith: location(check) } : location(name)));
+    // The realtime model reads prefixes in one call; as a cross-check it scores token by token, on the pinned graph.
+    const location = (name: string, prefixes = name === partialModel): ModelLocation => ({ name, dir: dirs.get(name)!, prefixes });
+    const models = [...new Set([model, partialModel])].map((name) => (name === model && check ? { ...location(name), checkWith: location(check, false) } : location(name)));
     const workers = Math.max(1, options.parallelism ?? availableCpus());
     const layout = workerLayout(models, workers);
     const [poolResult, sileroResult] = await Promise.allSettled([EnginePool.start({ workers: layout, threads: options.threads ?? 1 }), loadSileroModel(store)]);

@@ -34,6 +34,25 @@ for (const model of ['moonshine-tiny', 'moonshine-base']) {
       await assert.rejects(engine.transcribe(new Float32Array(16000 * 31)), RangeError);
     });
 
+    it('continues a given prefix: read in one call (prefix graph) or step by step (pinned graph), the same text', async () => {
+      const withPrefixes = await loadEngine(model, { prefixes: true });
+      try {
+        const samples = clipSamples(clip('jfk.wav'));
+        const free = await engine.transcribe(samples);
+        assert.deepEqual((await withPrefixes.transcribe(samples)).tokens, free.tokens);
+        for (const e of [engine, withPrefixes]) {
+          // greedy decoding after its own first tokens ends where decoding from the start did
+          assert.deepEqual((await e.transcribe(samples, { prefix: free.tokens!.slice(0, 7) })).tokens, free.tokens);
+          // a prefix the model would not have chosen is kept, and the rest still follows the audio
+          const forced = await e.transcribe(samples, { prefix: free.tokens!.slice(2, 4) });
+          assert.deepEqual(forced.tokens!.slice(0, 2), free.tokens!.slice(2, 4));
+          assert.match(forced.text, /your country/);
+        }
+      } finally {
+        await withPrefixes.dispose();
+      }
+    });
+
     it('stops decoding when aborted', async () => {
       const controller = new AbortController();
       controller.abort();

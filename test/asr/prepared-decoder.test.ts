@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { prepareDecoder } from '../../src/asr/prepared-decoder.ts';
+import { PREPARED_DIR, prepareDecoder } from '../../src/asr/prepared-decoder.ts';
 import { ModelStore } from '../../src/models/store.ts';
 
 describe('prepared decoder (real tiny model)', () => {
@@ -14,15 +14,18 @@ describe('prepared decoder (real tiny model)', () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('writes the split graphs beside the model once, then reads them', async () => {
+  it('writes the split graphs beside the model once, then reads them; earlier versions go', async () => {
+    fs.mkdirSync(path.join(dir, 'earshot-decoder-v1'));
+    fs.writeFileSync(path.join(dir, 'earshot-decoder-v1', 'decoder_step.onnx'), 'old');
     const first = await prepareDecoder(dir);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['decoder_model_merged.onnx', PREPARED_DIR]);
     assert.equal(typeof first.step, 'string');
     assert.deepEqual(first.geometry, { layers: 6, heads: 8, headDim: 36 });
     const written = fs.statSync(first.step as string).mtimeMs;
     const second = await prepareDecoder(dir);
     assert.deepEqual(second, first);
     assert.equal(fs.statSync(second.step as string).mtimeMs, written);
-    assert.deepEqual(fs.readdirSync(path.dirname(first.step as string)).sort(), ['cross_kv.onnx', 'decoder_step.onnx', 'manifest.json']);
+    assert.deepEqual(fs.readdirSync(path.dirname(first.step as string)).sort(), ['cross_kv.onnx', 'decoder_prefill.onnx', 'decoder_step.onnx', 'manifest.json']);
   });
 
   it('prepares again when a file does not match its manifest', async () => {
@@ -36,10 +39,10 @@ describe('prepared decoder (real tiny model)', () => {
   it('works from memory where the model folder cannot be written', async () => {
     const blocked = fs.mkdtempSync(path.join(os.tmpdir(), 'earshot-blocked-'));
     fs.copyFileSync(path.join(dir, 'decoder_model_merged.onnx'), path.join(blocked, 'decoder_model_merged.onnx'));
-    fs.writeFileSync(path.join(blocked, 'earshot-decoder-v3'), ''); // a file where the folder would go: fails even as root
+    fs.writeFileSync(path.join(blocked, PREPARED_DIR), ''); // a file where the folder would go: fails even as root
     try {
       const prepared = await prepareDecoder(blocked);
-      assert.ok(prepared.step instanceof Uint8Array && prepared.crossKv instanceof Uint8Array);
+      assert.ok(prepared.step instanceof Uint8Array && prepared.crossKv instanceof Uint8Array && prepared.prefill instanceof Uint8Array);
       assert.deepEqual(prepared.geometry, { layers: 6, heads: 8, headDim: 36 });
     } finally {
       fs.rmSync(blocked, { recursive: true, force: true });

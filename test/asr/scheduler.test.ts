@@ -43,9 +43,9 @@ describe('inference scheduler', () => {
     const a = scheduler.forSession('a');
     const b = scheduler.forSession('b');
     const first = a.final(audio(1)); // occupies the only slot
-    const stale = a.partial(() => audio(2));
-    const fresh = a.partial(() => audio(3)); // replaces 2
-    const otherPartial = b.partial(() => audio(4));
+    const stale = a.partial(() => ({ samples: audio(2) }));
+    const fresh = a.partial(() => ({ samples: audio(3) })); // replaces 2
+    const otherPartial = b.partial(() => ({ samples: audio(4) }));
     const final = b.final(audio(5)); // jumps ahead of the queued partials
     assert.equal(await stale, null);
     for (let i = 0; i < 4; i++) {
@@ -91,7 +91,7 @@ describe('inference scheduler', () => {
     const scheduler = new InferenceScheduler({ lanes: [lane(engine)] });
     const running = scheduler.forSession('x').final(audio(0));
     const session = scheduler.forSession('a');
-    const partial = session.partial(() => audio(1));
+    const partial = session.partial(() => ({ samples: audio(1) }));
     const final = session.final(audio(2));
     session.cancel();
     assert.equal(await partial, null);
@@ -106,7 +106,7 @@ describe('inference scheduler', () => {
     const big = controlledEngine('big', log);
     const small = controlledEngine('small', log);
     const scheduler = new InferenceScheduler({ lanes: [lane(big), lane(small, 'partial')] });
-    const partials = ['a', 'b'].map((s, i) => scheduler.forSession(s).partial(() => audio(i)));
+    const partials = ['a', 'b'].map((s, i) => scheduler.forSession(s).partial(() => ({ samples: audio(i) })));
     await tick();
     assert.equal(scheduler.stats.running, 2);
     big.release();
@@ -119,8 +119,8 @@ describe('inference scheduler', () => {
     const big = controlledEngine('big', log);
     const small = controlledEngine('small', log);
     const scheduler = new InferenceScheduler({ lanes: [lane(big), lane(small, 'partial')] });
-    const onSmall = scheduler.forSession('a').partial(() => audio(1)); // partials go to the small model first
-    const onBig = scheduler.forSession('b').partial(() => audio(2));
+    const onSmall = scheduler.forSession('a').partial(() => ({ samples: audio(1) })); // partials go to the small model first
+    const onBig = scheduler.forSession('b').partial(() => ({ samples: audio(2) }));
     const final = scheduler.forSession('c').final(audio(3));
     assert.equal(await onBig, null);
     await tick();
@@ -142,7 +142,7 @@ describe('inference scheduler', () => {
     await new Promise((r) => setTimeout(r, 5));
     b!.partialShown();
     const busy = scheduler.forSession('x').final(audio(0));
-    const jobs = [b!.partial(() => audio(2)), a!.partial(() => audio(1)), c!.partial(() => audio(3))];
+    const jobs = [b!.partial(() => ({ samples: audio(2) })), a!.partial(() => ({ samples: audio(1) })), c!.partial(() => ({ samples: audio(3) }))];
     for (let i = 0; i < 4; i++) {
       engine.release();
       await tick();
@@ -202,11 +202,11 @@ describe('inference scheduler', () => {
     const scheduler = new InferenceScheduler({ lanes: [{ ...lane(big), partialsFor: 'blank' }, lane(small, 'partial')] });
     const shown = scheduler.forSession('shown');
     shown.partialShown();
-    const blank = scheduler.forSession('blank').partial(() => audio(1));
+    const blank = scheduler.forSession('blank').partial(() => ({ samples: audio(1) }));
     await tick();
     assert.deepEqual(log, ['big:1']); // the small model was free too
-    const another = scheduler.forSession('other').partial(() => audio(4)); // big is busy: the small model takes it
-    const later = [shown.partial(() => audio(2)), shown.partial(() => audio(3))]; // 3 replaces 2 in the queue
+    const another = scheduler.forSession('other').partial(() => ({ samples: audio(4) })); // big is busy: the small model takes it
+    const later = [shown.partial(() => ({ samples: audio(2) })), shown.partial(() => ({ samples: audio(3) }))]; // 3 replaces 2 in the queue
     await tick();
     assert.deepEqual(log, ['big:1', 'small:4']);
     big.release();
@@ -225,7 +225,7 @@ describe('inference scheduler', () => {
     const scheduler = new InferenceScheduler({ lanes: [lane(engine)] });
     const busy = scheduler.forSession('x').final(audio(0));
     let grown = 1;
-    const waited = scheduler.forSession('a').partial(() => audio(grown));
+    const waited = scheduler.forSession('a').partial(() => ({ samples: audio(grown) }));
     const ended = scheduler.forSession('b').partial(() => undefined);
     grown = 2; // audio arrived while the partial waited
     engine.release();
@@ -242,7 +242,7 @@ describe('inference scheduler', () => {
     const big = controlledEngine('big', log);
     const small = controlledEngine('small', log);
     const scheduler = new InferenceScheduler({ lanes: [{ final: big, home: 'final', live: () => true }, lane(small, 'partial')] });
-    const partials = ['a', 'b'].map((s, i) => scheduler.forSession(s).partial(() => audio(i)));
+    const partials = ['a', 'b'].map((s, i) => scheduler.forSession(s).partial(() => ({ samples: audio(i) })));
     await tick();
     assert.equal(scheduler.stats.running, 1);
     small.release();

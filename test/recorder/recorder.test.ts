@@ -167,7 +167,7 @@ describe('recorder (real VAD, real models, real speech)', () => {
       partial: (readAudio) => {
         const job = transcriber.partial(() => {
           const audio = readAudio();
-          if (audio) read.push(audio.length / 16000);
+          if (audio) read.push(audio.samples.length / 16000);
           return audio;
         });
         inFlight = job;

@@ -1,0 +1,43 @@
+/**
+ * What the next partial's text continues (TranscribeOptions.prefix): the tokens on which the latest partial agrees
+ * with one made at least `spanSamples` of audio earlier, less the last one they share (more audio may still change
+ * it). As whisper_streaming's local agreement: the text cannot flicker before that point, and a partial reads those
+ * tokens in one call instead of one decoder step each. Agreement across a span, not with the partial just before:
+ * two partials a tenth of a second apart agree on early mishearings ("I'm less" for "Unless") that more audio fixes.
+ * A prefix may end inside a word: the model can still finish it differently ("bell" → "bell" + "s"). Token ids only:
+ * the tokenizer is not loaded on the event loop's thread (it costs ~40 MB there).
+ */
+export class PrefixAgreement {
+  private history: Array<{ end: number; tokens: readonly number[] }> = [];
+  private agreed: number[] = [];
+
+  constructor(private readonly spanSamples: number) {}
+
+  /** The prefix for the next partial. */
+  get prefix(): number[] {
+    return this.agreed;
+  }
+
+  /** A partial's tokens, for the audio up to stream sample `end`. */
+  push(end: number, tokens: readonly number[]): void {
+    let reference: { end: number; tokens: readonly number[] } | undefined;
+    while (this.history.length && this.history[0]!.end <= end - this.spanSamples) reference = this.history.shift();
+    if (reference) {
+      this.history.unshift(reference); // the latest old enough: the next partial's reference unless a newer one is
+      this.agreed = commonPrefix(reference.tokens, tokens).slice(0, -1);
+    }
+    this.history.push({ end, tokens });
+  }
+
+  /** Start over: the audio the partials read no longer starts where it did, or a loop was repaired. */
+  reset(): void {
+    this.history = [];
+    this.agreed = [];
+  }
+}
+
+function commonPrefix(a: readonly number[], b: readonly number[]): number[] {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n] === b[n]) n++;
+  return b.slice(0, n);
+}
