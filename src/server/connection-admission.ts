@@ -1,5 +1,5 @@
 import type { Server, Socket } from 'node:net';
-import { normalizeAddress } from './client-limits.ts';
+import { clientGroup, normalizeAddress } from './client-limits.ts';
 
 export interface ConnectionAdmissionConfig {
   /** TCP connections one address may hold open at once. */
@@ -51,8 +51,8 @@ function destroySocket(this: Socket): void {
 }
 
 /**
- * Admits or refuses each TCP connection when it is accepted, per peer address, before the HTTP server sees it: at
- * most maxSockets open at once and a connect rate of connectRate per second (a token bucket of maxSockets). A
+ * Admits or refuses each TCP connection when it is accepted, per peer address (an IPv6 one by its /64: clientGroup),
+ * before the HTTP server sees it: at most maxSockets open at once and a connect rate of connectRate per second (a token bucket of maxSockets). A
  * refused connection gets one precomputed 429 and is closed: no HTTP parser, no request, no upgrade. An address
  * that retries refused handshakes many times a second then costs the server an accept and a write each.
  */
@@ -66,7 +66,7 @@ export class ConnectionAdmission {
   constructor(private readonly config: ConnectionAdmissionConfig) {
     const table = this.table;
     this.release = function (this: Socket) {
-      const entry = table.get(normalizeAddress(this.remoteAddress ?? ''));
+      const entry = table.get(clientGroup(this.remoteAddress ?? ''));
       if (entry) entry.sockets--;
     };
   }
@@ -89,11 +89,12 @@ export class ConnectionAdmission {
     const address = normalizeAddress(socket.remoteAddress ?? '');
     if (this.config.exempt.has(address)) return true;
     const now = performance.now();
-    let entry = this.table.get(address);
+    const group = clientGroup(address);
+    let entry = this.table.get(group);
     if (!entry) {
       if (this.table.size >= MAX_ADDRESSES && !this.sweep(now)) return true;
       entry = { sockets: 0, tokens: this.config.maxSockets, refilledAt: now };
-      this.table.set(address, entry);
+      this.table.set(group, entry);
     } else {
       this.refill(entry, now);
     }

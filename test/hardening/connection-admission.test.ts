@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
+import { ClientLimits, clientGroup } from '../../src/server/client-limits.ts';
 import { ConnectionAdmission } from '../../src/server/connection-admission.ts';
 
 /** Enough of a net.Socket for admission: its peer, its events, and what a refusal does to it. */
@@ -66,6 +67,24 @@ describe('admission on TCP accept', () => {
     assert.deepEqual(told, ['10.0.0.7 client_sockets']);
   });
 
+  test('an IPv6 client is its /64: the addresses of one network share its caps', () => {
+    assert.equal(clientGroup('2001:db8:1:2:aaaa:bbbb:cccc:dddd'), '2001:db8:1:2::/64');
+    assert.equal(clientGroup('2001:DB8:0001:0002::7'), '2001:db8:1:2::/64');
+    assert.equal(clientGroup('2001:db8::1'), '2001:db8:0:0::/64');
+    assert.equal(clientGroup('fe80::1%eth0'), 'fe80:0:0:0::/64');
+    assert.equal(clientGroup('::ffff:1.2.3.4'), '1.2.3.4'); // IPv4-mapped: the IPv4 client
+    assert.equal(clientGroup('64:ff9b::1.2.3.4'), '64:ff9b:0:0::/64');
+    assert.equal(clientGroup('10.0.0.1'), '10.0.0.1');
+    const a = admission();
+    assert.deepEqual(['2001:db8:1:2::1', '2001:db8:1:2::2', '2001:db8:1:2::3'].map((ip) => open(a, ip).admitted), [true, true, false]);
+    assert.ok(open(a, '2001:db8:1:3::1').admitted); // the next /64 is another client
+    const limits = new ClientLimits({ maxConnectionsPerClient: 1, maxSessionsPerClient: 1 });
+    assert.ok(limits.tryConnect('2001:db8:1:2::1'));
+    assert.ok(!limits.tryConnect('2001:db8:1:2::99'));
+    limits.disconnect('2001:db8:1:2::1');
+    assert.ok(limits.tryConnect('2001:db8:1:2::99'));
+  });
+
   test('an exempt peer (a trusted proxy) is not limited', () => {
     const a = admission(['10.0.0.9']);
     assert.ok(Array.from({ length: 50 }, () => open(a, '10.0.0.9').admitted).every(Boolean));
@@ -73,7 +92,7 @@ describe('admission on TCP accept', () => {
 
   test('address churn: idle addresses are dropped, and with every tracked one busy a new one passes untracked', async () => {
     const a = admission();
-    const address = (i: number) => `fd00::${i.toString(16)}`;
+    const address = (i: number) => `fd00:0:0:${i.toString(16)}::1`; // each its own /64
     // 10 000 addresses each open and close one socket: the table is full, but of idle addresses.
     for (let i = 0; i < 10_000; i++) open(a, address(i)).socket.close();
     await new Promise((r) => setTimeout(r, 20)); // their buckets refill (1000 a second, 2 deep)
