@@ -8,16 +8,34 @@ export const SILERO_WINDOW_SAMPLES = 512;
  * probabilities are mushier (pauses in jfk.wav stay at 0.1-0.3).
  */
 const CONTEXT_SAMPLES = 64;
-const STATE_DIMS = [2, 1, 128] as const;
-const STATE_SIZE = 2 * 1 * 128;
+const INPUT_SAMPLES = CONTEXT_SAMPLES + SILERO_WINDOW_SAMPLES;
+/** The recurrent state of one stream: [2 layers, 128]; batched, the model takes [2, streams, 128]. */
+const STATE_WIDTH = 128;
+const STATE_SIZE = 2 * STATE_WIDTH;
+
+/** One stream's window waiting for the next batched run. */
+interface Request {
+  input: Float32Array;
+  state: Float32Array;
+  resolve(result: { probability: number; state: Float32Array }): void;
+  reject(error: unknown): void;
+}
 
 /**
  * Silero VAD v5 loaded once per process. Streams share its InferenceSession and keep only their own
  * recurrent state, so any number of streams may run at once.
+ *
+ * The windows that streams ask for within one turn of the event loop run as one batch: a run costs 0.15 ms for one
+ * window and 3.4 ms for 96 (0.035 ms each), and on the main thread, where Silero runs, that time is taken from every
+ * connection. Under load the batches grow by themselves: what arrives while one runs goes in the next.
  */
 export class SileroModel {
   /** The sample rate input, shared read-only by every stream. */
   private readonly sampleRate = new ort.Tensor('int64', BigInt64Array.of(16000n), []);
+  private pending: Request[] = [];
+  private scheduled = false;
+  /** Runs and windows so far (windows / runs is the mean batch). */
+  readonly stats = { runs: 0, windows: 0 };
 
   private constructor(private readonly session: ort.InferenceSession) {}
 
@@ -32,7 +50,55 @@ export class SileroModel {
   }
 
   createStream(): SileroStream {
-    return new SileroStream(this.session, this.sampleRate);
+    return new SileroStream(this);
+  }
+
+  /** @internal The probability of `input` ([context | window]) after `state`, and the state after it. */
+  score(input: Float32Array, state: Float32Array): Promise<{ probability: number; state: Float32Array }> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ input, state, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.runBatch());
+      }
+    });
+  }
+
+  private async runBatch(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    const n = batch.length;
+    const input = new Float32Array(n * INPUT_SAMPLES);
+    const state = new Float32Array(n * STATE_SIZE);
+    batch.forEach((r, i) => {
+      input.set(r.input, i * INPUT_SAMPLES);
+      // [2, n, 128]: each layer's rows of all streams together
+      state.set(r.state.subarray(0, STATE_WIDTH), i * STATE_WIDTH);
+      state.set(r.state.subarray(STATE_WIDTH), (n + i) * STATE_WIDTH);
+    });
+    try {
+      const out = await this.session.run({
+        input: new ort.Tensor('float32', input, [n, INPUT_SAMPLES]),
+        state: new ort.Tensor('float32', state, [2, n, STATE_WIDTH]),
+        sr: this.sampleRate,
+      });
+      this.stats.runs++;
+      this.stats.windows += n;
+      const probabilities = out.output!.data as Float32Array;
+      const next = out.stateN!.data as Float32Array;
+      batch.forEach((r, i) => {
+        const s = new Float32Array(STATE_SIZE);
+        s.set(next.subarray(i * STATE_WIDTH, (i + 1) * STATE_WIDTH));
+        s.set(next.subarray((n + i) * STATE_WIDTH, (n + i + 1) * STATE_WIDTH), STATE_WIDTH);
+        r.resolve({ probability: probabilities[i]!, state: s });
+      });
+    } catch (e) {
+      for (const r of batch) r.reject(e);
+    } finally {
+      // What came in while this batch ran goes next (scheduled stays set meanwhile, so it all waits for this).
+      if (this.pending.length) setImmediate(() => void this.runBatch());
+      else this.scheduled = false;
+    }
   }
 
   /** Frees the native session; streams must not be used afterwards. */
@@ -47,19 +113,15 @@ export class SileroModel {
  */
 export class SileroStream {
   readonly windowSamples = SILERO_WINDOW_SAMPLES;
-  /** [context | window], filled in place and fed to every run. */
-  private readonly input = new Float32Array(CONTEXT_SAMPLES + SILERO_WINDOW_SAMPLES);
-  private readonly inputTensor = new ort.Tensor('float32', this.input, [1, this.input.length]);
-  private state = zeroState();
+  /** [context | window], filled in place and copied into each run's batch. */
+  private readonly input = new Float32Array(INPUT_SAMPLES);
+  private state: Float32Array = new Float32Array(STATE_SIZE);
   private running = false;
   /** Bumped by reset(), so that a run finishing afterwards does not bring back the old state. */
   private generation = 0;
 
   /** @internal Created by SileroModel.createStream(). */
-  constructor(
-    private readonly session: ort.InferenceSession,
-    private readonly sampleRate: ort.Tensor,
-  ) {}
+  constructor(private readonly model: SileroModel) {}
 
   /** The speech probability of the next window (512 samples, 16 kHz, [-1, 1]). */
   async probability(window: Float32Array): Promise<number> {
@@ -68,9 +130,9 @@ export class SileroStream {
     this.running = true;
     const generation = this.generation;
     try {
-      const out = await this.session.run({ input: this.inputTensor, state: this.state, sr: this.sampleRate });
-      if (generation === this.generation) this.state = out.stateN as ort.Tensor;
-      return (out.output.data as Float32Array)[0];
+      const { probability, state } = await this.model.score(this.input, this.state);
+      if (generation === this.generation) this.state = state;
+      return probability;
     } finally {
       this.running = false;
     }
@@ -88,7 +150,7 @@ export class SileroStream {
   /** Starts over as for a new stream. */
   reset(): void {
     this.generation++;
-    this.state = zeroState();
+    this.state = new Float32Array(STATE_SIZE);
     this.input.fill(0);
   }
 
@@ -102,6 +164,3 @@ export class SileroStream {
   }
 }
 
-function zeroState(): ort.Tensor {
-  return new ort.Tensor('float32', new Float32Array(STATE_SIZE), STATE_DIMS);
-}

@@ -52,15 +52,18 @@ describe('SileroModel', () => {
     }
   });
 
-  test('streams running at once keep their own state', async () => {
+  test('streams running at once keep their own state, their windows scored in one batched run', async () => {
     const noise = whiteNoise(jfk.length, 0.1, 7);
     const [speechAlone, noiseAlone] = [await probabilities(model.createStream(), jfk), await probabilities(model.createStream(), noise)];
+    const before = { ...model.stats };
     const [speechTogether, noiseTogether] = await Promise.all([
       probabilities(model.createStream(), jfk),
       probabilities(model.createStream(), noise),
     ]);
     assert.deepEqual(speechTogether, speechAlone);
     assert.deepEqual(noiseTogether, noiseAlone);
+    assert.equal(model.stats.windows - before.windows, 2 * speechAlone.length);
+    assert.equal(model.stats.runs - before.runs, speechAlone.length, 'one run for both streams\' windows');
   });
 
   test('reset() starts over as a new stream', async () => {
