@@ -31,6 +31,8 @@ export interface LiveValues {
   draining?(): boolean;
   /** TCP connections refused on accept, by reason (the admission keeps the totals). */
   refusedConnections?(): Record<string, number>;
+  /** Silero VAD's batched runs and the windows they scored (SileroModel keeps the totals). */
+  vadStats?(): { runs: number; windows: number } | undefined;
 }
 
 /** Scheduler counters by the outcome they count (the scheduler keeps them; they are read at scrape time). */
@@ -132,6 +134,15 @@ export class ServerMetrics {
       () => {
         const stats = live.schedulerStats();
         return stats && Object.fromEntries(Object.entries(JOB_OUTCOMES).map(([stat, outcome]) => [outcome, stats[stat] ?? 0]));
+      },
+    );
+    totals(
+      'earshot_vad_windows_total',
+      'Silero VAD on the event loop: windows scored (kind=window) and the batched runs that scored them (kind=run); windows per run is the mean batch.',
+      'kind',
+      () => {
+        const stats = live.vadStats?.();
+        return stats && { window: stats.windows, run: stats.runs };
       },
     );
     this.finalLatency = histogram('earshot_final_latency_seconds', 'End-of-speech decision to final transcript.');

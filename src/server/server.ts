@@ -109,6 +109,7 @@ export class EarshotServer {
       maxSessions: () => this.config.maxSessions,
       draining: () => this.isDraining,
       refusedConnections: () => this.admission.refusals,
+      vadStats: () => (this.state.kind === 'ready' ? this.state.service.silero.stats : undefined),
     });
     this.servicePromise = new Promise((resolve, reject) => {
       this.resolveService = resolve;

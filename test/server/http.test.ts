@@ -171,6 +171,8 @@ describe('HTTP routes', () => {
     assert.match(text, /^earshot_inference_seconds_count\{kind="final"\} [1-9]/m);
     assert.match(text, /^earshot_realtime_factor\{kind="final"\} 0\.\d+/m);
     assert.match(text, /^earshot_errors_total\{code="MISSING_FILE"\} 1$/m);
+    const vad = (kind: string) => Number(new RegExp(`^earshot_vad_windows_total\\{kind="${kind}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+    assert.ok(vad('window') > 0 && vad('run') > 0 && vad('run') <= vad('window'), `VAD windows ${vad('window')}, runs ${vad('run')}`);
     assert.ok((await metricValue(t.http, 'process_resident_memory_bytes'))! > 10e6);
   });
 
