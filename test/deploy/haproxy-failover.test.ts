@@ -52,17 +52,23 @@ describe('three instances behind HAProxy: drain and failover', { skip: !HAPROXY 
   const instances: ServerProcess[] = [];
   let haproxy: ChildProcess | undefined;
   let lbUrl = '';
+  let lbWyomingPort = 0;
 
   before(async () => {
     assert.ok(HAPROXY, 'haproxy is required in CI: apt-get install haproxy');
     // Tiny for finals too: cheaper on a 2-core CI machine; the test is about failover, not accuracy.
     // Behind the balancer the client is X-Forwarded-For's; every test client is 127.0.0.1, so it gets all 16 sessions.
     const args = ['--model', 'moonshine-tiny', '--max-sessions', '16', '--trusted-proxies', '127.0.0.1', '--max-sessions-per-client', '16'];
-    instances.push(...(await Promise.all([0, 1, 2].map(() => startServerProcess(args)))));
+    const wyomingPorts = [await freePort(), await freePort(), await freePort()];
+    instances.push(...(await Promise.all(wyomingPorts.map((port) => startServerProcess([...args, '--wyoming-port', String(port)])))));
     const lbPort = await freePort();
     lbUrl = `ws://127.0.0.1:${lbPort}/ws/stream`;
-    const env: NodeJS.ProcessEnv = { ...process.env, EARSHOT_LB_BIND: `127.0.0.1:${lbPort}` };
-    instances.forEach((s, i) => (env[`EARSHOT_BACKEND_${i + 1}`] = new URL(s.url).host));
+    lbWyomingPort = await freePort();
+    const env: NodeJS.ProcessEnv = { ...process.env, EARSHOT_LB_BIND: `127.0.0.1:${lbPort}`, EARSHOT_LB_WYOMING_BIND: `127.0.0.1:${lbWyomingPort}` };
+    instances.forEach((s, i) => {
+      env[`EARSHOT_BACKEND_${i + 1}`] = new URL(s.url).host;
+      env[`EARSHOT_WYOMING_BACKEND_${i + 1}`] = `127.0.0.1:${wyomingPorts[i]}`;
+    });
     haproxy = spawn(HAPROXY!, ['-f', CONFIG, '-db'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     haproxy.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
@@ -77,6 +83,23 @@ describe('three instances behind HAProxy: drain and failover', { skip: !HAPROXY 
   after(async () => {
     haproxy?.kill('SIGKILL');
     for (const s of instances) s.child.kill('SIGKILL');
+  });
+
+  test('Wyoming through the balancer: describe → info from an instance', async () => {
+    const socket = net.connect(lbWyomingPort, '127.0.0.1');
+    let received = '';
+    const info = new Promise<string>((resolve, reject) => {
+      socket.on('data', (d: Buffer) => {
+        received += d.toString('latin1');
+        const line = received.split('\n').find((l) => l.includes('"info"'));
+        if (line) resolve(line);
+      });
+      socket.once('error', reject);
+      socket.once('close', () => reject(new Error(`closed before info: ${received}`)));
+    });
+    socket.write('{"type":"describe"}\n');
+    assert.match(await info, /"type":\s*"info"/);
+    socket.destroy();
   });
 
   test(`${SESSIONS} sessions; one instance drains, another is killed: no final lost, none doubled`, { timeout: 240000 }, async (t) => {

@@ -92,8 +92,12 @@ test('Dockerfile: multi-stage, production dependencies, models in their own laye
   assert.match(text, /onnxruntime-node\/bin/, 'other platforms\' onnxruntime binaries pruned');
 });
 
-test('HAProxy accepts deploy/haproxy/haproxy.cfg', { skip: fs.existsSync('/usr/sbin/haproxy') ? false : 'haproxy not installed' }, () => {
-  const env = { ...process.env, EARSHOT_LB_BIND: '127.0.0.1:8000', EARSHOT_BACKEND_1: '127.0.0.1:8001', EARSHOT_BACKEND_2: '127.0.0.1:8002', EARSHOT_BACKEND_3: '127.0.0.1:8003' };
-  const r = spawnSync('/usr/sbin/haproxy', ['-c', '-f', path.join(ROOT, 'deploy/haproxy/haproxy.cfg')], { env, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stdout + r.stderr);
+test('HAProxy accepts deploy/haproxy/haproxy.cfg, with and without the Wyoming frontend', { skip: fs.existsSync('/usr/sbin/haproxy') ? false : 'haproxy not installed' }, () => {
+  const http = { EARSHOT_LB_BIND: '127.0.0.1:8000', EARSHOT_BACKEND_1: '127.0.0.1:8001', EARSHOT_BACKEND_2: '127.0.0.1:8002', EARSHOT_BACKEND_3: '127.0.0.1:8003' };
+  const wyoming = { EARSHOT_LB_WYOMING_BIND: '127.0.0.1:10300', EARSHOT_WYOMING_BACKEND_1: '127.0.0.1:10301', EARSHOT_WYOMING_BACKEND_2: '127.0.0.1:10302', EARSHOT_WYOMING_BACKEND_3: '127.0.0.1:10303' };
+  for (const env of [http, { ...http, ...wyoming }]) {
+    const r = spawnSync('/usr/sbin/haproxy', ['-c', '-f', path.join(ROOT, 'deploy/haproxy/haproxy.cfg')], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /WARNING|ALERT/, 'no warnings');
+  }
 });
