@@ -73,19 +73,20 @@ export class ConnectionAdmission {
 
   /**
    * Puts admission in front of `server`'s own 'connection' handling (http.Server attaches its parser there, a TLS
-   * server its handshake): the handlers it has now run only for admitted sockets.
+   * server its handshake): the handlers it has now run only for admitted sockets. `answer`: whether a refusal gets the
+   * HTTP 429 there (not on a port that speaks another protocol).
    */
-  guard(server: Server): void {
+  guard(server: Server, answer = this.config.answer): void {
     const handlers = server.listeners('connection') as Array<(this: Server, socket: Socket) => void>;
     server.removeAllListeners('connection');
-    const admit = (socket: Socket) => this.admit(socket);
+    const admit = (socket: Socket) => this.admit(socket, answer);
     server.on('connection', function (this: Server, socket: Socket) {
       if (admit(socket)) for (const handler of handlers) handler.call(this, socket);
     });
   }
 
-  /** True to go on with the socket; false when it was refused (answered and closing). */
-  admit(socket: Socket): boolean {
+  /** True to go on with the socket; false when it was refused (answered and closing, or closed). */
+  admit(socket: Socket, answer = this.config.answer): boolean {
     const address = normalizeAddress(socket.remoteAddress ?? '');
     if (this.config.exempt.has(address)) return true;
     const now = performance.now();
@@ -98,8 +99,8 @@ export class ConnectionAdmission {
     } else {
       this.refill(entry, now);
     }
-    if (entry.sockets >= this.config.maxSockets) return this.refuse(socket, address, now, 'client_sockets');
-    if (entry.tokens < 1) return this.refuse(socket, address, now, 'client_connect_rate');
+    if (entry.sockets >= this.config.maxSockets) return this.refuse(socket, address, now, 'client_sockets', answer);
+    if (entry.tokens < 1) return this.refuse(socket, address, now, 'client_connect_rate', answer);
     entry.tokens--;
     entry.sockets++;
     socket.on('close', this.release);
@@ -123,14 +124,14 @@ export class ConnectionAdmission {
     return this.table.size < MAX_ADDRESSES;
   }
 
-  private refuse(socket: Socket, address: string, now: number, reason: keyof AdmissionRefusals): false {
+  private refuse(socket: Socket, address: string, now: number, reason: keyof AdmissionRefusals, answer: boolean): false {
     this.refusals[reason]++;
     if (this.config.onRefusal && now - this.noticedAt >= REFUSAL_NOTICE_EVERY_MS) {
       this.noticedAt = now;
       this.config.onRefusal(address, reason);
     }
     socket.on('error', ignore);
-    if (!this.config.answer) {
+    if (!answer) {
       socket.destroy();
       return false;
     }

@@ -228,6 +228,8 @@ export class EarshotServer {
     const port = this.config.wyomingPort;
     if (port === undefined) return Promise.resolve();
     const server = net.createServer((socket) => this.onWyomingConnection(socket));
+    // The same per-address sockets and connect rate as the HTTP port (one table for both); a refusal is just a close.
+    this.admission.guard(server, false);
     this.wyoming = server;
     return new Promise((resolve, reject) => {
       server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`cannot listen for Wyoming on ${this.config.host}:${port}: ${e.code ?? e.message}`)));

@@ -149,4 +149,31 @@ describe('Wyoming (Home Assistant) over TCP', () => {
     assert.ok(werOf([(await e.next('transcript')).text as string], [CLIPS[1]!]) <= 0.1);
     e.socket.end();
   });
+
+  test('admission on accept holds on the Wyoming port too: beyond the per-address socket cap a connection is closed', async () => {
+    // One table for both ports: 2 sockets per address in all; a connect rate that does not get in the way here.
+    const small = await startServer({ service: await sharedService(), config: { wyomingPort: 0, maxSocketsPerClient: 2, connectRatePerClient: 1000 } });
+    try {
+      const wyomingPort = small.server.wyomingAddress!.port;
+      const [a, b] = [await SpecClient.connect(wyomingPort), await SpecClient.connect(wyomingPort)];
+      const third = await SpecClient.connect(wyomingPort);
+      await third.closed; // closed by the server, no answer
+      a.write('describe');
+      assert.ok(await a.next('info'), 'the admitted ones still talk');
+      b.socket.destroy();
+      await b.closed;
+      await new Promise((r) => setTimeout(r, 50)); // the server sees the close
+      const again = await SpecClient.connect(wyomingPort); // a place freed
+      again.write('describe');
+      assert.ok(await again.next('info'));
+      a.socket.destroy();
+      again.socket.destroy();
+      await Promise.all([a.closed, again.closed]);
+      await new Promise((r) => setTimeout(r, 50));
+      const metrics = await (await fetch(`${small.http}/metrics`)).text();
+      assert.match(metrics, /^earshot_refused_connections_total\{reason="client_sockets"\} 1$/m);
+    } finally {
+      await small.server.close();
+    }
+  });
 });
