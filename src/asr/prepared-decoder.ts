@@ -50,7 +50,8 @@ export async function prepareDecoder(dir: string): Promise<PreparedDecoder> {
     await fs.mkdir(folder, { recursive: true });
     for (const graph of GRAPHS) await writeAtomically(files[graph], split[graph]);
     // Last: a manifest says the files beside it are complete.
-    const manifest: Manifest = { geometry: split.geometry, bytes: { crossKv: split.crossKv.length, step: split.step.length, prefill: split.prefill.length } };
+    const bytes = Object.fromEntries(GRAPHS.map((graph) => [graph, split[graph].length])) as Manifest['bytes'];
+    const manifest: Manifest = { geometry: split.geometry, bytes };
     await writeAtomically(manifestFile, JSON.stringify(manifest));
     await removeEarlierVersions(dir);
     return { ...files, geometry: split.geometry };

@@ -20,12 +20,11 @@ export class PrefixAgreement {
 
   /** A partial's tokens, for the audio up to stream sample `end`. */
   push(end: number, tokens: readonly number[]): void {
-    let reference: { end: number; tokens: readonly number[] } | undefined;
-    while (this.history.length && this.history[0]!.end <= end - this.spanSamples) reference = this.history.shift();
-    if (reference) {
-      this.history.unshift(reference); // the latest old enough: the next partial's reference unless a newer one is
-      this.agreed = commonPrefix(reference.tokens, tokens).slice(0, -1);
-    }
+    const oldEnough = end - this.spanSamples;
+    // Keep the latest partial that is old enough (the reference) and the newer ones, which may become it later.
+    while (this.history.length > 1 && this.history[1]!.end <= oldEnough) this.history.shift();
+    const reference = this.history[0];
+    if (reference && reference.end <= oldEnough) this.agreed = commonPrefix(reference.tokens, tokens).slice(0, -1);
     this.history.push({ end, tokens });
   }
 

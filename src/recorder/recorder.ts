@@ -460,8 +460,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       keep = end > windowEnd ? this.quietestSample(u, windowEnd - KEEP_SEARCH_SECONDS * ASR_SAMPLE_RATE, windowEnd) : undefined;
       const from = u.partialFrom;
       readEnd = keep ?? end;
-      speechSeconds = ((keep ?? end) - Math.max(from, u.onsetSample)) / ASR_SAMPLE_RATE;
-      const audio = u.audio.view(from - u.firstSample, (keep ?? end) - u.firstSample);
+      speechSeconds = (readEnd - Math.max(from, u.onsetSample)) / ASR_SAMPLE_RATE;
+      const audio = u.audio.view(from - u.firstSample, readEnd - u.firstSample);
       if (!u.lastPartialText && !u.keptText) return { samples: withSilenceAfter(audio, BLANK_TAIL_SECONDS) };
       // The part to keep ends at a pause that may come before words the agreed tokens already hold.
       return { samples: audio.slice(), prefix: keep === undefined ? u.agreement.prefix : undefined };

@@ -52,9 +52,10 @@ function destroySocket(this: Socket): void {
 
 /**
  * Admits or refuses each TCP connection when it is accepted, per peer address (an IPv6 one by its /64: clientGroup),
- * before the HTTP server sees it: at most maxSockets open at once and a connect rate of connectRate per second (a token bucket of maxSockets). A
- * refused connection gets one precomputed 429 and is closed: no HTTP parser, no request, no upgrade. An address
- * that retries refused handshakes many times a second then costs the server an accept and a write each.
+ * before the HTTP server sees it: at most maxSockets open at once and a connect rate of connectRate per second (a
+ * token bucket of maxSockets). A refused connection gets one precomputed 429 and is closed: no HTTP parser, no
+ * request, no upgrade. An address that retries refused handshakes many times a second then costs the server an
+ * accept and a write each.
  */
 export class ConnectionAdmission {
   private readonly table = new Map<string, Entry>();

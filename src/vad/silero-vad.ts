@@ -13,11 +13,12 @@ const INPUT_SAMPLES = CONTEXT_SAMPLES + SILERO_WINDOW_SAMPLES;
 const STATE_WIDTH = 128;
 const STATE_SIZE = 2 * STATE_WIDTH;
 
-/** One stream's window waiting for the next batched run. */
+/** One stream's window waiting for the next batched run: its state in, and where the state after it goes. */
 interface Request {
   input: Float32Array;
   state: Float32Array;
-  resolve(result: { probability: number; state: Float32Array }): void;
+  next: Float32Array;
+  resolve(probability: number): void;
   reject(error: unknown): void;
 }
 
@@ -53,10 +54,10 @@ export class SileroModel {
     return new SileroStream(this);
   }
 
-  /** @internal The probability of `input` ([context | window]) after `state`, and the state after it. */
-  score(input: Float32Array, state: Float32Array): Promise<{ probability: number; state: Float32Array }> {
+  /** @internal The probability of `input` ([context | window]) after `state`; the state after it is written to `next`. */
+  score(input: Float32Array, state: Float32Array, next: Float32Array): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ input, state, resolve, reject });
+      this.pending.push({ input, state, next, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => void this.runBatch());
@@ -87,10 +88,9 @@ export class SileroModel {
       const probabilities = out.output!.data as Float32Array;
       const next = out.stateN!.data as Float32Array;
       batch.forEach((r, i) => {
-        const s = new Float32Array(STATE_SIZE);
-        s.set(next.subarray(i * STATE_WIDTH, (i + 1) * STATE_WIDTH));
-        s.set(next.subarray((n + i) * STATE_WIDTH, (n + i + 1) * STATE_WIDTH), STATE_WIDTH);
-        r.resolve({ probability: probabilities[i]!, state: s });
+        r.next.set(next.subarray(i * STATE_WIDTH, (i + 1) * STATE_WIDTH));
+        r.next.set(next.subarray((n + i) * STATE_WIDTH, (n + i + 1) * STATE_WIDTH), STATE_WIDTH);
+        r.resolve(probabilities[i]!);
       });
     } catch (e) {
       for (const r of batch) r.reject(e);
@@ -115,7 +115,9 @@ export class SileroStream {
   readonly windowSamples = SILERO_WINDOW_SAMPLES;
   /** [context | window], filled in place and copied into each run's batch. */
   private readonly input = new Float32Array(INPUT_SAMPLES);
-  private state: Float32Array = new Float32Array(STATE_SIZE);
+  /** The recurrent state, and the buffer a run writes the next one into (swapped: nothing allocated per window). */
+  private state = new Float32Array(STATE_SIZE);
+  private spare = new Float32Array(STATE_SIZE);
   private running = false;
   /** Bumped by reset(), so that a run finishing afterwards does not bring back the old state. */
   private generation = 0;
@@ -130,8 +132,12 @@ export class SileroStream {
     this.running = true;
     const generation = this.generation;
     try {
-      const { probability, state } = await this.model.score(this.input, this.state);
-      if (generation === this.generation) this.state = state;
+      const probability = await this.model.score(this.input, this.state, this.spare);
+      if (generation === this.generation) {
+        const previous = this.state;
+        this.state = this.spare;
+        this.spare = previous;
+      }
       return probability;
     } finally {
       this.running = false;
@@ -150,7 +156,7 @@ export class SileroStream {
   /** Starts over as for a new stream. */
   reset(): void {
     this.generation++;
-    this.state = new Float32Array(STATE_SIZE);
+    this.state.fill(0);
     this.input.fill(0);
   }
 

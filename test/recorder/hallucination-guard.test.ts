@@ -6,6 +6,7 @@ import { Recorder, type FinalTranscript } from '../../src/recorder/recorder.ts';
 import { TranscriptionService } from '../../src/recorder/transcription-service.ts';
 import { VoiceActivityDetector } from '../../src/vad/voice-activity-detector.ts';
 import { normalizeWords, wer } from '../../bench/wer.ts';
+import { finalsOf as recordedFinals } from '../../bench/recorder-finals.ts';
 import { occurrences, splitWords } from '../../src/recorder/repetition.ts';
 import { concat } from '../fixtures/conversation.ts';
 import { repeated, senseAtTempo, silence, tenOfClubsFourTimesThenGoForward, trimmedClip } from '../fixtures/repeated-speech.ts';
@@ -41,14 +42,7 @@ describe('hallucination guard (real VAD, real models, real speech)', () => {
         return firstHypothesis !== undefined && first ? { ...t, text: firstHypothesis } : t;
       },
     };
-    const recorder = new Recorder(await VoiceActivityDetector.create(service.silero), transcriber, { enableRealtimeTranscription: false });
-    const finals: FinalTranscript[] = [];
-    recorder.on('transcriptionFinished', (f) => finals.push(f));
-    recorder.start();
-    recorder.feedAudio(samples);
-    await recorder.stop();
-    recorder.shutdown();
-    return finals;
+    return recordedFinals(new Recorder(await VoiceActivityDetector.create(service.silero), transcriber, { enableRealtimeTranscription: false }), samples);
   }
 
   it('keeps "ten of clubs" said four times and the "go forward ten meters" after it (one utterance)', async () => {
