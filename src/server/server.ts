@@ -14,6 +14,7 @@ import { MAX_AUDIO_FRAME_BYTES, SUBPROTOCOL } from './protocol.ts';
 import { DeepgramLiveSession, parseDeepgramQuery, type DeepgramOptions } from './protocols/deepgram-live.ts';
 import { OPENAI_MAX_TEXT_BYTES, OpenAIRealtimeSession } from './protocols/openai-realtime.ts';
 import { WyomingSession } from './protocols/wyoming.ts';
+import { readProxyHeader } from './proxy-protocol.ts';
 import { originAllowed, requestToken, signedTokenValid, STREAM_SCOPE, tokenMatches } from './security.ts';
 import { SeedWebSocketSession } from './protocols/seed-websocket.ts';
 import type { ProtocolConnection } from './protocols/websocket-adapter.ts';
@@ -32,6 +33,8 @@ export const DEEPGRAM_LISTEN_PATH = '/v1/listen';
  * answered with AUDIO_FRAME_TOO_LARGE, and the connection stays usable.
  */
 const WS_MAX_PAYLOAD = 2 * MAX_AUDIO_FRAME_BYTES;
+/** A balancer writes its PROXY header at once; a trusted peer silent for this long is closed. */
+const PROXY_HEADER_TIMEOUT_MS = 5000;
 
 export interface EarshotServerOptions {
   /** Missing keys take DEFAULT_SERVER_CONFIG's values. */
@@ -245,12 +248,30 @@ export class EarshotServer {
 
   private onWyomingConnection(socket: net.Socket): void {
     socket.on('error', () => {});
+    const peer = normalizeAddress(socket.remoteAddress ?? 'unknown');
+    if (!this.trustedProxies.has(peer)) {
+      this.serveWyoming(socket, peer);
+      return;
+    }
+    // A trusted balancer says whose connection it is in a PROXY header (HAProxy's send-proxy-v2); without one the
+    // connection is the proxy host's own.
+    void readProxyHeader(socket, PROXY_HEADER_TIMEOUT_MS).then((header) => {
+      if (!header) {
+        this.metrics.refusedUpgrades.inc({ reason: 'bad_proxy_header' });
+        socket.destroy();
+        return;
+      }
+      this.serveWyoming(socket, header.source ? normalizeAddress(header.source) : peer, header.rest);
+    });
+  }
+
+  private serveWyoming(socket: net.Socket, address: string, head?: Buffer): void {
+    if (socket.destroyed) return;
     if (this.isDraining || this.connections.size >= this.config.maxConnections) {
       this.metrics.refusedUpgrades.inc({ reason: this.isDraining ? 'draining' : 'connections' });
       socket.destroy();
       return;
     }
-    const address = normalizeAddress(socket.remoteAddress ?? 'unknown');
     if (!this.clients.tryConnect(address)) {
       this.metrics.refusedUpgrades.inc({ reason: 'client_connections' });
       socket.destroy();
@@ -261,6 +282,7 @@ export class EarshotServer {
     const link = this.track(session, address, this.log.child({ session: session.session.id }), () => socket.destroy());
     socket.on('data', (data) => link.receive(data, true));
     socket.on('close', link.closed);
+    if (head?.length) link.receive(head, true);
   }
 
   /**

@@ -28,9 +28,13 @@ class SpecClient {
     this.closed = new Promise((r) => socket.on('close', () => (r(), this.wake?.())));
   }
 
-  static connect(port: number): Promise<SpecClient> {
+  /** `preamble`: bytes a balancer would write first (a PROXY header); `localAddress`: the address to connect from. */
+  static connect(port: number, options: { preamble?: Buffer | string; localAddress?: string } = {}): Promise<SpecClient> {
     return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1', () => resolve(new SpecClient(s)));
+      const s = net.connect({ port, host: '127.0.0.1', localAddress: options.localAddress }, () => {
+        if (options.preamble) s.write(options.preamble);
+        resolve(new SpecClient(s));
+      });
       s.once('error', reject);
     });
   }
@@ -174,6 +178,43 @@ describe('Wyoming (Home Assistant) over TCP', () => {
       assert.match(metrics, /^earshot_refused_connections_total\{reason="client_sockets"\} 1$/m);
     } finally {
       await small.server.close();
+    }
+  });
+
+  test('behind a trusted balancer the PROXY header names the client that per-client caps count; from anyone else it is not read', async () => {
+    const lb = await startServer({ service: await sharedService(), config: { wyomingPort: 0, trustedProxies: ['127.0.0.1'], maxConnectionsPerClient: 1 } });
+    try {
+      const wyomingPort = lb.server.wyomingAddress!.port;
+      const v2 = Buffer.concat([Buffer.from('0d0a0d0a000d0a515549540a2111000c', 'hex'), Buffer.from([198, 51, 100, 8, 127, 0, 0, 1, 0xdc, 0x04, 0x29, 0xcc])]);
+      const clients = [
+        await SpecClient.connect(wyomingPort, { preamble: 'PROXY TCP4 198.51.100.7 127.0.0.1 56324 10700\r\n' }),
+        await SpecClient.connect(wyomingPort, { preamble: v2 }), // HAProxy's send-proxy-v2, another client
+        await SpecClient.connect(wyomingPort), // the balancer's host itself, no header
+      ];
+      for (const c of clients) {
+        c.write('describe');
+        assert.ok(await c.next('info'), 'one connection each for three clients behind one proxy address');
+      }
+      const again = await SpecClient.connect(wyomingPort, { preamble: 'PROXY TCP4 198.51.100.7 127.0.0.1 56325 10700\r\n' });
+      again.write('describe');
+      await again.closed; // 198.51.100.7 holds its one connection already
+      assert.equal(again.all('info').length, 0);
+
+      const bad = await SpecClient.connect(wyomingPort, { preamble: 'PROXY TCP4 not-an-address 127.0.0.1 1 2\r\n' });
+      await bad.closed;
+
+      // 127.0.0.2 is not a trusted proxy: its "PROXY" line is just a malformed Wyoming event, and it counts as itself.
+      const untrusted = await SpecClient.connect(wyomingPort, { localAddress: '127.0.0.2', preamble: 'PROXY TCP4 198.51.100.9 127.0.0.1 1 2\r\n' });
+      assert.equal((await untrusted.next('error')).code, 'BAD_MESSAGE');
+      await untrusted.closed;
+
+      for (const c of clients) c.socket.destroy();
+      await Promise.all(clients.map((c) => c.closed));
+      const metrics = await (await fetch(`${lb.http}/metrics`)).text();
+      assert.match(metrics, /^earshot_refused_upgrades_total\{reason="bad_proxy_header"\} 1$/m);
+      assert.match(metrics, /^earshot_refused_upgrades_total\{reason="client_connections"\} 1$/m);
+    } finally {
+      await lb.server.close();
     }
   });
 });
