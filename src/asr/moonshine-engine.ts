@@ -3,7 +3,7 @@ import ort from 'onnxruntime-node';
 import { ASR_SAMPLE_RATE, abortError, type AsrEngine, type SequenceScore, type TranscribeOptions, type Transcript } from './engine.ts';
 import { LOGPROBS, TOP_K, TOP_LOGPROBS, TOP_TOKENS } from './moonshine-graph.ts';
 import { prepareDecoder } from './prepared-decoder.ts';
-import { decodeTokens } from './tokenizer.ts';
+import { decodeTokens, loadVocabulary } from './tokenizer.ts';
 
 export interface MoonshineOptions {
   name: string;
@@ -75,6 +75,7 @@ export class MoonshineEngine implements AsrEngine {
       ort.InferenceSession.create(path.join(dir, 'encoder_model.onnx'), once),
       createSession(decoder.crossKv, once),
       createSession(prefixes ? decoder.prefill : decoder.step, options),
+      loadVocabulary(),
     ]);
     const { layers, heads, headDim } = decoder.geometry;
     const emptyCache = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
