@@ -1,5 +1,6 @@
 import { ASR_SAMPLE_RATE, type AsrEngine, type SequenceScore, type TranscribeOptions, type Transcript } from './engine.ts';
 import type { MoonshineEngine } from './moonshine-engine.ts';
+import { splitWords } from './words.ts';
 
 /**
  * A final from two models that share a vocabulary (moonshine-base checked by moonshine-tiny). They fail on different
@@ -34,7 +35,7 @@ export class CrossCheckEngine implements AsrEngine {
     const theirs = await checkAudio.decode();
     const result = { model: this.name, audioSeconds: samples.length / ASR_SAMPLE_RATE };
     if (sameTokens(ours.tokens, theirs.tokens)) return { ...ours, ...result, crossCheck: 'agreed', processingMs: performance.now() - started };
-    if (wordCount(theirs.text) > wordCount(ours.text)) return { ...ours, ...result, crossCheck: 'kept', processingMs: performance.now() - started };
+    if (splitWords(theirs.text).length > splitWords(ours.text).length) return { ...ours, ...result, crossCheck: 'kept', processingMs: performance.now() - started };
     const oursByCheck = await checkAudio.score(ours.tokens);
     const theirsByMain = await mainAudio.score(theirs.tokens);
     const replaced = perToken(theirs.score, theirsByMain) > perToken(ours.score, oursByCheck);
@@ -50,9 +51,6 @@ function perToken(a: SequenceScore, b: SequenceScore): number {
   return (a.logProb + b.logProb) / a.tokens;
 }
 
-function wordCount(text: string): number {
-  return text.split(/\s+/).filter(Boolean).length;
-}
 
 function sameTokens(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((t, i) => t === b[i]);

@@ -1,5 +1,6 @@
 import { ASR_SAMPLE_RATE, type Transcript } from '../asr/engine.ts';
-import { copiesOf, findRepetition, joinOverlapping, normalizeWord, occurrences, overlapLength, splitWords, withoutCopies, type Repetition } from './repetition.ts';
+import { splitWords } from '../asr/words.ts';
+import { copiesOf, findRepetition, joinOverlapping, normalizeWord, occurrences, overlapLength, withoutCopies, type Repetition } from './repetition.ts';
 
 /**
  * Tells a decoder loop from a real repetition by asking the audio. A phrase said four times takes four times as long:

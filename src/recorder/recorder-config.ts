@@ -1,3 +1,5 @@
+import { DEFAULT_VAD_OPTIONS } from '../vad/voice-activity-detector.ts';
+
 /**
  * The recorder's settings: the seed's AudioToTextRecorder parameters under their camelCase names (the seed's
  * snake_case name is in each comment), with the seed's defaults where the seed has one.
@@ -30,8 +32,7 @@ export const DEFAULT_RECORDER_CONFIG: Readonly<RecorderConfig> = Object.freeze({
   realtimeModel: 'moonshine-tiny',
   enableRealtimeTranscription: true,
   realtimeProcessingPause: 0.1,
-  sileroSensitivity: 0.4,
-  webrtcSensitivity: 3,
+  ...DEFAULT_VAD_OPTIONS,
   postSpeechSilenceDuration: 0.6,
   minLengthOfRecording: 0.5,
   preRecordingBufferDuration: 1.0,

@@ -10,7 +10,7 @@ import { guardPartial, reviewFinal, type GuardVerdict, type SpeechEvidence } fro
 import { resolveRecorderConfig, type RecorderConfig } from './recorder-config.ts';
 import { OnsetHistory } from './onset.ts';
 import { PrefixAgreement } from './agreed-prefix.ts';
-import { splitWords } from './repetition.ts';
+import { splitWords } from '../asr/words.ts';
 import { Stabilizer } from './stabilizer.ts';
 
 export type RecorderState = 'idle' | 'listening' | 'recording' | 'transcribing';

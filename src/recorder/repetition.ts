@@ -31,10 +31,6 @@ export function normalizeWord(word: string): string {
   return NUMBER_WORDS[Number(w)] !== undefined && /^\d+$/.test(w) ? NUMBER_WORDS[Number(w)]! : w;
 }
 
-export function splitWords(text: string): string[] {
-  return text.split(/\s+/).filter(Boolean);
-}
-
 /**
  * The first suspect repetition: a phrase of 1-2 words three or more times in a row, a longer phrase (up to 12 words)
  * twice or more, or a tail repeat of the hypothesis's start of two words or more. Undefined when there is none.

@@ -1,3 +1,5 @@
+import { splitWords } from '../asr/words.ts';
+
 /**
  * Stabilized realtime text, LocalAgreement-style: a word becomes stable once two consecutive hypotheses agree on
  * it and on everything before it. Stable text only grows; a later hypothesis that disagrees with it cannot retract
@@ -9,7 +11,7 @@ export class Stabilizer {
 
   /** Feeds the newest hypothesis; returns the stabilized text when it grew, else null. */
   push(hypothesis: string): string | null {
-    const words = hypothesis.split(/\s+/).filter(Boolean);
+    const words = splitWords(hypothesis);
     const agreed = commonPrefixLength(this.previous, words);
     this.previous = words;
     // Only extend when the agreed prefix covers what is already stable; otherwise keep what we have.

@@ -1,3 +1,5 @@
+import { splitWords } from '../asr/words.ts';
+
 /**
  * Word timestamps for a final. Moonshine gives no timings, so words are laid over the segment's voiced audio: 10 ms
  * frames whose energy is above a threshold between the segment's noise floor and its loudest speech count as speech,
@@ -16,7 +18,7 @@ const FRAME_SECONDS = 0.01;
 
 /** `samples` at `rate` hold the whole stream; `start`/`end` (seconds) bound the segment whose text is `text`. */
 export function wordTimestamps(samples: Float32Array, rate: number, start: number, end: number, text: string): TimedWord[] {
-  const words = text.split(/\s+/).filter(Boolean);
+  const words = splitWords(text);
   if (words.length === 0) return [];
   const frame = Math.max(1, Math.round(FRAME_SECONDS * rate));
   const first = Math.max(0, Math.floor(start * rate));

@@ -2,11 +2,14 @@ import { SILERO_WINDOW_SAMPLES, type SileroModel, type SileroStream } from './si
 import { WebRtcVad, type WebRtcMode } from './webrtc-vad.ts';
 
 export interface VadOptions {
-  /** 0..1: a window is speech when Silero's probability exceeds 1 - sileroSensitivity. Default 0.4. */
+  /** 0..1: a window is speech when Silero's probability exceeds 1 - sileroSensitivity. */
   sileroSensitivity?: number;
-  /** libfvad mode for the gate, 0..3; 3 is the most aggressive (least sensitive). Default 3. */
+  /** libfvad mode for the gate, 0..3; 3 is the most aggressive (least sensitive). */
   webrtcSensitivity?: WebRtcMode;
 }
+
+/** The seed's defaults (silero_sensitivity, webrtc_sensitivity); the recorder's config starts from these too. */
+export const DEFAULT_VAD_OPTIONS: Readonly<Required<VadOptions>> = Object.freeze({ sileroSensitivity: 0.4, webrtcSensitivity: 3 });
 
 /** The verdict on one 32 ms window (512 samples at 16 kHz). */
 export interface VadWindow {
@@ -72,7 +75,7 @@ export class VoiceActivityDetector {
   }
 
   static async create(model: SileroModel, options: VadOptions = {}): Promise<VoiceActivityDetector> {
-    const { sileroSensitivity = 0.4, webrtcSensitivity = 3 } = options;
+    const { sileroSensitivity = DEFAULT_VAD_OPTIONS.sileroSensitivity, webrtcSensitivity = DEFAULT_VAD_OPTIONS.webrtcSensitivity } = options;
     if (!(sileroSensitivity >= 0 && sileroSensitivity <= 1)) {
       throw new RangeError(`sileroSensitivity must be within 0..1, got ${sileroSensitivity}`);
     }

@@ -7,7 +7,8 @@ import { TranscriptionService } from '../../src/recorder/transcription-service.t
 import { VoiceActivityDetector } from '../../src/vad/voice-activity-detector.ts';
 import { normalizeWords, wer } from '../../bench/wer.ts';
 import { finalsOf as recordedFinals } from '../../bench/recorder-finals.ts';
-import { occurrences, splitWords } from '../../src/recorder/repetition.ts';
+import { splitWords } from '../../src/asr/words.ts';
+import { occurrences } from '../../src/recorder/repetition.ts';
 import { concat } from '../fixtures/conversation.ts';
 import { repeated, senseAtTempo, silence, tenOfClubsFourTimesThenGoForward, trimmedClip } from '../fixtures/repeated-speech.ts';
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { guardPartial } from '../../src/recorder/hallucination-guard.ts';
-import { findRepetition, joinOverlapping, occurrences, splitWords, withoutCopies } from '../../src/recorder/repetition.ts';
+import { splitWords } from '../../src/asr/words.ts';
+import { findRepetition, joinOverlapping, occurrences, withoutCopies } from '../../src/recorder/repetition.ts';
 
 const words = splitWords;
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { splitWords } from '../../asr/words.ts';
 import { decodeG711 } from '../../audio/g711.ts';
 import type { RecorderConfig } from '../../recorder/recorder-config.ts';
 import { MAX_AUDIO_FRAME_BYTES } from '../protocol.ts';
@@ -164,7 +165,7 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
   private results(text: string, span: { start: number; end: number } | undefined, final: boolean): void {
     const start = span?.start ?? 0;
     const duration = span ? span.end - span.start : 0;
-    const words = text.split(/\s+/).filter(Boolean);
+    const words = splitWords(text);
     const step = words.length > 0 ? duration / words.length : 0;
     this.send({
       type: 'Results',
