@@ -11,6 +11,12 @@ export interface TranscribeOptions {
    * read in one call instead of a decoder step per token. Its score then covers only the tokens after the prefix.
    */
   prefix?: number[];
+  /**
+   * Tokens likely to follow the prefix (a partial passes the previous one's): where the model reads several tokens
+   * per call they are checked in the prefix's call and kept as far as the model would choose them itself, saving a
+   * decoder step each. The text is that of decoding without one (up to rounding in near ties).
+   */
+  draft?: number[];
 }
 
 /** What a worker thread is told besides the audio (a signal cannot cross to it). */

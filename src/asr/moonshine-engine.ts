@@ -1,7 +1,7 @@
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { ASR_SAMPLE_RATE, abortError, type AsrEngine, type SequenceScore, type TranscribeOptions, type Transcript } from './engine.ts';
-import { LOGPROBS, TOP_K, TOP_LOGPROBS, TOP_TOKENS } from './moonshine-graph.ts';
+import { LOGPROBS, PROJECT_FROM, TOP_K, TOP_LOGPROBS, TOP_TOKENS } from './moonshine-graph.ts';
 import { prepareDecoder } from './prepared-decoder.ts';
 import { decodeTokens, loadVocabulary } from './tokenizer.ts';
 
@@ -69,12 +69,14 @@ export class MoonshineEngine implements AsrEngine {
     // The encoder and the cross-attention cache run once per utterance on buffers that grow with its length: with
     // onnxruntime's arena they would keep the largest utterance's worth (~70 MB after 25 s on base) for good. Without
     // it they free what they used, and run no slower (base encoder on the fixtures: 501 ms vs 585 ms with the arena).
-    // Decoder steps are small and many: they keep the arena.
+    // Decoder steps are small and many: they keep the arena, except on the graph that reads several tokens per call,
+    // whose largest buffers grow with the tokens read (a draft: up to the whole text; 24 sessions' peak RSS 439-447
+    // MB with the arena, 427-435 without, partials per utterance alike).
     const once = { ...options, enableCpuMemArena: false };
     const [encoder, crossKv, step] = await Promise.all([
       ort.InferenceSession.create(path.join(dir, 'encoder_model.onnx'), once),
       createSession(decoder.crossKv, once),
-      createSession(prefixes ? decoder.prefill : decoder.step, options),
+      createSession(prefixes ? decoder.prefill : decoder.step, prefixes ? once : options),
       loadVocabulary(),
     ]);
     const { layers, heads, headDim } = decoder.geometry;
@@ -82,10 +84,10 @@ export class MoonshineEngine implements AsrEngine {
     return new MoonshineEngine(name, cacheNames(layers, 'encoder'), cacheNames(layers, 'decoder'), encoder, crossKv, step, prefixes, emptyCache);
   }
 
-  async transcribe(samples: Float32Array, { signal, beams = 1, prefix }: TranscribeOptions = {}): Promise<Transcript> {
+  async transcribe(samples: Float32Array, { signal, beams = 1, prefix, draft }: TranscribeOptions = {}): Promise<Transcript> {
     const started = performance.now();
     const heard = await this.encode(samples, signal);
-    const best = await heard.decode(beams, prefix);
+    const best = await heard.decode(beams, prefix, draft);
     return { ...best, model: this.name, audioSeconds: samples.length / ASR_SAMPLE_RATE, processingMs: performance.now() - started };
   }
 
@@ -107,10 +109,10 @@ export class MoonshineEngine implements AsrEngine {
     for (const [, past] of this.selfCache) start.cache[past] = this.emptyCache;
     const maxTokens = Math.max(MIN_TOKEN_CAP, Math.ceil(audioSeconds * MAX_TOKENS_PER_SECOND));
     return {
-      decode: async (beams = 1, prefix = []) => {
+      decode: async (beams = 1, prefix = [], draft = []) => {
         if (!Number.isInteger(beams) || beams < 1 || beams >= TOP_K) throw new RangeError(`beams must be a whole number from 1 to ${TOP_K - 1} (got ${beams})`);
-        if (prefix.length && beams > 1) throw new RangeError('a prefix is for greedy decoding only');
-        const best = beams === 1 ? await this.greedy(start, maxTokens, prefix, signal) : await this.beamSearch(start, beams, maxTokens, signal);
+        if ((prefix.length || draft.length) && beams > 1) throw new RangeError('a prefix or a draft is for greedy decoding only');
+        const best = beams === 1 ? await this.greedy(start, maxTokens, prefix, draft, signal) : await this.beamSearch(start, beams, maxTokens, signal);
         return { text: decodeTokens(best.tokens), tokens: best.tokens, score: { logProb: best.logProb, tokens: best.tokens.length + 1 } };
       },
       score: (tokens) => this.forced(start, tokens, signal),
@@ -121,22 +123,53 @@ export class MoonshineEngine implements AsrEngine {
    * One decoder step after `d`'s last token, or after all of `ids` (in one call where the graph takes several): what
    * `fetch` asks for about the next token, and `d`'s cache extended by those tokens.
    */
-  private async advance(d: Decoding, fetch: string[], signal?: AbortSignal, ids = [d.last]): Promise<{ out: ort.InferenceSession.OnnxValueMapType; cache: Cache }> {
+  private async advance(d: Decoding, fetch: string[], signal?: AbortSignal, ids = [d.last], projectFrom = LAST_ONLY): Promise<{ out: ort.InferenceSession.OnnxValueMapType; cache: Cache }> {
     if (ids.length > 1 && !this.prefill) {
       for (const id of ids.slice(0, -1)) d = { ...d, cache: (await this.advance(d, this.topFetch, signal, [id])).cache };
       return this.advance(d, fetch, signal, ids.slice(-1));
     }
     if (signal?.aborted) throw abortError();
-    const out = await this.step.run({ ...d.cache, input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]) }, fetch);
+    const feeds: Cache = { ...d.cache, input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]) };
+    if (this.prefill) feeds[PROJECT_FROM] = projectFrom;
+    const out = await this.step.run(feeds, fetch);
     const cache: Cache = { ...d.cache };
     for (const [present, past] of this.selfCache) cache[past] = out[present] as ort.Tensor;
     return { out, cache };
   }
 
-  /** `prefix`, then the most likely token at each step, until the end token or the cap. */
-  private async greedy(start: Decoding, maxTokens: number, prefix: number[], signal?: AbortSignal): Promise<Decoding> {
+  /**
+   * `prefix`, then the most likely token at each step, until the end token or the cap. A `draft` (tokens expected
+   * after the prefix) is read in the prefix's call where the graph takes several tokens (speculative decoding, the
+   * draft being the previous partial): the model's own choice after each of its positions comes back from that call,
+   * the draft is kept as far as it agrees, and the first choice it does not make is the next token, without a decoder
+   * step each for the tokens it had right. The same tokens as without a draft up to rounding: the int8 layers quantize
+   * a call's activations together, so a near tie can go the other way (3 of 63 partials on the fixtures, with the
+   * same last-partial WER).
+   */
+  private async greedy(start: Decoding, maxTokens: number, prefix: number[], draft: number[], signal?: AbortSignal): Promise<Decoding> {
     const d: Decoding = { ...start, tokens: [...prefix] }; // one hypothesis: extended in place
-    for (let ids = [start.last, ...prefix]; d.tokens.length < maxTokens; ids = [d.last]) {
+    let ids = [start.last, ...prefix];
+    if (this.prefill && draft.length && d.tokens.length < maxTokens) {
+      const checked = draft.slice(0, maxTokens - d.tokens.length);
+      const read = ids.length + checked.length;
+      const { out, cache } = await this.advance(d, this.topFetch, signal, [...ids, ...checked], new ort.Tensor('int64', BigInt64Array.of(BigInt(ids.length - 1)), [1]));
+      const choices = out[TOP_TOKENS]!.data as BigInt64Array;
+      const logProbs = out[TOP_LOGPROBS]!.data as Float32Array;
+      // Position i's choice follows ids plus checked[0..i); its TOP_K candidates, best first, are row i.
+      let agreed = 0;
+      for (; ; agreed++) {
+        const choice = Number(choices[agreed * TOP_K]);
+        d.logProb += logProbs[agreed * TOP_K]!;
+        if (choice === END_TOKEN) return d;
+        d.tokens.push(choice);
+        if (d.tokens.length >= maxTokens) return d;
+        if (agreed === checked.length || choice !== checked[agreed]) break;
+      }
+      d.last = d.tokens[d.tokens.length - 1]!;
+      d.cache = agreed === checked.length ? cache : truncatedCache(cache, this.selfCache, ids.length + agreed, read);
+      ids = [d.last];
+    }
+    for (; d.tokens.length < maxTokens; ids = [d.last]) {
       const { out, cache } = await this.advance(d, this.topFetch, signal, ids);
       const next = Number((out[TOP_TOKENS]!.data as BigInt64Array)[0]);
       d.logProb += (out[TOP_LOGPROBS]!.data as Float32Array)[0]!;
@@ -190,6 +223,23 @@ export class MoonshineEngine implements AsrEngine {
   }
 }
 
+/** For the prefill graph's PROJECT_FROM: only the last position's next token. */
+const LAST_ONLY = new ort.Tensor('int64', BigInt64Array.of(-1n), [1]);
+
+/** `cache`'s self-attention entries ([1, heads, `read` positions, head size]) cut to their first `keep` positions. */
+function truncatedCache(cache: Cache, selfCache: CacheNames, keep: number, read: number): Cache {
+  const cut: Cache = { ...cache };
+  for (const [, past] of selfCache) {
+    const full = cache[past]!;
+    const [, heads, , size] = full.dims as number[];
+    const data = full.data as Float32Array;
+    const kept = new Float32Array(heads! * keep * size!);
+    for (let h = 0; h < heads!; h++) kept.set(data.subarray(h * read * size!, (h * read + keep) * size!), h * keep * size!);
+    cut[past] = new ort.Tensor('float32', kept, [1, heads!, keep, size!]);
+  }
+  return cut;
+}
+
 function createSession(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
   return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
 }
@@ -197,10 +247,10 @@ function createSession(model: string | Uint8Array, options: ort.InferenceSession
 /** Audio encoded once (MoonshineEngine.encode). */
 export interface EncodedAudio {
   /**
-   * The model's hypothesis: greedy (1) or beam search, greedy optionally after a given prefix; its score includes the
-   * end token (absent when the token cap cut it) and not the prefix.
+   * The model's hypothesis: greedy (1) or beam search, greedy optionally after a given prefix and checking a draft
+   * (TranscribeOptions); its score includes the end token (absent when the token cap cut it) and not the prefix.
    */
-  decode(beams?: number, prefix?: number[]): Promise<Hypothesis>;
+  decode(beams?: number, prefix?: number[], draft?: number[]): Promise<Hypothesis>;
   /** Log-probability of `tokens` followed by the end token (forced decoding). */
   score(tokens: number[]): Promise<SequenceScore>;
 }

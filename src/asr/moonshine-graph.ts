@@ -68,12 +68,16 @@ export function splitMergedDecoder(bytes: Uint8Array): SplitDecoder {
   });
 
   const stepOutputs = laterSteps.output!.filter((v) => !isCross(v) && v.name !== 'logits');
-  const output = (name: string, elemType: number, dims: number[]) =>
-    onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType, shape: { dim: dims.map((dimValue) => ({ dimValue })) } } } });
+  const output = (name: string, elemType: number, dims: Array<number | string>) =>
+    onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } } });
   const { FLOAT, INT64 } = onnx.TensorProto.DataType;
   const vocabulary = Number(laterSteps.output!.find((v) => v.name === 'logits')?.type?.tensorType?.shape?.dim?.[2]?.dimValue ?? 0);
   if (!vocabulary) throw new Error('unexpected decoder layout: logits without a static vocabulary size');
-  const scoreOutputs = [output(LOGPROBS, FLOAT, [1, 1, vocabulary]), output(TOP_LOGPROBS, FLOAT, [1, 1, TOP_K]), output(TOP_TOKENS, INT64, [1, 1, TOP_K])];
+  const scoreOutputs = (positions: number | string) => [
+    output(LOGPROBS, FLOAT, [1, positions, vocabulary]),
+    output(TOP_LOGPROBS, FLOAT, [1, positions, TOP_K]),
+    output(TOP_TOKENS, INT64, [1, positions, TOP_K]),
+  ];
   const topK = onnx.TensorProto.create({ name: TOP_K_TENSOR, dims: [1], dataType: INT64, int64Data: [TOP_K] });
   const scoring = [
     onnx.NodeProto.create({ name: 'earshot_log_softmax', opType: 'LogSoftmax', input: ['logits'], output: [LOGPROBS], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 }] }),
@@ -83,11 +87,11 @@ export function splitMergedDecoder(bytes: Uint8Array): SplitDecoder {
   const rotary = rotaryEmbeddings(quantizedOutputProjection(laterSteps.node), constants, geometry.heads);
   const stepNodes = [...sliceTo(layerNorms(rotary.nodes, constants), ['logits', ...names(stepOutputs)]), ...scoring];
 
-  const build = (name: string, nodes: Node[], outputs: ValueInfo[], pinned: string[], extra: Tensor[] = []) => {
+  const build = (name: string, nodes: Node[], outputs: ValueInfo[], pinned: string[], extra: Tensor[] = [], extraInputs: ValueInfo[] = []) => {
     const produced = new Set(nodes.flatMap((n) => n.output ?? []));
     const used = new Set(nodes.flatMap((n) => n.input ?? []).filter((i) => i && !produced.has(i)));
     const initializer = [...outer.initializer!, ...extra].filter((t) => used.has(t.name!));
-    const input = outer.input!.filter((v) => used.has(v.name!));
+    const input = [...outer.input!, ...extraInputs].filter((v) => used.has(v.name!));
     const known = new Set([...initializer, ...input].map((x) => x.name));
     const unresolved = [...used].filter((u) => !known.has(u));
     if (unresolved.length) throw new Error(`unexpected decoder layout: ${name} needs ${unresolved.slice(0, 3).join(', ')}`);
@@ -100,13 +104,13 @@ export function splitMergedDecoder(bytes: Uint8Array): SplitDecoder {
     }).finish();
   };
 
-  const lastPosition = onnx.TensorProto.create({ name: LAST_POSITION, dims: [1], dataType: INT64, int64Data: [-1] });
+  const projectFrom = output(PROJECT_FROM, INT64, [1]);
   const endPosition = onnx.TensorProto.create({ name: END_POSITION, dims: [1], dataType: INT64, int64Data: [Number.MAX_SAFE_INTEGER] });
   const positionAxis = onnx.TensorProto.create({ name: POSITION_AXIS, dims: [1], dataType: INT64, int64Data: [1] });
   return {
     crossKv: build('cross_kv', crossNodes, crossOutputs, ['batch_size'], [shape]),
-    step: build('step', stepNodes, [...stepOutputs, ...scoreOutputs], ['batch_size', 'decoder_sequence_length'], [...rotary.initializers, topK]),
-    prefill: build('prefill', lastPositionOnly(stepNodes), [...stepOutputs, ...scoreOutputs], ['batch_size'], [...rotary.initializers, topK, lastPosition, endPosition, positionAxis]),
+    step: build('step', stepNodes, [...stepOutputs, ...scoreOutputs(1)], ['batch_size', 'decoder_sequence_length'], [...rotary.initializers, topK]),
+    prefill: build('prefill', projectedPositions(stepNodes), [...stepOutputs, ...scoreOutputs('projected_positions')], ['batch_size'], [...rotary.initializers, topK, endPosition, positionAxis], [projectFrom]),
     geometry,
   };
 }
@@ -160,19 +164,21 @@ function quantizedOutputProjection(nodes: Node[]): Node[] {
   return nodes.map((n) => (n === matmul ? projection : n)).filter((n) => n !== dequantize);
 }
 
-const LAST_POSITION = 'earshot_last_position';
+/** The prefill graph's input: the first position (of the tokens it reads) whose next token it predicts; -1 for the last only. */
+export const PROJECT_FROM = 'project_from';
 const END_POSITION = 'earshot_end_position';
 const POSITION_AXIS = 'earshot_position_axis';
 
 /**
- * For the prefill graph (several tokens in one call, their causal mask built by the export): only the last position's
- * next token is wanted, so the vocabulary projection reads only its hidden state.
+ * For the prefill graph (several tokens in one call, their causal mask built by the export): the next token is wanted
+ * after the positions from PROJECT_FROM on only (the last one, after a prefix; each one of a draft being checked), so
+ * the vocabulary projection reads only their hidden states.
  */
-function lastPositionOnly(nodes: Node[]): Node[] {
+function projectedPositions(nodes: Node[]): Node[] {
   const projection = producers(nodes).get('logits')!;
   const hidden = projection.input![0]!;
-  const last = `${hidden}_last_position`;
-  const slice = onnx.NodeProto.create({ name: 'earshot_last_position', opType: 'Slice', input: [hidden, LAST_POSITION, END_POSITION, POSITION_AXIS], output: [last] });
+  const last = `${hidden}_projected`;
+  const slice = onnx.NodeProto.create({ name: 'earshot_projected_positions', opType: 'Slice', input: [hidden, PROJECT_FROM, END_POSITION, POSITION_AXIS], output: [last] });
   const sliced = onnx.NodeProto.create({ ...projection, input: [last, ...projection.input!.slice(1)] });
   return nodes.flatMap((n) => (n === projection ? [slice, sliced] : [n]));
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { splitMergedDecoder, type MoonshineGeometry, type SplitDecoder } from './moonshine-graph.ts';
 
 /** Folder of the split decoder inside a model's folder; a new version whenever splitMergedDecoder's output changes. */
-export const PREPARED_DIR = 'earshot-decoder-v4';
+export const PREPARED_DIR = 'earshot-decoder-v5';
 const EARLIER_VERSIONS = /^earshot-decoder-v\d+$/;
 
 export interface PreparedDecoder {

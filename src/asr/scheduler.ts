@@ -39,10 +39,14 @@ export class ProcessingTimeoutError extends Error {
 
 type Kind = 'final' | 'partial';
 
-/** What a job transcribes: its audio and, for a partial, the tokens its text continues (TranscribeOptions.prefix). */
+/**
+ * What a job transcribes: its audio and, for a partial, the tokens its text continues and those the previous partial
+ * had after them (TranscribeOptions.prefix, draft).
+ */
 export interface JobInput {
   samples: Float32Array;
   prefix?: number[];
+  draft?: number[];
 }
 
 const AHEAD_CREDIT_SECONDS = 10;
@@ -366,7 +370,7 @@ export class InferenceScheduler {
     void this.run(lane, r, input);
   }
 
-  private async run(lane: number, r: Running, { samples, prefix }: JobInput): Promise<void> {
+  private async run(lane: number, r: Running, { samples, prefix, draft }: JobInput): Promise<void> {
     const { job, controller } = r;
     const engine = job.kind === 'final' ? this.lanes[lane]!.final : this.lanes[lane]!.partial!;
     let timer: NodeJS.Timeout | undefined;
@@ -378,7 +382,7 @@ export class InferenceScheduler {
       }, this.timeoutMs);
     });
     try {
-      const transcript = await Promise.race([engine.transcribe(samples, { signal: controller.signal, prefix }), timeout]);
+      const transcript = await Promise.race([engine.transcribe(samples, { signal: controller.signal, prefix, draft }), timeout]);
       if (job.kind === 'final') this.stats.finalsDone++;
       else this.stats.partialsDone++;
       this.onJobDone?.(job.kind, transcript, performance.now() - job.queuedAt);

@@ -18,6 +18,11 @@ export class PrefixAgreement {
     return this.agreed;
   }
 
+  /** The latest partial's tokens after the prefix: what the next partial will likely read again (TranscribeOptions.draft). */
+  get draft(): number[] {
+    return this.history.at(-1)?.tokens.slice(this.agreed.length) ?? [];
+  }
+
   /** A partial's tokens, for the audio up to stream sample `end`. */
   push(end: number, tokens: readonly number[]): void {
     const oldEnough = end - this.spanSamples;

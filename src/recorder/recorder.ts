@@ -464,7 +464,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       const audio = u.audio.view(from - u.firstSample, readEnd - u.firstSample);
       if (!u.lastPartialText && !u.keptText) return { samples: withSilenceAfter(audio, BLANK_TAIL_SECONDS) };
       // The part to keep ends at a pause that may come before words the agreed tokens already hold.
-      return { samples: audio.slice(), prefix: keep === undefined ? u.agreement.prefix : undefined };
+      return keep === undefined ? { samples: audio.slice(), prefix: u.agreement.prefix, draft: u.agreement.draft } : { samples: audio.slice() };
     };
     this.transcriber
       .partial(read)

@@ -53,6 +53,24 @@ for (const model of ['moonshine-tiny', 'moonshine-base']) {
       }
     });
 
+    it('checks a draft in the prefix call: the tokens it agrees with are kept, the rest decoded as before', async () => {
+      const withPrefixes = await loadEngine(model, { prefixes: true });
+      try {
+        const samples = clipSamples(clip('jfk.wav'));
+        const free = (await withPrefixes.transcribe(samples)).tokens!;
+        const wrong = [free[7]!, free[8]!, ...free.slice(2, 6)]; // right for two tokens, then off
+        for (const e of [withPrefixes, engine]) {
+          // (the pinned graph reads one token per call: it decodes as without a draft)
+          assert.deepEqual((await e.transcribe(samples, { draft: free })).tokens, free, 'its own tokens, whole');
+          assert.deepEqual((await e.transcribe(samples, { prefix: free.slice(0, 7), draft: free.slice(7) })).tokens, free, 'after a prefix');
+          assert.deepEqual((await e.transcribe(samples, { prefix: free.slice(0, 7), draft: wrong })).tokens, free, 'a draft that goes wrong');
+          assert.deepEqual((await e.transcribe(samples, { draft: [...free, ...free] })).tokens, free, 'one longer than the text');
+        }
+      } finally {
+        await withPrefixes.dispose();
+      }
+    });
+
     it('stops decoding when aborted', async () => {
       const controller = new AbortController();
       controller.abort();

@@ -17,6 +17,17 @@ describe('partials agreeing on a prefix', () => {
     assert.deepEqual(a.prefix, [9, 9, 9]);
   });
 
+  it('offers the latest partial\'s tokens after the prefix as the next one\'s draft', () => {
+    const a = new PrefixAgreement(100);
+    assert.deepEqual(a.draft, []);
+    a.push(100, [1, 2, 3]);
+    assert.deepEqual(a.draft, [1, 2, 3]); // no prefix yet: all of it
+    a.push(210, [1, 2, 3, 4, 5]);
+    assert.deepEqual([a.prefix, a.draft], [[1, 2], [3, 4, 5]]);
+    a.reset();
+    assert.deepEqual(a.draft, []);
+  });
+
   it('starts over when reset', () => {
     const a = new PrefixAgreement(10);
     a.push(0, [1, 2, 3]);
