@@ -257,7 +257,8 @@ export class EarshotServer {
     // connection is the proxy host's own.
     void readProxyHeader(socket, PROXY_HEADER_TIMEOUT_MS).then((header) => {
       if (!header) {
-        this.metrics.refusedUpgrades.inc({ reason: 'bad_proxy_header' });
+        // Closed before it said anything (a TCP health check): nothing to count.
+        if (!socket.destroyed) this.metrics.refusedUpgrades.inc({ reason: 'bad_proxy_header' });
         socket.destroy();
         return;
       }

@@ -202,6 +202,9 @@ describe('Wyoming (Home Assistant) over TCP', () => {
 
       const bad = await SpecClient.connect(wyomingPort, { preamble: 'PROXY TCP4 not-an-address 127.0.0.1 1 2\r\n' });
       await bad.closed;
+      const check = await SpecClient.connect(wyomingPort); // a health check: connects, says nothing, leaves
+      check.socket.destroy();
+      await check.closed;
 
       // 127.0.0.2 is not a trusted proxy: its "PROXY" line is just a malformed Wyoming event, and it counts as itself.
       const untrusted = await SpecClient.connect(wyomingPort, { localAddress: '127.0.0.2', preamble: 'PROXY TCP4 198.51.100.9 127.0.0.1 1 2\r\n' });
