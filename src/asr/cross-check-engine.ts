@@ -51,7 +51,6 @@ function perToken(a: SequenceScore, b: SequenceScore): number {
   return (a.logProb + b.logProb) / a.tokens;
 }
 
-
 function sameTokens(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((t, i) => t === b[i]);
 }

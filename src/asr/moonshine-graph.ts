@@ -68,15 +68,15 @@ export function splitMergedDecoder(bytes: Uint8Array): SplitDecoder {
   });
 
   const stepOutputs = laterSteps.output!.filter((v) => !isCross(v) && v.name !== 'logits');
-  const output = (name: string, elemType: number, dims: Array<number | string>) =>
+  const valueInfo = (name: string, elemType: number, dims: Array<number | string>) =>
     onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } } });
   const { FLOAT, INT64 } = onnx.TensorProto.DataType;
   const vocabulary = Number(laterSteps.output!.find((v) => v.name === 'logits')?.type?.tensorType?.shape?.dim?.[2]?.dimValue ?? 0);
   if (!vocabulary) throw new Error('unexpected decoder layout: logits without a static vocabulary size');
   const scoreOutputs = (positions: number | string) => [
-    output(LOGPROBS, FLOAT, [1, positions, vocabulary]),
-    output(TOP_LOGPROBS, FLOAT, [1, positions, TOP_K]),
-    output(TOP_TOKENS, INT64, [1, positions, TOP_K]),
+    valueInfo(LOGPROBS, FLOAT, [1, positions, vocabulary]),
+    valueInfo(TOP_LOGPROBS, FLOAT, [1, positions, TOP_K]),
+    valueInfo(TOP_TOKENS, INT64, [1, positions, TOP_K]),
   ];
   const topK = onnx.TensorProto.create({ name: TOP_K_TENSOR, dims: [1], dataType: INT64, int64Data: [TOP_K] });
   const scoring = [
@@ -104,7 +104,7 @@ export function splitMergedDecoder(bytes: Uint8Array): SplitDecoder {
     }).finish();
   };
 
-  const projectFrom = output(PROJECT_FROM, INT64, [1]);
+  const projectFrom = valueInfo(PROJECT_FROM, INT64, [1]);
   const endPosition = onnx.TensorProto.create({ name: END_POSITION, dims: [1], dataType: INT64, int64Data: [Number.MAX_SAFE_INTEGER] });
   const positionAxis = onnx.TensorProto.create({ name: POSITION_AXIS, dims: [1], dataType: INT64, int64Data: [1] });
   return {

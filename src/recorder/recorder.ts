@@ -463,8 +463,9 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       speechSeconds = (readEnd - Math.max(from, u.onsetSample)) / ASR_SAMPLE_RATE;
       const audio = u.audio.view(from - u.firstSample, readEnd - u.firstSample);
       if (!u.lastPartialText && !u.keptText) return { samples: withSilenceAfter(audio, BLANK_TAIL_SECONDS) };
+      const samples = audio.slice();
       // The part to keep ends at a pause that may come before words the agreed tokens already hold.
-      return keep === undefined ? { samples: audio.slice(), prefix: u.agreement.prefix, draft: u.agreement.draft } : { samples: audio.slice() };
+      return keep === undefined ? { samples, prefix: u.agreement.prefix, draft: u.agreement.draft } : { samples };
     };
     this.transcriber
       .partial(read)

@@ -12,10 +12,11 @@ export type ProxyHeader =
   /** The bytes do not start a PROXY header. */
   | { kind: 'none' }
   /** They start one that is malformed: the connection is not to be served. */
-  | { kind: 'invalid'; reason: string }
+  | { kind: 'invalid' }
   /** `source`: the client's address (undefined for a proxy's own connection: v2 LOCAL, v1 UNKNOWN, unix sockets); `length`: bytes to skip. */
   | { kind: 'header'; source?: string; length: number };
 
+const INVALID: ProxyHeader = { kind: 'invalid' };
 const V1_PREFIX = Buffer.from('PROXY ');
 /** The spec's bound on a v1 line, CRLF included. */
 const V1_MAX = 107;
@@ -39,13 +40,13 @@ export function parseProxyHeader(bytes: Buffer): ProxyHeader {
 
 function parseV1(bytes: Buffer): ProxyHeader {
   const end = bytes.subarray(0, V1_MAX).indexOf('\r\n');
-  if (end < 0) return bytes.length >= V1_MAX ? { kind: 'invalid', reason: 'v1 line too long' } : { kind: 'incomplete' };
+  if (end < 0) return bytes.length >= V1_MAX ? INVALID : { kind: 'incomplete' }; // no CRLF within the spec's bound
   const length = end + 2;
   const [, family, source, destination, sourcePort, destinationPort, ...extra] = bytes.toString('latin1', 0, end).split(' ');
   if (family === 'UNKNOWN') return { kind: 'header', length };
   const version = family === 'TCP4' ? 4 : family === 'TCP6' ? 6 : 0;
   if (!version || extra.length || isIP(source ?? '') !== version || isIP(destination ?? '') !== version || !isPort(sourcePort) || !isPort(destinationPort)) {
-    return { kind: 'invalid', reason: 'malformed v1 line' };
+    return INVALID;
   }
   return { kind: 'header', source, length };
 }
@@ -56,21 +57,21 @@ function isPort(text: string | undefined): boolean {
 
 function parseV2(bytes: Buffer): ProxyHeader {
   const versionCommand = bytes[12]!;
-  if (versionCommand >> 4 !== 2) return { kind: 'invalid', reason: 'unknown version' };
+  if (versionCommand >> 4 !== 2) return INVALID; // not version 2
   const length = V2_FIXED + bytes.readUInt16BE(14);
-  if (length > PROXY_HEADER_MAX) return { kind: 'invalid', reason: 'v2 header too long' };
+  if (length > PROXY_HEADER_MAX) return INVALID; // not waited for
   if (bytes.length < length) return { kind: 'incomplete' };
   const command = versionCommand & 0x0f;
   if (command === 0) return { kind: 'header', length }; // LOCAL: the proxy's own connection (a health check)
-  if (command !== 1) return { kind: 'invalid', reason: 'unknown command' };
+  if (command !== 1) return INVALID; // neither LOCAL nor PROXY
   const family = bytes[13]! >> 4;
   const body = bytes.subarray(V2_FIXED, length);
   if (family === 1) {
-    if (body.length < 12) return { kind: 'invalid', reason: 'short v2 IPv4 addresses' };
+    if (body.length < 12) return INVALID; // addresses cut short
     return { kind: 'header', source: Array.from(body.subarray(0, 4)).join('.'), length };
   }
   if (family === 2) {
-    if (body.length < 36) return { kind: 'invalid', reason: 'short v2 IPv6 addresses' };
+    if (body.length < 36) return INVALID; // addresses cut short
     // An IPv4 client of a dual-stack proxy (::ffff:a.b.c.d) is written so that it counts as that IPv4 address.
     if (body.subarray(0, 10).every((b) => b === 0) && body.readUInt16BE(10) === 0xffff) {
       return { kind: 'header', source: `::ffff:${Array.from(body.subarray(12, 16)).join('.')}`, length };
@@ -82,15 +83,21 @@ function parseV2(bytes: Buffer): ProxyHeader {
   return { kind: 'header', length }; // AF_UNSPEC or a unix socket: no client address to count by
 }
 
+/** What a trusted proxy's connection began with: the client it names (undefined: the proxy's own), then the rest. */
+export interface ProxyPreamble {
+  source?: string;
+  rest: Buffer;
+}
+
 /**
  * Reads what a trusted proxy sends first on `socket`: a PROXY header or, without one, the start of the connection's
  * own traffic. Resolves with the client's address (undefined: the proxy's own) and the bytes after the header, or
  * with undefined when the header is malformed, does not arrive within `timeoutMs`, or the socket closes first.
  */
-export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<{ source?: string; rest: Buffer } | undefined> {
+export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<ProxyPreamble | undefined> {
   return new Promise((resolve) => {
     let received: Buffer = Buffer.alloc(0);
-    const done = (result: { source?: string; rest: Buffer } | undefined) => {
+    const done = (result: ProxyPreamble | undefined) => {
       clearTimeout(timer);
       socket.off('data', onData).off('close', onClose);
       resolve(result);
