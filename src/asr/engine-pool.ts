@@ -44,6 +44,8 @@ interface Slot {
 /** One worker thread as the scheduler sees it: the models it holds, an engine per model, and whether it is up. */
 export interface PoolWorker {
   readonly models: string[];
+  /** Models it holds to cross-check one of `models` with; engine() runs them alone too. */
+  readonly checkModels: string[];
   engine(name: string): AsrEngine;
   live(): boolean;
 }
@@ -91,6 +93,7 @@ export class EnginePool {
   get workers(): PoolWorker[] {
     return this.slots.map((slot) => ({
       models: slot.models.map((m) => m.name),
+      checkModels: slot.models.flatMap((m) => (m.checkWith ? [m.checkWith.name] : [])),
       engine: (name: string) => this.engine(name, slot),
       live: () => slot.live,
     }));
@@ -101,9 +104,12 @@ export class EnginePool {
     return this.slots.filter((s) => s.live).length;
   }
 
-  /** An AsrEngine whose transcribe() runs `name` on the first worker holding it (or on `slot`). */
+  /**
+   * An AsrEngine whose transcribe() runs `name` on the first worker holding it, or on `slot`, where it may also be
+   * the model a final model is cross-checked with.
+   */
   engine(name: string, slot = this.slots.find((s) => s.models.some((m) => m.name === name)), maxAudioSeconds = 30): AsrEngine {
-    if (!slot?.models.some((m) => m.name === name)) throw new Error(`model ${name} is not in the pool`);
+    if (!slot?.models.some((m) => m.name === name || m.checkWith?.name === name)) throw new Error(`model ${name} is not in the pool`);
     return {
       name,
       maxAudioSeconds,

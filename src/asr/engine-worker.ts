@@ -55,7 +55,12 @@ async function load({ name, dir, prefixes }: ModelLocation): Promise<MoonshineEn
 try {
   for (const model of models) {
     const engine = await load(model);
-    engines.set(model.name, model.checkWith ? new CrossCheckEngine(engine, await load(model.checkWith)) : engine);
+    if (!model.checkWith) engines.set(model.name, engine);
+    else {
+      const check = await load(model.checkWith);
+      engines.set(model.name, new CrossCheckEngine(engine, check));
+      if (!engines.has(model.checkWith.name)) engines.set(model.checkWith.name, check);
+    }
   }
   port.postMessage({ type: 'ready' } satisfies WorkerReply);
 } catch (e) {

@@ -5,6 +5,11 @@ export interface InferenceLane {
   /** What this worker runs a final with, and a partial with (absent: it runs no partials). */
   final: AsrEngine;
   partial?: AsrEngine;
+  /**
+   * The realtime model on a worker that holds the final model too (as its cross-check): a final that waited
+   * longer than SchedulerOptions.lateFinalMs runs on it instead, as an overflowed final would.
+   */
+  late?: AsrEngine;
   /** 'final': it holds the model for finals; finals go there first and overflow onto 'partial' lanes only when none is free. */
   home: 'final' | 'partial';
   /**
@@ -28,6 +33,13 @@ export interface SchedulerOptions {
    * (network jitter and a busy event loop make real-time clients look a second or so ahead at times).
    */
   aheadSeconds?: number;
+  /**
+   * A final that waited this long for a worker runs on the lane's realtime model where it has one (InferenceLane.late).
+   * Default 250 ms: a speculative final is queued 0.4 s before the end-of-speech decision (0.2 s of silence against
+   * 0.6 s), and a base final takes 100-150 ms on a loaded 2-core machine, so one that has waited longer would land
+   * after the decision, and those behind it later still: at 96 sessions finals queued for seconds (README, Performance).
+   */
+  lateFinalMs?: number;
 }
 
 export class ProcessingTimeoutError extends Error {
@@ -107,7 +119,7 @@ export interface SchedulerStats {
   partialsPreempted: number;
   /** Finals of sessions ahead of real time sent back to the queue for a real-time final. */
   finalsPreempted: number;
-  /** Finals that ran on a worker without the final model (none of those was free). */
+  /** Finals that ran on the realtime model: none of the final model's workers was free, or the final was late. */
   finalsOverflowed: number;
   /** Finals of sessions ahead of real time (served after real-time ones). */
   finalsAhead: number;
@@ -160,6 +172,7 @@ export class InferenceScheduler {
   private readonly timeoutMs: number;
   private readonly partialMaxWaitMs: number;
   private readonly aheadSeconds: number;
+  private readonly lateFinalMs: number;
   readonly stats: SchedulerStats = {
     queuedFinals: 0,
     queuedPartials: 0,
@@ -191,6 +204,7 @@ export class InferenceScheduler {
     this.timeoutMs = options.timeoutMs ?? 30000;
     this.partialMaxWaitMs = options.partialMaxWaitMs ?? 1500;
     this.aheadSeconds = options.aheadSeconds ?? 3;
+    this.lateFinalMs = options.lateFinalMs ?? 250;
   }
 
   /** `clock`: seconds of audio the session has received so far, for fair share. */
@@ -372,7 +386,7 @@ export class InferenceScheduler {
 
   private async run(lane: number, r: Running, { samples, prefix, draft }: JobInput): Promise<void> {
     const { job, controller } = r;
-    const engine = job.kind === 'final' ? this.lanes[lane]!.final : this.lanes[lane]!.partial!;
+    const engine = job.kind === 'partial' ? this.lanes[lane]!.partial! : this.finalEngine(this.lanes[lane]!, job);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -394,6 +408,12 @@ export class InferenceScheduler {
       this.running[lane] = undefined;
       this.pump();
     }
+  }
+
+  private finalEngine(lane: InferenceLane, job: Job): AsrEngine {
+    if (!lane.late || performance.now() - job.queuedAt < this.lateFinalMs) return lane.final;
+    this.stats.finalsOverflowed++;
+    return lane.late;
   }
 
   /** A job that did not finish: preempted finals and finals whose worker died go back to the queue (once, for deaths). */

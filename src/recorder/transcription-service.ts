@@ -98,6 +98,7 @@ export class TranscriptionService {
         // Only the final model's worker holds the check model; the budget decides per final whether to use it.
         final: check && holdsFinalModel ? whenIdle(final, () => scheduler?.finalsWaiting ?? 0, options.crossCheckAlways) : final,
         partial: w.engine(holdsPartialModel ? partialModel : model),
+        late: holdsFinalModel && w.checkModels.includes(partialModel) ? w.engine(partialModel) : undefined,
         partialsFor: holdsPartialModel || spareCore ? 'all' : 'blank',
         home: holdsFinalModel ? 'final' : 'partial',
         live: w.live,

@@ -120,6 +120,26 @@ describe('decoding options through the worker pool (real models)', () => {
       await Promise.all([pool.dispose(), direct.dispose()]);
     }
   });
+
+  it("runs a worker's check model alone (a late final on the final model's worker), only on that worker", async () => {
+    const store = new ModelStore();
+    const pool = await EnginePool.start({
+      workers: [[{ name: 'moonshine-base', dir: await store.require('moonshine-base'), checkWith: { name: 'moonshine-tiny', dir: await store.require('moonshine-tiny') } }]],
+      threads: 1,
+    });
+    const direct = await loadEngine('moonshine-tiny');
+    try {
+      const [worker] = pool.workers;
+      assert.deepEqual(worker!.checkModels, ['moonshine-tiny']);
+      const samples = clipSamples(clip('jfk.wav'));
+      const alone = await worker!.engine('moonshine-tiny').transcribe(samples);
+      assert.equal(alone.model, 'moonshine-tiny');
+      assert.deepEqual(alone.tokens, (await direct.transcribe(samples)).tokens);
+      assert.throws(() => pool.engine('moonshine-tiny'), /not in the pool/);
+    } finally {
+      await Promise.all([pool.dispose(), direct.dispose()]);
+    }
+  });
 });
 
 describe('cross-check budget', () => {

@@ -133,6 +133,23 @@ describe('inference scheduler', () => {
     assert.equal(scheduler.stats.finalsOverflowed, 0);
   });
 
+  it('runs a final that waited longer than lateFinalMs on the lane\'s realtime model', async () => {
+    const log: string[] = [];
+    const big = controlledEngine('big', log);
+    const small = controlledEngine('small', log);
+    const scheduler = new InferenceScheduler({ lanes: [{ ...lane(big), late: small }], lateFinalMs: 30 });
+    const onTime = scheduler.forSession('a').final(audio(1));
+    const late = scheduler.forSession('b').final(audio(2));
+    await new Promise((r) => setTimeout(r, 40));
+    big.release();
+    assert.equal((await onTime).model, 'big');
+    await tick();
+    small.release();
+    assert.equal((await late).model, 'small');
+    assert.deepEqual(log, ['big:1', 'small:2']);
+    assert.equal(scheduler.stats.finalsOverflowed, 1);
+  });
+
   it('ranks partials by the screen: an utterance with nothing shown first, then the stalest', async () => {
     const log: string[] = [];
     const engine = controlledEngine('e', log);
