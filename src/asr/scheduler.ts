@@ -34,7 +34,8 @@ export interface SchedulerOptions {
    */
   aheadSeconds?: number;
   /**
-   * A final that waited this long for a worker runs on the lane's realtime model where it has one (InferenceLane.late).
+   * A real-time final that waited this long for a worker runs on the lane's realtime model where it has one
+   * (InferenceLane.late).
    * Default 250 ms: a speculative final is queued 0.4 s before the end-of-speech decision (0.2 s of silence against
    * 0.6 s), and a base final takes 100-150 ms on a loaded 2-core machine, so one that has waited longer would land
    * after the decision, and those behind it later still: at 96 sessions finals queued for seconds (README, Performance).
@@ -411,7 +412,8 @@ export class InferenceScheduler {
   }
 
   private finalEngine(lane: InferenceLane, job: Job): AsrEngine {
-    if (!lane.late || performance.now() - job.queuedAt < this.lateFinalMs) return lane.final;
+    // A session ahead of real time waits by design (fair share) and gets the final model's accuracy.
+    if (!lane.late || job.ahead || performance.now() - job.queuedAt < this.lateFinalMs) return lane.final;
     this.stats.finalsOverflowed++;
     return lane.late;
   }

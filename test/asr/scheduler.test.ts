@@ -148,6 +148,18 @@ describe('inference scheduler', () => {
     assert.equal((await late).model, 'small');
     assert.deepEqual(log, ['big:1', 'small:2']);
     assert.equal(scheduler.stats.finalsOverflowed, 1);
+    // A session ahead of real time waits by design: its late final stays on the big model.
+    let streamed = 0;
+    const upload = scheduler.forSession('upload', () => streamed);
+    streamed = 60;
+    const first = upload.final(audio(3));
+    const waited = upload.final(audio(4));
+    await new Promise((r) => setTimeout(r, 40));
+    big.release();
+    await first;
+    await tick();
+    big.release();
+    assert.equal((await waited).model, 'big');
   });
 
   it('ranks partials by the screen: an utterance with nothing shown first, then the stalest', async () => {
