@@ -14,7 +14,17 @@ export interface LoadOptions {
   staggerSeconds?: number;
   token?: string;
   /** Samples server resources while the clients run. */
-  sample?: () => Promise<{ rssMb: number; cpuSeconds: number; queueDepth: number }>;
+  sample?: () => Promise<ServerSample>;
+}
+
+export interface ServerSample {
+  rssMb: number;
+  cpuSeconds: number;
+  queueDepth: number;
+  /** Partial jobs done so far, and their inference thread's seconds on a CPU and waiting for one (Linux). */
+  partialJobs?: number;
+  partialRunSeconds?: number;
+  partialWaitSeconds?: number;
 }
 
 export interface LoadResult {
@@ -28,6 +38,12 @@ export interface LoadResult {
   partialsPerUtterance: number;
   peakRssMb: number;
   cpuPercent: number;
+  /**
+   * Per partial job during the run: the inference thread's CPU time (its cost, whatever the machine's load) and its
+   * time waiting for a CPU (how busy the machine was), in ms; NaN where the server does not report them.
+   */
+  partialCpuMs: number;
+  partialWaitMs: number;
   peakQueueDepth: number;
   crossTalk: number;
 }
@@ -187,7 +203,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     partialsPerUtterance: partialCounts.reduce((a, b) => a + b, 0) / Math.max(1, partialCounts.length),
     peakRssMb,
     cpuPercent: startUsage && endUsage ? ((endUsage.cpuSeconds - startUsage.cpuSeconds) / wallSeconds) * 100 : NaN,
+    partialCpuMs: perPartialJob(startUsage, endUsage, 'partialRunSeconds'),
+    partialWaitMs: perPartialJob(startUsage, endUsage, 'partialWaitSeconds'),
     peakQueueDepth,
     crossTalk,
   };
+}
+
+function perPartialJob(start: ServerSample | undefined, end: ServerSample | undefined, seconds: 'partialRunSeconds' | 'partialWaitSeconds'): number {
+  const jobs = (end?.partialJobs ?? NaN) - (start?.partialJobs ?? NaN);
+  // No thread time at all after partial jobs ran: the server does not measure it (not Linux).
+  return jobs > 0 && end?.[seconds] ? ((end[seconds] - (start?.[seconds] ?? NaN)) / jobs) * 1000 : NaN;
 }

@@ -35,12 +35,16 @@ const httpUrl = wsUrl.replace(/^ws/, 'http').replace(/\/ws\/stream.*$/, '');
 
 async function sample() {
   const text = await (await fetch(`${httpUrl}/metrics`, { headers: values.token ? { authorization: `Bearer ${values.token}` } : {} })).text();
-  const metric = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const metric = (name: string, labels = '[^}]*') => Number(new RegExp(`^${name}(?:\\{${labels}\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
   const own = server?.usage();
   return {
     rssMb: own?.rssMb ?? metric('process_resident_memory_bytes') / 1e6,
     cpuSeconds: own?.cpuSeconds ?? metric('process_cpu_seconds_total'),
     queueDepth: metric('earshot_inference_queue_depth'),
+    // Counters appear with their first job: absent is 0.
+    partialJobs: metric('earshot_inference_seconds_count', 'kind="partial"') || 0,
+    partialRunSeconds: metric('earshot_inference_thread_seconds_total', 'kind="partial",state="run"') || 0,
+    partialWaitSeconds: metric('earshot_inference_thread_seconds_total', 'kind="partial",state="wait"') || 0,
   };
 }
 
@@ -55,11 +59,12 @@ const row = (r: LoadResult & { loadAvg: string }) => [
   r.partialsPerUtterance.toFixed(1),
   `${Math.round(r.peakRssMb)} MB`,
   `${Math.round(r.cpuPercent)} %`,
+  `${ms(r.partialCpuMs)} / ${ms(r.partialWaitMs)}`,
   r.peakQueueDepth,
   r.crossTalk,
   r.loadAvg,
 ];
-const HEADERS = ['sessions', 'finals', 'lost', 'WER', 'final latency p50 / p95 / max', 'first partial p50 / p95', 'partials/utt', 'server RSS', 'server CPU', 'max queue', 'cross-talk', 'load avg (1 min, at end)'];
+const HEADERS = ['sessions', 'finals', 'lost', 'WER', 'final latency p50 / p95 / max', 'first partial p50 / p95', 'partials/utt', 'server RSS', 'server CPU', 'CPU / wait per partial', 'max queue', 'cross-talk', 'load avg (1 min, at end)'];
 
 const results: Array<LoadResult & { loadAvg: string }> = [];
 console.error(

@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { CrossCheckEngine } from './cross-check-engine.ts';
 import type { AsrEngine } from './engine.ts';
 import { MoonshineEngine } from './moonshine-engine.ts';
+import { threadTime, threadTimeSince } from './thread-cpu.ts';
 import type { ModelLocation, WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 const { models, threads } = workerData as WorkerData;
@@ -92,8 +93,9 @@ async function transcribe(request: Extract<WorkerRequest, { type: 'transcribe' }
   try {
     const engine = engines.get(request.model);
     if (!engine) throw new Error(`model ${request.model} is not loaded in this worker`);
+    const started = threadTime();
     const transcript = await engine.transcribe(request.samples, { ...request.options, signal: controller.signal });
-    port.postMessage({ type: 'result', id: request.id, transcript } satisfies WorkerReply);
+    port.postMessage({ type: 'result', id: request.id, transcript: { ...transcript, thread: threadTimeSince(started) } } satisfies WorkerReply);
   } catch (e) {
     const error = e as Error;
     port.postMessage({ type: 'error', id: request.id, name: error.name, message: error.message } satisfies WorkerReply);

@@ -1,3 +1,5 @@
+import type { ThreadTime } from './thread-cpu.ts';
+
 /** What every speech recognizer offers the recorder and the scheduler; Moonshine is the first, Whisper can join later. */
 export interface TranscribeOptions {
   /** Abandon the decode between steps (the result is then rejected with an AbortError). */
@@ -41,6 +43,8 @@ export interface Transcript {
   score?: SequenceScore;
   /** A cross-checked final (cross-check-engine.ts): both models wrote it, or the main model's text was kept or replaced. */
   crossCheck?: 'agreed' | 'kept' | 'replaced';
+  /** The inference thread's time on a CPU and waiting for one during the job (Linux; set by the engine's worker). */
+  thread?: ThreadTime;
 }
 
 /** Mean log-probability per token: a confidence comparable across hypotheses of different lengths. */

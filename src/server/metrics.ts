@@ -3,6 +3,7 @@
  * delay, GC, handles) once per process, and Earshot's own per server.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Transcript } from '../asr/engine.ts';
 
 export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
@@ -70,6 +71,7 @@ export class ServerMetrics {
   readonly partialLatency: Histogram;
   readonly inferenceSeconds: Histogram<'kind'>;
   readonly audioSeconds: Counter<'kind'>;
+  readonly threadSeconds: Counter<'kind' | 'state'>;
   private readonly inferenceTotals = { final: { processing: 0, audio: 0 }, partial: { processing: 0, audio: 0 } };
 
   constructor(live: LiveValues) {
@@ -150,6 +152,11 @@ export class ServerMetrics {
     this.partialLatency = histogram('earshot_partial_latency_seconds', 'A partial job from its audio to its transcript (queue wait and inference).');
     this.inferenceSeconds = histogram('earshot_inference_seconds', 'Engine time of one inference job, by kind (final|partial).', ['kind']);
     this.audioSeconds = counter('earshot_inference_audio_seconds_total', 'Seconds of audio transcribed by inference jobs, by kind.', ['kind']);
+    this.threadSeconds = counter(
+      'earshot_inference_thread_seconds_total',
+      "Inference threads' time during jobs, by kind and state: on a CPU (state=run: the jobs' CPU cost) or runnable but waiting for one (state=wait: a busy machine). Linux only.",
+      ['kind', 'state'],
+    );
     gauge(
       'earshot_realtime_factor',
       'Engine seconds per second of audio since start, by kind (lower is faster).',
@@ -164,8 +171,12 @@ export class ServerMetrics {
   }
 
   /** Scheduler hook: one finished inference job. */
-  inferenceDone(kind: 'final' | 'partial', processingMs: number, audioSeconds: number, latencyMs: number): void {
+  inferenceDone(kind: 'final' | 'partial', { processingMs, audioSeconds, thread }: Transcript, latencyMs: number): void {
     if (kind === 'partial') this.partialLatency.observe(latencyMs / 1000);
+    if (thread) {
+      this.threadSeconds.inc({ kind, state: 'run' }, thread.runMs / 1000);
+      this.threadSeconds.inc({ kind, state: 'wait' }, thread.waitMs / 1000);
+    }
     this.inferenceSeconds.observe({ kind }, processingMs / 1000);
     this.audioSeconds.inc({ kind }, audioSeconds);
     this.inferenceTotals[kind].processing += processingMs / 1000;

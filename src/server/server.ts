@@ -652,7 +652,7 @@ export class EarshotServer {
     const previous = scheduler.onJobDone;
     const hook = (kind: 'final' | 'partial', t: Transcript, latencyMs: number) => {
       previous?.(kind, t, latencyMs);
-      this.metrics.inferenceDone(kind, t.processingMs, t.audioSeconds, latencyMs);
+      this.metrics.inferenceDone(kind, t, latencyMs);
     };
     scheduler.onJobDone = hook;
     this.unhook = () => {

@@ -170,6 +170,9 @@ describe('HTTP routes', () => {
     assert.ok((await metricValue(t.http, 'earshot_final_latency_seconds_count'))! >= 1);
     assert.match(text, /^earshot_inference_seconds_count\{kind="final"\} [1-9]/m);
     assert.match(text, /^earshot_realtime_factor\{kind="final"\} 0\.\d+/m);
+    // The finals' CPU time, measured in the inference thread (Linux schedstat).
+    const finalCpu = Number(/^earshot_inference_thread_seconds_total\{kind="final",state="run"\} ([0-9.e+-]+)$/m.exec(text)?.[1]);
+    assert.ok(finalCpu > 0, `final CPU seconds ${finalCpu}`);
     assert.match(text, /^earshot_errors_total\{code="MISSING_FILE"\} 1$/m);
     const vad = (kind: string) => Number(new RegExp(`^earshot_vad_windows_total\\{kind="${kind}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
     assert.ok(vad('window') > 0 && vad('run') > 0 && vad('run') <= vad('window'), `VAD windows ${vad('window')}, runs ${vad('run')}`);
