@@ -42,7 +42,10 @@ async function warmUp(engine: AsrEngine): Promise<void> {
   for (let i = 0; i < 2; i++) await engine.transcribe(noise);
 }
 
-/** A worker holding a model twice (for partials and as another's cross-check) loads it once, as first asked. */
+/**
+ * A worker holding a model twice (for partials and as another's cross-check) loads it once, as its own entry asks
+ * (main models load first): partials keep the graph that reads prefixes and drafts in one call.
+ */
 async function load({ name, dir, prefixes }: ModelLocation): Promise<MoonshineEngine> {
   let engine = loaded.get(name);
   if (!engine) {
@@ -54,14 +57,12 @@ async function load({ name, dir, prefixes }: ModelLocation): Promise<MoonshineEn
 }
 
 try {
-  for (const model of models) {
-    const engine = await load(model);
-    if (!model.checkWith) engines.set(model.name, engine);
-    else {
-      const check = await load(model.checkWith);
-      engines.set(model.name, new CrossCheckEngine(engine, check));
-      if (!engines.has(model.checkWith.name)) engines.set(model.checkWith.name, check);
-    }
+  for (const model of models) engines.set(model.name, await load(model));
+  for (const { name, checkWith } of models) {
+    if (!checkWith) continue;
+    const check = await load(checkWith);
+    engines.set(name, new CrossCheckEngine(loaded.get(name)!, check));
+    if (!engines.has(checkWith.name)) engines.set(checkWith.name, check);
   }
   port.postMessage({ type: 'ready' } satisfies WorkerReply);
 } catch (e) {
