@@ -108,14 +108,17 @@ export class MoonshineEngine implements AsrEngine {
     for (const [present, past] of this.crossCache) start.cache[past] = cross[present]!;
     for (const [, past] of this.selfCache) start.cache[past] = this.emptyCache;
     const maxTokens = Math.max(MIN_TOKEN_CAP, Math.ceil(audioSeconds * MAX_TOKENS_PER_SECOND));
+    // The last plain greedy decode: scoring a sequence that begins with its tokens resumes from there.
+    let decoded: Decoding | undefined;
     return {
       decode: async (beams = 1, prefix = [], draft = []) => {
         if (!Number.isInteger(beams) || beams < 1 || beams >= TOP_K) throw new RangeError(`beams must be a whole number from 1 to ${TOP_K - 1} (got ${beams})`);
         if ((prefix.length || draft.length) && beams > 1) throw new RangeError('a prefix or a draft is for greedy decoding only');
         const best = beams === 1 ? await this.greedy(start, maxTokens, prefix, draft, signal) : await this.beamSearch(start, beams, maxTokens, signal);
+        if (beams === 1 && !prefix.length && !draft.length) decoded = best;
         return { text: decodeTokens(best.tokens), tokens: best.tokens, score: { logProb: best.logProb, tokens: best.tokens.length + 1 } };
       },
-      score: (tokens) => this.forced(start, tokens, signal),
+      score: (tokens) => this.forced(this.resumed(start, decoded, tokens), tokens, signal),
     };
   }
 
@@ -147,7 +150,7 @@ export class MoonshineEngine implements AsrEngine {
    * same last-partial WER).
    */
   private async greedy(start: Decoding, maxTokens: number, prefix: number[], draft: number[], signal?: AbortSignal): Promise<Decoding> {
-    const d: Decoding = { ...start, tokens: [...prefix] }; // one hypothesis: extended in place
+    const d: Decoding = { ...start, tokens: [...prefix], steps: [] }; // one hypothesis: extended in place
     let ids = [start.last, ...prefix];
     if (this.prefill && draft.length && d.tokens.length < maxTokens) {
       const checked = draft.slice(0, maxTokens - d.tokens.length);
@@ -159,9 +162,11 @@ export class MoonshineEngine implements AsrEngine {
       let agreed = 0;
       for (; ; agreed++) {
         const choice = Number(choices[agreed * TOP_K]);
-        d.logProb += logProbs[agreed * TOP_K]!;
+        const logProb = logProbs[agreed * TOP_K]!;
+        d.logProb += logProb;
         if (choice === END_TOKEN) return d;
         d.tokens.push(choice);
+        d.steps!.push(logProb);
         if (d.tokens.length >= maxTokens) return d;
         if (agreed === checked.length || choice !== checked[agreed]) break;
       }
@@ -172,9 +177,11 @@ export class MoonshineEngine implements AsrEngine {
     for (; d.tokens.length < maxTokens; ids = [d.last]) {
       const { out, cache } = await this.advance(d, this.topFetch, signal, ids);
       const next = Number((out[TOP_TOKENS]!.data as BigInt64Array)[0]);
-      d.logProb += (out[TOP_LOGPROBS]!.data as Float32Array)[0]!;
+      const logProb = (out[TOP_LOGPROBS]!.data as Float32Array)[0]!;
+      d.logProb += logProb;
       if (next === END_TOKEN) break;
       d.tokens.push(next);
+      d.steps!.push(logProb);
       d.last = next;
       d.cache = cache;
     }
@@ -208,10 +215,27 @@ export class MoonshineEngine implements AsrEngine {
     return [...ended, ...alive].reduce((a, b) => (perToken(b) > perToken(a) ? b : a));
   }
 
-  /** Log-probability of `tokens` then the end token under this model (forced decoding). */
-  private async forced(start: Decoding, tokens: number[], signal?: AbortSignal): Promise<SequenceScore> {
-    let d = start;
-    for (const token of [...tokens, END_TOKEN]) {
+  /**
+   * Where forced decoding of `tokens` may start: after the tokens they share with a greedy decode of the same audio,
+   * whose step log-probabilities and cache (cut back to those tokens) are what forced decoding would compute for them.
+   * A cross-check's two hypotheses mostly differ in a word or two, so scoring one costs the steps after the first
+   * difference instead of all of them.
+   */
+  private resumed(start: Decoding, decoded: Decoding | undefined, tokens: number[]): Decoding {
+    let shared = 0;
+    while (decoded?.steps && shared < decoded.tokens.length && tokens[shared] === decoded.tokens[shared]) shared++;
+    if (!decoded?.steps || shared === 0) return start;
+    let logProb = 0;
+    for (let i = 0; i < shared; i++) logProb += decoded.steps[i]!;
+    // decoded.cache holds START and every token but the last; resuming after `shared` tokens needs START and the first shared − 1.
+    const cache = truncatedCache(decoded.cache, this.selfCache, shared, decoded.tokens.length);
+    return { tokens: tokens.slice(0, shared), logProb, last: tokens[shared - 1]!, cache };
+  }
+
+  /** Log-probability of `tokens` then the end token under this model (forced decoding), from `from` on. */
+  private async forced(from: Decoding, tokens: number[], signal?: AbortSignal): Promise<SequenceScore> {
+    let d = from;
+    for (const token of [...tokens.slice(from.tokens.length), END_TOKEN]) {
       const { out, cache } = await this.advance(d, this.scoreFetch, signal);
       d = { tokens: d.tokens, logProb: d.logProb + (out[LOGPROBS]!.data as Float32Array)[token]!, last: token, cache };
     }
@@ -273,6 +297,8 @@ interface Decoding {
   logProb: number;
   last: number;
   cache: Cache;
+  /** Greedy only: each token's log-probability, in order. */
+  steps?: number[];
 }
 
 function cacheNames(layers: number, half: 'encoder' | 'decoder'): CacheNames {

@@ -37,6 +37,17 @@ describe('decoding with scores (real models, real speech)', () => {
     assert.ok((await heard.score([...greedy.tokens].reverse())).logProb < greedy.score.logProb - 10);
   });
 
+  it('scoring after a greedy decode resumes from the tokens they share, with the score from scratch exactly', async () => {
+    const samples = clipSamples(clip('sense_and_sensibility_01_austen_64kb-0880.wav'));
+    const decodedFirst = await base.encode(samples);
+    const greedy = await decodedFirst.decode();
+    const other = (await tiny.transcribe(samples)).tokens!;
+    const fromScratch = () => base.encode(samples);
+    for (const tokens of [other, greedy.tokens, greedy.tokens.slice(0, 3), [...greedy.tokens.slice(0, -2), 29871, ...greedy.tokens.slice(-2)], [5, 6, 7]]) {
+      assert.deepEqual(await decodedFirst.score(tokens), await (await fromScratch()).score(tokens), tokens.join(' '));
+    }
+  });
+
   it('models with one vocabulary score each other\'s hypotheses', async () => {
     const samples = clipSamples(clip('sense_and_sensibility_01_austen_64kb-0880.wav'));
     const ours = await (await base.encode(samples)).decode();
