@@ -150,7 +150,8 @@ export class MoonshineEngine implements AsrEngine {
    * same last-partial WER).
    */
   private async greedy(start: Decoding, maxTokens: number, prefix: number[], draft: number[], signal?: AbortSignal): Promise<Decoding> {
-    const d: Decoding = { ...start, tokens: [...prefix], steps: [] }; // one hypothesis: extended in place
+    const steps: number[] = [];
+    const d: Decoding = { ...start, tokens: [...prefix], steps }; // one hypothesis: extended in place
     let ids = [start.last, ...prefix];
     if (this.prefill && draft.length && d.tokens.length < maxTokens) {
       const checked = draft.slice(0, maxTokens - d.tokens.length);
@@ -166,7 +167,7 @@ export class MoonshineEngine implements AsrEngine {
         d.logProb += logProb;
         if (choice === END_TOKEN) return d;
         d.tokens.push(choice);
-        d.steps!.push(logProb);
+        steps.push(logProb);
         if (d.tokens.length >= maxTokens) return d;
         if (agreed === checked.length || choice !== checked[agreed]) break;
       }
@@ -181,7 +182,7 @@ export class MoonshineEngine implements AsrEngine {
       d.logProb += logProb;
       if (next === END_TOKEN) break;
       d.tokens.push(next);
-      d.steps!.push(logProb);
+      steps.push(logProb);
       d.last = next;
       d.cache = cache;
     }
@@ -222,11 +223,12 @@ export class MoonshineEngine implements AsrEngine {
    * difference instead of all of them.
    */
   private resumed(start: Decoding, decoded: Decoding | undefined, tokens: number[]): Decoding {
+    if (!decoded?.steps) return start;
     let shared = 0;
-    while (decoded?.steps && shared < decoded.tokens.length && tokens[shared] === decoded.tokens[shared]) shared++;
-    if (!decoded?.steps || shared === 0) return start;
-    let logProb = 0;
-    for (let i = 0; i < shared; i++) logProb += decoded.steps[i]!;
+    while (shared < decoded.tokens.length && tokens[shared] === decoded.tokens[shared]) shared++;
+    if (shared === 0) return start;
+    // Summed in the order forced decoding sums them, so the score is the same to the bit.
+    const logProb = decoded.steps.slice(0, shared).reduce((sum, p) => sum + p, 0);
     // decoded.cache holds START and every token but the last; resuming after `shared` tokens needs START and the first shared − 1.
     const cache = truncatedCache(decoded.cache, this.selfCache, shared, decoded.tokens.length);
     return { tokens: tokens.slice(0, shared), logProb, last: tokens[shared - 1]!, cache };
