@@ -1,3 +1,5 @@
+import { spelledNumber } from '../src/asr/words.ts';
+
 /**
  * Word error rate with the normalizer every Earshot number uses: lowercase, punctuation removed, hyphens split,
  * "mr" → "mister", British → American spelling, whole numbers under 100 written as words ("10" → "ten": the models
@@ -10,19 +12,6 @@ const BRITISH_TO_AMERICAN: Record<string, string> = {
   travelled: 'traveled', travelling: 'traveling', grey: 'gray', programme: 'program', theatre: 'theater',
 };
 const ABBREVIATIONS: Record<string, string> = { mr: 'mister', mrs: 'missus', dr: 'doctor', st: 'saint' };
-const UNITS = 'zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen'.split(' ');
-const TENS = ['', '', 'twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy', 'eighty', 'ninety'];
-
-/**
- * "42" → ["forty", "two"]. Only under 100: larger numbers are read in more than one way ("1990": "nineteen ninety",
- * "one thousand nine hundred ninety"), so they are left as written.
- */
-function numberWords(word: string): string[] | undefined {
-  if (!/^\d{1,2}$/.test(word)) return undefined;
-  const n = Number(word);
-  if (n < 20) return [UNITS[n]!];
-  return n % 10 ? [TENS[Math.floor(n / 10)]!, UNITS[n % 10]!] : [TENS[n / 10]!];
-}
 
 export function normalizeWords(text: string): string[] {
   return text
@@ -32,7 +21,7 @@ export function normalizeWords(text: string): string[] {
     .replace(/'(?!\p{L})|(?<!\p{L})'/gu, ' ')
     .split(/\s+/)
     .filter(Boolean)
-    .flatMap((w) => numberWords(w) ?? [ABBREVIATIONS[w] ?? BRITISH_TO_AMERICAN[w] ?? w]);
+    .flatMap((w) => spelledNumber(w) ?? [ABBREVIATIONS[w] ?? BRITISH_TO_AMERICAN[w] ?? w]);
 }
 
 /** Edit distance between word sequences (substitutions + deletions + insertions). */

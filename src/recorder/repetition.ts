@@ -3,6 +3,7 @@
  * decoder loop (a person saying a phrase four times and a model looping look alike); hallucination-guard.ts asks
  * the audio. Word positions here index the hypothesis split on whitespace.
  */
+import { spelledNumber } from '../asr/words.ts';
 
 export interface Repetition {
   /** Index of the first word of the first occurrence. */
@@ -23,12 +24,10 @@ const MAX_PHRASE_WORDS = 12;
 /** Phrases this short need three occurrences to be suspect: "five five", "thank you thank you" are everyday speech. */
 const SHORT_PHRASE_WORDS = 2;
 
-const NUMBER_WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten'];
-
 /** Case, punctuation and digit spelling removed, so that "10 of cloves," and "ten of cloves" compare equal. */
 export function normalizeWord(word: string): string {
   const w = word.toLowerCase().replace(/[^\p{L}\p{N}']/gu, '');
-  return NUMBER_WORDS[Number(w)] !== undefined && /^\d+$/.test(w) ? NUMBER_WORDS[Number(w)]! : w;
+  return spelledNumber(w)?.join(' ') ?? w;
 }
 
 /**
