@@ -124,6 +124,9 @@ export interface SchedulerStats {
   finalsOverflowed: number;
   /** Finals of sessions ahead of real time (served after real-time ones). */
   finalsAhead: number;
+  /** Finals their requester gave up (a speculative final when speech resumed): still queued, or running (work lost). */
+  finalsWithdrawn: number;
+  finalsAbandoned: number;
   /** Jobs on a worker that died: retried once on another. */
   workerDeaths: number;
   timeouts: number;
@@ -186,6 +189,8 @@ export class InferenceScheduler {
     finalsPreempted: 0,
     finalsOverflowed: 0,
     finalsAhead: 0,
+    finalsWithdrawn: 0,
+    finalsAbandoned: 0,
     workerDeaths: 0,
     timeouts: 0,
   };
@@ -278,10 +283,13 @@ export class InferenceScheduler {
     const queued = this.finals.indexOf(job);
     if (queued >= 0) {
       this.finals.splice(queued, 1);
+      this.stats.finalsWithdrawn++;
       job.reject(abortError());
       this.updateQueueStats();
     }
-    this.running.find((r) => r?.job === job)?.controller.abort();
+    const running = this.running.find((r) => r?.job === job);
+    if (running) this.stats.finalsAbandoned++;
+    running?.controller.abort();
   }
 
   private dropPartial(job: Job, reason: 'partialsSuperseded' | 'partialsStale'): void {

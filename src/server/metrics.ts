@@ -46,6 +46,8 @@ const JOB_OUTCOMES: Record<string, string> = {
   finalsPreempted: 'final_preempted',
   finalsOverflowed: 'final_overflowed',
   finalsAhead: 'final_ahead',
+  finalsWithdrawn: 'final_withdrawn',
+  finalsAbandoned: 'final_abandoned',
   workerDeaths: 'worker_death',
   timeouts: 'timeout',
 };
@@ -131,7 +133,7 @@ export class ServerMetrics {
     gauge('earshot_inference_running', 'Inference jobs running in the workers now.', (g) => g.set(live.schedulerStats()?.running ?? 0));
     totals(
       'earshot_inference_jobs_total',
-      'Inference jobs of the shared scheduler by outcome: final_done, partial_done; partials dropped (partial_superseded by the same session, partial_stale, partial_preempted for a final); final_preempted (of a session ahead of real time, requeued), final_overflowed (run on the realtime model), final_ahead (of a session ahead of real time); worker_death; timeout.',
+      'Inference jobs of the shared scheduler by outcome: final_done, partial_done; partials dropped (partial_superseded by the same session, partial_stale, partial_preempted for a final); final_preempted (of a session ahead of real time, requeued), final_overflowed (run on the realtime model), final_ahead (of a session ahead of real time); final_withdrawn and final_abandoned (given up by the recorder, e.g. a speculative final when speech resumed: still queued, or running, its work lost); worker_death; timeout.',
       'outcome',
       () => {
         const stats = live.schedulerStats();

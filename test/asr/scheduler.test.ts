@@ -86,6 +86,19 @@ describe('inference scheduler', () => {
     assert.equal((await next).text, 'e 2');
   });
 
+  it('counts finals given up while queued (withdrawn) and while running (abandoned)', async () => {
+    const engine = controlledEngine('e', []);
+    const scheduler = new InferenceScheduler({ lanes: [lane(engine)] });
+    const [first, second] = [new AbortController(), new AbortController()];
+    const running = scheduler.forSession('a').final(audio(1), first.signal);
+    const queued = scheduler.forSession('b').final(audio(2), second.signal);
+    second.abort();
+    await assert.rejects(queued, { name: 'AbortError' });
+    first.abort();
+    await assert.rejects(running, { name: 'AbortError' });
+    assert.deepEqual([scheduler.stats.finalsWithdrawn, scheduler.stats.finalsAbandoned, scheduler.stats.finalsDone], [1, 1, 0]);
+  });
+
   it('cancelling a session drops its queued jobs', async () => {
     const engine = controlledEngine('e', []);
     const scheduler = new InferenceScheduler({ lanes: [lane(engine)] });
