@@ -124,8 +124,9 @@ export interface SchedulerStats {
   finalsOverflowed: number;
   /** Finals of sessions ahead of real time (served after real-time ones). */
   finalsAhead: number;
-  /** Finals their requester gave up (a speculative final when speech resumed): still queued, or running (work lost). */
+  /** Finals their requester gave up while queued (a speculative final when speech resumed, a closed session). */
   finalsWithdrawn: number;
+  /** Finals their requester gave up while they ran: the work so far is lost. */
   finalsAbandoned: number;
   /** Jobs on a worker that died: retried once on another. */
   workerDeaths: number;
@@ -288,8 +289,10 @@ export class InferenceScheduler {
       this.updateQueueStats();
     }
     const running = this.running.find((r) => r?.job === job);
-    if (running) this.stats.finalsAbandoned++;
-    running?.controller.abort();
+    if (running) {
+      this.stats.finalsAbandoned++;
+      running.controller.abort();
+    }
   }
 
   private dropPartial(job: Job, reason: 'partialsSuperseded' | 'partialsStale'): void {
