@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Earshot server image: the compiled server and web client, production dependencies only, the default models in a
 # layer of their own. Build: docker build -t earshot .   Run: docker run -p 8000:8000 earshot
-# (not built on the project's machines, which have no container runtime: see README, "Deploying").
+# (not built on the project's machines, which have no container runtime: see docs/deploy.md).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -39,7 +39,7 @@ RUN EARSHOT_MODELS_DIR=/models node bin/earshot.js models pull --default
 
 # 4. What runs: non-root, models in their own layer (they change far less often than the code).
 FROM ${NODE_IMAGE}
-# The memory settings `npm start` uses (README, Performance): two glibc arenas, big buffers given back when freed, a 1 MB young generation.
+# The memory settings `npm start` uses (docs/decisions/0012-memory-settings.md): two glibc arenas, big buffers given back when freed, a 1 MB young generation.
 ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=2 \
     MALLOC_MMAP_THRESHOLD_=4194304 \
