@@ -2,6 +2,7 @@ import { ModelStore } from '../models/store.ts';
 import { TranscriptionService } from '../recorder/transcription-service.ts';
 import { ConfigError, resolveServerConfig, SERVE_USAGE } from '../server/config.ts';
 import { stderrLogger } from '../server/logger.ts';
+import { isLoopbackHost } from '../server/security.ts';
 import { EarshotServer } from '../server/server.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -39,7 +40,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const wyoming = server.wyomingAddress;
   if (wyoming) log.info(`Wyoming on ${wyoming.address}:${wyoming.port} (no authentication: Home Assistant sends none)`);
   if (config.token) log.info('token required on the WebSocket routes, /v1/* and /metrics');
-  if (!['127.0.0.1', 'localhost', '::1'].includes(config.host) && !config.token) {
+  if (!isLoopbackHost(config.host) && !config.token) {
     log.warn(`listening on ${config.host} without EARSHOT_TOKEN: anyone who can reach this port can use it`);
   }
 

@@ -1,5 +1,6 @@
 import type { Server, Socket } from 'node:net';
 import { clientGroup, normalizeAddress } from './client-limits.ts';
+import { rawErrorResponse } from './http-errors.ts';
 
 export interface ConnectionAdmissionConfig {
   /** TCP connections one address may hold open at once. */
@@ -39,11 +40,8 @@ const SWEEP_EVERY_MS = 1000;
 const REFUSED_LINGER_MS = 1000;
 /** At most one onRefusal call this often. */
 const REFUSAL_NOTICE_EVERY_MS = 60_000;
-const REFUSAL_BODY = 'too many connections from this address\n';
 /** The same bytes for every refusal: nothing is built per refused connection. */
-const REFUSAL = Buffer.from(
-  `HTTP/1.1 429 Too Many Requests\r\nRetry-After: 5\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${REFUSAL_BODY.length}\r\n\r\n${REFUSAL_BODY}`,
-);
+const REFUSAL = Buffer.from(rawErrorResponse(429, 'too many connections from this address\n', { 'Retry-After': '5' }));
 
 function ignore(): void {}
 function destroySocket(this: Socket): void {

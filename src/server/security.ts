@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import { TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/seed-messages.ts';
 
 /**
@@ -67,12 +68,21 @@ export function tokenMatches(expected: string, given: string | undefined): boole
   return timingSafeEqual(a, b);
 }
 
-const LOCAL_HOSTNAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+/**
+ * The one loopback rule: `localhost`, 127.0.0.0/8 and ::1 (bracketed or not, IPv4-mapped or not). Used for a bind
+ * address (only this machine can connect) and for a browser origin's host (a page served from this machine).
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h === '::1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return isIP(v4) === 4 && v4.startsWith('127.');
+}
 
 /**
  * Browser origin check (cross-site WebSocket hijacking / CSRF guard). Allowed: no Origin header (not a browser),
- * the server's own origin (Origin host equals the Host header), http(s) pages on localhost / 127.0.0.1 / [::1] at any
- * port, and the configured list ("*" allows all). Everything else, "null" included, is refused.
+ * the server's own origin (Origin host equals the Host header), http(s) pages on a loopback host (isLoopbackHost) at
+ * any port, and the configured list ("*" allows all). Everything else, "null" included, is refused.
  *
  * `sameOriginByHost` is false when the server listens on loopback only: a page that reached it under a foreign name
  * can only have done so by DNS rebinding, so there the Host header is not trusted and only local origins pass.
@@ -89,7 +99,7 @@ export function originAllowed(req: IncomingMessage, allowed: readonly string[], 
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
   if (allowed.includes(url.origin)) return true;
-  if (LOCAL_HOSTNAMES.has(url.hostname)) return true;
+  if (isLoopbackHost(url.hostname)) return true;
   if (!sameOriginByHost) return false;
   const host = req.headers.host?.toLowerCase();
   return host !== undefined && url.host.toLowerCase() === host;

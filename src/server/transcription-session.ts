@@ -6,7 +6,7 @@ import type { RecorderConfig } from '../recorder/recorder-config.ts';
 import type { TranscriptionService } from '../recorder/transcription-service.ts';
 import type { Logger } from './logger.ts';
 import type { ServerMetrics } from './metrics.ts';
-import type { ErrorCode } from './protocol.ts';
+import type { ErrorCode } from '../protocol/seed-messages.ts';
 
 /**
  * The transport-neutral session core: PCM16 in (any rate), events out, commands in (start, stop/commit, close). Every

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { writeWav } from '../../src/audio/wav.ts';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
-import type { ServerMessage } from '../../src/server/protocol.ts';
+import type { ServerMessage } from '../../src/protocol/seed-messages.ts';
 import type { TranscriptionService } from '../../src/recorder/transcription-service.ts';
 import {
   clip,

@@ -9,7 +9,7 @@ import { Recorder } from '../../src/recorder/recorder.ts';
 import type { TranscriptionService } from '../../src/recorder/transcription-service.ts';
 import { silentLogger } from '../../src/server/logger.ts';
 import { metricTotal, ServerMetrics } from '../../src/server/metrics.ts';
-import { MAX_AUDIO_FRAME_BYTES, type ServerMessage } from '../../src/server/protocol.ts';
+import { MAX_AUDIO_FRAME_BYTES, type ServerMessage } from '../../src/protocol/seed-messages.ts';
 import { SeedWebSocketSession } from '../../src/server/protocols/seed-websocket.ts';
 import type { WebSocketLike } from '../../src/server/protocols/websocket-adapter.ts';
 import type { SessionHost } from '../../src/server/transcription-session.ts';

@@ -1,7 +1,7 @@
 import { after, before } from 'node:test';
 import { wer } from '../../bench/wer.ts';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
-import type { ServerMessage } from '../../src/server/protocol.ts';
+import type { ServerMessage } from '../../src/protocol/seed-messages.ts';
 import { silentLogger } from '../../src/server/logger.ts';
 import { EarshotServer, type EarshotServerOptions } from '../../src/server/server.ts';
 import { TranscriptionService } from '../../src/recorder/transcription-service.ts';

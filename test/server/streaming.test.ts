@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { resample } from '../../src/audio/resample.ts';
 import { EarshotClient, toPcm16 } from '../../src/client/earshot-client.ts';
-import type { ServerMessage } from '../../src/server/protocol.ts';
+import type { ServerMessage } from '../../src/protocol/seed-messages.ts';
 import { metricTotal } from '../../src/server/metrics.ts';
 import { clip, clipSamples, concat, conversation, finals, record, sharedService, silence, startServer, transcribeOver, werOf, serverForSuite } from './helpers.ts';
 import { normalizeWords } from '../../bench/wer.ts';

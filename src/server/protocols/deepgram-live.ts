@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { splitWords } from '../../asr/words.ts';
 import { decodeG711 } from '../../audio/g711.ts';
 import type { RecorderConfig } from '../../recorder/recorder-config.ts';
-import { MAX_AUDIO_FRAME_BYTES } from '../protocol.ts';
+import { MAX_AUDIO_FRAME_BYTES } from '../../protocol/seed-messages.ts';
 import { TranscriptionSession, type SessionEvent, type SessionHost } from '../transcription-session.ts';
 import { socketTransport, toBuffer, WebSocketProtocol, type WebSocketLike } from './websocket-adapter.ts';
 

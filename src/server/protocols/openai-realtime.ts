@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { decodeG711, type G711Law } from '../../audio/g711.ts';
 import type { RecorderConfig } from '../../recorder/recorder-config.ts';
-import type { ErrorCode } from '../protocol.ts';
+import type { ErrorCode } from '../../protocol/seed-messages.ts';
 import { TranscriptionSession, type SessionEvent, type SessionHost } from '../transcription-session.ts';
 import { socketTransport, toBuffer, WebSocketProtocol, type WebSocketLike } from './websocket-adapter.ts';
 

@@ -1,11 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import busboy from 'busboy';
 import { decodeAudioFile } from '../../audio/audio-file.ts';
 import { AudioFormatError } from '../../audio/wav.ts';
 import { ASR_SAMPLE_RATE } from '../../asr/engine.ts';
@@ -13,10 +10,12 @@ import type { FinalTranscript, RecorderError } from '../../recorder/recorder.ts'
 import { wordTimestamps, type TimedWord } from '../../recorder/word-timestamps.ts';
 import type { RecorderConfig } from '../../recorder/recorder-config.ts';
 import type { TranscriptionService } from '../../recorder/transcription-service.ts';
+import { ApiError, apiErrorBody, sendApiError } from '../http-errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import type { SlotRefusal } from '../transcription-session.ts';
 import type { UploadQueue } from '../upload-queue.ts';
+import { checkRequest, receiveUpload } from './multipart-upload.ts';
 
 export interface TranscriptionHost {
   /** The loaded service, or undefined while the models load (answered 503). */
@@ -47,36 +46,6 @@ const RETRY_AFTER_SECONDS = '5';
  * (25 s each at most) after its audio was fed, so this covers it (5.8 MB of 16 kHz floats).
  */
 const WORD_AUDIO_SECONDS = 90;
-
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** OpenAI-style error body: {"error": {"message", "type", "code"}}. */
-export function sendApiError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = JSON.stringify({ error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', code } });
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...headers });
-  res.end(body);
-}
-
-interface Upload {
-  /** The file part was written to the temporary file. */
-  file: boolean;
-  filename?: string;
-  fields: Record<string, string>;
-  /** `timestamp_granularities[]` may be given more than once. */
-  granularities: string[];
-}
 
 /**
  * POST /v1/audio/transcriptions, OpenAI-compatible: multipart/form-data with `file` (WAV natively, other formats via
@@ -120,7 +89,7 @@ export async function handleTranscription(req: IncomingMessage, res: ServerRespo
       status(error.status);
       if (res.headersSent && !res.writableEnded) {
         // Inside an event stream: the error as an event (the openai SDK raises it), then the end.
-        res.end(`data: ${JSON.stringify({ type: 'error', error: { message: error.message, type: error.status >= 500 ? 'server_error' : 'invalid_request_error', code: error.code } })}\n\n`);
+        res.end(`data: ${JSON.stringify({ type: 'error', error: apiErrorBody(error.status, error.code, error.message) })}\n\n`);
         return;
       }
       const capacity = error.status === 503 || error.status === 429;
@@ -197,59 +166,6 @@ function asApiError(e: unknown): ApiError | undefined {
   const status = e.code === 'FFMPEG_MISSING' ? 415 : e.code === 'AUDIO_TOO_LONG' ? 413 : 400;
   // Never show the server's temp file path: every mention of it (ffmpeg repeats it) becomes "the upload".
   return new ApiError(status, e.code, e.message.replace(/(file:)?\S*earshot-upload-[0-9a-f-]+/g, 'the upload'));
-}
-
-/** What can be refused before the body is read: the content type and a declared length over the limit. */
-function checkRequest(req: IncomingMessage, maxBytes: number): void {
-  if (!/^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '')) {
-    throw new ApiError(400, 'BAD_REQUEST', 'expected a multipart/form-data body with the audio in a "file" field');
-  }
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes + 64 * 1024) {
-    throw new ApiError(413, 'FILE_TOO_LARGE', `upload of ${declared} bytes is over the limit of ${maxBytes} bytes`);
-  }
-}
-
-/** Parses the multipart body; the file part is streamed to `file` (up to `maxBytes`), the fields are kept. */
-function receiveUpload(req: IncomingMessage, maxBytes: number, file: string): Promise<Upload> {
-  return new Promise((resolve, reject) => {
-    let bb: busboy.Busboy;
-    try {
-      bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 1, fields: 32, fieldSize: 64 * 1024, parts: 40 } });
-    } catch (e) {
-      reject(new ApiError(400, 'BAD_REQUEST', `bad multipart body: ${(e as Error).message}`));
-      return;
-    }
-    const upload: Upload = { file: false, fields: {}, granularities: [] };
-    let failure: ApiError | undefined;
-    let written: Promise<void> = Promise.resolve();
-    bb.on('file', (name, stream, info) => {
-      if (name !== 'file') {
-        stream.resume();
-        return;
-      }
-      stream.on('limit', () => {
-        failure ??= new ApiError(413, 'FILE_TOO_LARGE', `file is over the upload limit of ${maxBytes} bytes`);
-      });
-      written = pipeline(stream, createWriteStream(file)).then(() => {
-        upload.file = !failure;
-        upload.filename = info.filename;
-      });
-    });
-    bb.on('field', (name, value) => {
-      if (name === 'timestamp_granularities[]' || name === 'timestamp_granularities') upload.granularities.push(value);
-      else upload.fields[name] = value;
-    });
-    bb.on('error', (e: Error) => reject(failure ?? new ApiError(400, 'BAD_REQUEST', `bad multipart body: ${e.message}`)));
-    bb.on('close', () => {
-      written.then(
-        () => (failure ? reject(failure) : resolve(upload)),
-        (e: Error) => reject(failure ?? e),
-      );
-    });
-    req.on('error', (e) => reject(new ApiError(400, 'BAD_REQUEST', `request failed: ${e.message}`)));
-    req.pipe(bb);
-  });
 }
 
 interface StreamResult {

@@ -8,7 +8,7 @@ import {
   MAX_TEXT_MESSAGE_BYTES,
   MIN_SAMPLE_RATE,
   type ServerMessage,
-} from '../protocol.ts';
+} from '../../protocol/seed-messages.ts';
 import { TranscriptionSession, type SessionEvent, type SessionHost } from '../transcription-session.ts';
 import { socketTransport, toBuffer, WebSocketProtocol, type WebSocketLike } from './websocket-adapter.ts';
 

@@ -1,4 +1,4 @@
-import { CLOSE_START_TIMEOUT, type ErrorCode } from '../protocol.ts';
+import { CLOSE_START_TIMEOUT, type ErrorCode } from '../../protocol/seed-messages.ts';
 import type { SessionTransport, TranscriptionSession } from '../transcription-session.ts';
 
 /** The part of a `ws` WebSocket an adapter uses (a fake one in unit tests). */
