@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { CATALOG } from '../models/catalog.ts';
 import type { ChatEndpoint } from './chat-completions.ts';
 import { normalizeAddress } from './client-limits.ts';
-import { DEFAULT_RECORDER_CONFIG } from '../recorder/recorder-config.ts';
+import { DEFAULT_RECORDER_CONFIG, type RecorderConfig } from '../recorder/recorder-config.ts';
+import { readRecorderSettings, RECORDER_SETTINGS } from './recorder-settings.ts';
 
 /** Everything `earshot serve` can be told; flags beat environment variables, which beat the defaults. */
 export interface ServerConfig {
@@ -92,6 +93,8 @@ export interface ServerConfig {
    * real-time client's utterance ends by maxUtteranceSeconds, 25 s, plus the final's latency).
    */
   drainMs: number;
+  /** The recorder settings of every session (recorder-settings.ts: the seed's parameters by flag and variable). */
+  recorder: Partial<RecorderConfig>;
 }
 
 export const DEFAULT_WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/dist');
@@ -125,6 +128,7 @@ export const DEFAULT_SERVER_CONFIG: Readonly<ServerConfig> = Object.freeze({
   sendHardLimitBytes: 4 * 1024 * 1024,
   shutdownMs: 4000,
   drainMs: 30000,
+  recorder: {},
 });
 
 /** A bad setting: one line naming it; the CLI prints it and exits with 2. */
@@ -132,19 +136,44 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** Every environment variable `earshot serve` reads (EARSHOT_MODELS_DIR: the model store's, EARSHOT_LOG_LEVEL: the CLI's). */
+export const SERVE_ENV_VARS: readonly string[] = [
+  'EARSHOT_PORT', 'EARSHOT_HOST', 'EARSHOT_TOKEN', 'EARSHOT_MAX_SESSIONS', 'EARSHOT_MAX_CONNECTIONS', 'EARSHOT_MAX_SESSIONS_PER_CLIENT',
+  'EARSHOT_MAX_CONNECTIONS_PER_CLIENT', 'EARSHOT_MAX_SOCKETS_PER_CLIENT', 'EARSHOT_CONNECT_RATE_PER_CLIENT', 'EARSHOT_TRUSTED_PROXIES',
+  'EARSHOT_START_TIMEOUT_MS', 'EARSHOT_AUDIO_IDLE_TIMEOUT_MS', 'EARSHOT_UPLOAD_CONCURRENCY', 'EARSHOT_UPLOAD_QUEUE', 'EARSHOT_ALLOWED_ORIGINS',
+  'EARSHOT_MODEL', 'EARSHOT_REALTIME_MODEL', 'EARSHOT_CHECK_MODEL', 'EARSHOT_THREADS', 'EARSHOT_PARALLELISM', 'EARSHOT_TIMEOUT_MS',
+  'EARSHOT_MAX_UPLOAD_MB', 'EARSHOT_WEB_ROOT', 'EARSHOT_MODELS_DIR', 'EARSHOT_CHAT_URL', 'EARSHOT_CHAT_MODEL', 'EARSHOT_CHAT_API_KEY',
+  'EARSHOT_TLS_CERT', 'EARSHOT_TLS_KEY', 'EARSHOT_WYOMING_PORT', 'EARSHOT_DRAIN_SECONDS', 'EARSHOT_LOG_LEVEL',
+  ...RECORDER_SETTINGS.map((r) => r.env),
+];
+
+/** Every `earshot serve` flag (all take a value). */
+export const SERVE_FLAGS = Object.fromEntries(
+  [
+    'port', 'host', 'token', 'max-sessions', 'max-sessions-per-client', 'max-connections-per-client', 'trusted-proxies', 'allowed-origins',
+    'model', 'realtime-model', 'check-model', 'threads', 'parallelism', 'web-root', 'tls-cert', 'tls-key', 'wyoming-port',
+    ...RECORDER_SETTINGS.map((r) => r.flag),
+  ].map((flag) => [flag, { type: 'string' as const }]),
+);
+
 export const SERVE_USAGE = `usage: earshot serve [--port 8000] [--host 127.0.0.1] [--token SECRET] [--max-sessions 48]
                      [--max-sessions-per-client 8] [--max-connections-per-client 16] [--trusted-proxies IP,IP]
                      [--allowed-origins URL,URL] [--model moonshine-base] [--realtime-model moonshine-tiny]
                      [--check-model moonshine-tiny|none] [--threads 1] [--parallelism N] [--web-root DIR] [--tls-cert FILE --tls-key FILE]
                      [--wyoming-port 10300]
-environment: EARSHOT_PORT EARSHOT_HOST EARSHOT_TOKEN EARSHOT_MAX_SESSIONS EARSHOT_MAX_CONNECTIONS
-             EARSHOT_MAX_SESSIONS_PER_CLIENT EARSHOT_MAX_CONNECTIONS_PER_CLIENT EARSHOT_MAX_SOCKETS_PER_CLIENT
-             EARSHOT_CONNECT_RATE_PER_CLIENT EARSHOT_TRUSTED_PROXIES
-             EARSHOT_START_TIMEOUT_MS EARSHOT_AUDIO_IDLE_TIMEOUT_MS EARSHOT_UPLOAD_CONCURRENCY EARSHOT_UPLOAD_QUEUE
-             EARSHOT_ALLOWED_ORIGINS EARSHOT_MODEL EARSHOT_REALTIME_MODEL EARSHOT_CHECK_MODEL EARSHOT_THREADS EARSHOT_PARALLELISM
-             EARSHOT_TIMEOUT_MS EARSHOT_MAX_UPLOAD_MB EARSHOT_WEB_ROOT EARSHOT_MODELS_DIR EARSHOT_CHAT_URL
-             EARSHOT_CHAT_MODEL EARSHOT_CHAT_API_KEY EARSHOT_TLS_CERT EARSHOT_TLS_KEY EARSHOT_WYOMING_PORT
-             EARSHOT_DRAIN_SECONDS EARSHOT_LOG_LEVEL`;
+recorder:            ${wrap(RECORDER_SETTINGS.map((r) => `[--${r.flag} ${r.kind === 'boolean' ? 'true|false' : 'N'}]`), 21)}
+environment: ${wrap(SERVE_ENV_VARS, 13)}
+every setting, its default and its seed name: docs/configuration.md`;
+
+/** Words joined into lines of at most 120 characters, continuation lines indented. */
+function wrap(words: readonly string[], indent: number): string {
+  const lines = [''];
+  for (const w of words) {
+    if (lines.at(-1)!.length + w.length + indent > 119 && lines.at(-1)) lines.push('');
+    lines[lines.length - 1] += `${lines.at(-1) ? ' ' : ''}${w}`;
+  }
+  return lines.join(`\n${' '.repeat(indent)}`);
+}
 
 /** Reads `earshot serve` flags and the environment; throws ConfigError with a one-line message. */
 export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -154,25 +183,7 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
       args: argv,
       allowPositionals: false,
       strict: true,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        token: { type: 'string' },
-        'max-sessions': { type: 'string' },
-        'max-sessions-per-client': { type: 'string' },
-        'max-connections-per-client': { type: 'string' },
-        'trusted-proxies': { type: 'string' },
-        'allowed-origins': { type: 'string' },
-        model: { type: 'string' },
-        'realtime-model': { type: 'string' },
-        'check-model': { type: 'string' },
-        threads: { type: 'string' },
-        parallelism: { type: 'string' },
-        'web-root': { type: 'string' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        'wyoming-port': { type: 'string' },
-      },
+      options: SERVE_FLAGS,
     }));
   } catch (e) {
     throw new ConfigError(`${(e as Error).message.split('\n')[0]}\n${SERVE_USAGE}`);
@@ -254,6 +265,7 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
     webRoot: webRoot ? path.resolve(webRoot) : d.webRoot,
     chat,
     drainMs: int('__none', 'EARSHOT_DRAIN_SECONDS', 0, 3600, d.drainMs / 1000) * 1000,
+    recorder: readRecorderSettings(pick, (message) => new ConfigError(message)),
   };
 }
 

@@ -35,7 +35,7 @@ export function methodNotAllowed(res: ServerResponse, allow: string): void {
 /** A whole plain-text HTTP/1.1 error response, written straight to a socket that no HTTP response object owns. */
 export function rawErrorResponse(status: number, body: string, headers: Record<string, string> = {}): string {
   const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\n${extra}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n${extra}Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
 
 /** What a socket whose request could not even be parsed is told. */

@@ -29,7 +29,7 @@ export interface EarshotServerOptions {
   /** The shared models, or their loading promise; may also be given later with useService(). */
   service?: TranscriptionService | Promise<TranscriptionService>;
   log?: Logger;
-  /** Recorder settings for every session (the CLI: its recorder flags; tests). */
+  /** Recorder settings for every session, over config.recorder (the `earshot serve` flags). */
   recorderConfig?: Partial<RecorderConfig>;
 }
 
@@ -102,7 +102,7 @@ export class EarshotServer {
       get draining() {
         return server.isDraining;
       },
-      recorderConfig: options.recorderConfig,
+      recorderConfig: { ...this.config.recorder, ...options.recorderConfig },
     };
     const tls = this.config.tls;
     const onRequest = httpRouter(this.ctx);

@@ -152,6 +152,9 @@ describe('earshot serve: start-up checks (one line, exit code)', () => {
       [['--model', 'whisper-large'], {}, /--model must be one of moonshine-tiny, moonshine-base/],
       [[], { EARSHOT_ALLOWED_ORIGINS: 'not a url' }, /EARSHOT_ALLOWED_ORIGINS must be a comma-separated list of origins/],
       [['--frobnicate'], {}, /Unknown option '--frobnicate'/],
+      // Recorder settings are checked at start too, not when the first session builds its recorder.
+      [['--silero-sensitivity', '2'], {}, /--silero-sensitivity must be a number from 0 to 1 \(got "2"\)/],
+      [[], { EARSHOT_POST_SPEECH_SILENCE_DURATION: 'x' }, /EARSHOT_POST_SPEECH_SILENCE_DURATION must be a number/],
     ];
     for (const [args, env, message] of cases) {
       const r = run(args, env);
