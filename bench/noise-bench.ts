@@ -8,7 +8,7 @@ import { ASR_SAMPLE_RATE } from '../src/asr/engine.ts';
 import { resample } from '../src/audio/resample.ts';
 import { EarshotClient } from '../src/client/earshot-client.ts';
 import type { FinalTranscript } from '../src/recorder/recorder.ts';
-import { TranscriptionService } from '../src/recorder/transcription-service.ts';
+import { TranscriptionService } from '../src/pipeline/transcription-service.ts';
 import { silentLogger } from '../src/server/logger.ts';
 import { EarshotServer } from '../src/server/server.ts';
 import { CONDITIONS, noisyDevSet, type Condition } from './noisy-dev-set.ts';

@@ -1,4 +1,4 @@
-import { TranscriptionService } from '../src/recorder/transcription-service.ts';
+import { TranscriptionService } from '../src/pipeline/transcription-service.ts';
 import { clipSamples, conversation } from '../test/fixtures/conversation.ts';
 import { SPEECH_CLIPS } from '../test/fixtures/speech.ts';
 import { percentile } from './stats.ts';

@@ -8,7 +8,7 @@
  */
 import { clipSamples, concat } from '../test/fixtures/conversation.ts';
 import { SPEECH_CLIPS, type SpeechClip } from '../test/fixtures/speech.ts';
-import { TranscriptionService } from '../src/recorder/transcription-service.ts';
+import { TranscriptionService } from '../src/pipeline/transcription-service.ts';
 import { transcribeSamples } from '../src/server/protocols/openai-transcriptions.ts';
 import { wordTimestamps } from '../src/recorder/word-timestamps.ts';
 

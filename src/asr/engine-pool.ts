@@ -39,6 +39,8 @@ interface Slot {
   job?: Job;
   /** Jobs sent to this worker while it is busy or being replaced (the scheduler never does; direct callers may). */
   waiting: Job[];
+  /** What each of its engines reported when it loaded. */
+  maxAudioSeconds: Record<string, number>;
 }
 
 /** One worker thread as the scheduler sees it: the models it holds, an engine per model, and whether it is up. */
@@ -74,7 +76,7 @@ export class EnginePool {
   onChange?: () => void;
 
   private constructor(private readonly options: EnginePoolOptions) {
-    this.slots = options.workers.map((models) => ({ models, live: false, waiting: [] }));
+    this.slots = options.workers.map((models) => ({ models, live: false, waiting: [], maxAudioSeconds: {} }));
   }
 
   static async start(options: EnginePoolOptions): Promise<EnginePool> {
@@ -108,11 +110,11 @@ export class EnginePool {
    * An AsrEngine whose transcribe() runs `name` on the first worker holding it, or on `slot`, where it may also be
    * the model a final model is cross-checked with.
    */
-  engine(name: string, slot = this.slots.find((s) => s.models.some((m) => m.name === name)), maxAudioSeconds = 30): AsrEngine {
+  engine(name: string, slot = this.slots.find((s) => s.models.some((m) => m.name === name))): AsrEngine {
     if (!slot?.models.some((m) => m.name === name || m.checkWith?.name === name)) throw new Error(`model ${name} is not in the pool`);
     return {
       name,
-      maxAudioSeconds,
+      maxAudioSeconds: slot.maxAudioSeconds[name]!,
       transcribe: (samples, options) => this.submit(slot, name, samples, options),
       dispose: async () => {},
     };
@@ -172,6 +174,7 @@ export class EnginePool {
       worker.on('message', (reply: WorkerReply) => {
         if (reply.type === 'ready') {
           if (this.closed) return void stopWorker(slot).then(resolve);
+          slot.maxAudioSeconds = reply.maxAudioSeconds;
           slot.live = true;
           resolve();
           this.dispatch(slot);

@@ -64,7 +64,7 @@ try {
     engines.set(name, new CrossCheckEngine(loaded.get(name)!, check));
     if (!engines.has(checkWith.name)) engines.set(checkWith.name, check);
   }
-  port.postMessage({ type: 'ready' } satisfies WorkerReply);
+  port.postMessage({ type: 'ready', maxAudioSeconds: Object.fromEntries([...engines].map(([name, e]) => [name, e.maxAudioSeconds])) } satisfies WorkerReply);
 } catch (e) {
   port.postMessage({ type: 'load-error', message: (e as Error).message } satisfies WorkerReply);
 }

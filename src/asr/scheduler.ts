@@ -1,4 +1,9 @@
 import { abortError, type AsrEngine, type Transcript } from './engine.ts';
+import { SessionState, type JobInput, type ScheduledSession, type SessionTranscriber } from './scheduler-session.ts';
+import { emptySchedulerStats, type SchedulerStats } from './scheduler-stats.ts';
+
+export type { JobInput, ScheduledSession, SessionTranscriber } from './scheduler-session.ts';
+export type { SchedulerStats } from './scheduler-stats.ts';
 
 /** One inference worker as the scheduler sees it. */
 export interface InferenceLane {
@@ -22,8 +27,8 @@ export interface InferenceLane {
 }
 
 export interface SchedulerOptions {
-  /** One per worker. */
-  lanes: InferenceLane[];
+  /** One per worker; or made from the scheduler's queue, for lanes whose engines look at it. */
+  lanes: InferenceLane[] | ((queue: FinalQueue) => InferenceLane[]);
   /** A job still running after this long is abandoned with a ProcessingTimeoutError. */
   timeoutMs?: number;
   /** A partial that waited in the queue longer than this is dropped: its audio is already superseded. */
@@ -52,43 +57,22 @@ export class ProcessingTimeoutError extends Error {
 
 type Kind = 'final' | 'partial';
 
-/**
- * What a job transcribes: its audio and, for a partial, the tokens its text continues and those the previous partial
- * had after them (TranscribeOptions.prefix, draft).
- */
-export interface JobInput {
-  samples: Float32Array;
-  prefix?: number[];
-  draft?: number[];
+/** Told of every finished job (the server's metrics). */
+export interface JobListener {
+  /** `latencyMs`: from the job's queueing to its result. */
+  inferenceDone(kind: Kind, transcript: Transcript, latencyMs: number): void;
 }
 
-const AHEAD_CREDIT_SECONDS = 10;
-
-interface SessionState {
-  id: string;
-  /** Seconds of audio the session has received (its stream clock), if known. */
-  clock?: () => number;
-  /**
-   * Seconds of audio received ahead of the wall clock. It may go down to -AHEAD_CREDIT_SECONDS: audio held up (a
-   * stalled client or network) and then sent in a burst is still real time; a long pause earns no more credit.
-   */
-  lead: number;
-  lastStream: number;
-  lastWall: number;
-  /** Since when the session's screen shows nothing new (utterance start, or its last partial). */
-  staleSince: number;
-  /** The utterance on screen has no partial yet. */
-  blank: boolean;
+/** What the scheduler offers a lane factory: the cross-check budget asks how many finals wait. */
+export interface FinalQueue {
+  readonly finalsWaiting: number;
 }
 
 interface Job {
   kind: Kind;
   session: SessionState;
-  /**
-   * The job's audio, read when it starts, not when it is asked for: a partial waits under load and its audio grows
-   * meanwhile (undefined: nothing left to read). A final's is fixed.
-   */
-  read(): JobInput | undefined;
+  /** A final's audio; a partial's is read from its session when it starts. */
+  samples?: Float32Array;
   queuedAt: number;
   /** The session was ahead of real time when it asked. */
   ahead: boolean;
@@ -104,54 +88,6 @@ interface Running {
   controller: AbortController;
   /** Aborted to make room for a real-time final: a partial is dropped, a final goes back to the queue. */
   preempted: boolean;
-}
-
-export interface SchedulerStats {
-  queuedFinals: number;
-  queuedPartials: number;
-  running: number;
-  finalsDone: number;
-  partialsDone: number;
-  /** Replaced in the queue by the same session's newer partial. */
-  partialsSuperseded: number;
-  /** Waited longer than partialMaxWaitMs. */
-  partialsStale: number;
-  /** Stopped on a worker to make room for a real-time final. */
-  partialsPreempted: number;
-  /** Finals of sessions ahead of real time sent back to the queue for a real-time final. */
-  finalsPreempted: number;
-  /** Finals that ran on the realtime model: none of the final model's workers was free, or the final was late. */
-  finalsOverflowed: number;
-  /** Finals of sessions ahead of real time (served after real-time ones). */
-  finalsAhead: number;
-  /** Finals their requester gave up while queued (a speculative final when speech resumed, a closed session). */
-  finalsWithdrawn: number;
-  /** Finals their requester gave up while they ran: the work so far is lost. */
-  finalsAbandoned: number;
-  /** Jobs on a worker that died: retried once on another. */
-  workerDeaths: number;
-  timeouts: number;
-}
-
-/** One session's handle on the shared scheduler: what the recorder calls. */
-export interface SessionTranscriber {
-  final(samples: Float32Array, signal?: AbortSignal): Promise<Transcript>;
-  /**
-   * `read` is called when the job starts, for the audio as it is then (undefined: nothing left to read). Resolves
-   * null when there was nothing to read, or the job was superseded by a newer partial of the same session or dropped
-   * under load.
-   */
-  partial(read: () => JobInput | undefined): Promise<Transcript | null>;
-  /** Drops this session's queued jobs and aborts its running ones (partials resolve null, finals reject). */
-  cancel(): void;
-}
-
-/** What the session's screen shows, told by its owner: urgency of its partials follows it. */
-export interface SessionHandle extends SessionTranscriber {
-  /** A new utterance began: nothing on screen for it yet. */
-  utteranceStarted(): void;
-  /** A partial was shown. */
-  partialShown(): void;
 }
 
 /**
@@ -178,59 +114,44 @@ export class InferenceScheduler {
   private readonly partialMaxWaitMs: number;
   private readonly aheadSeconds: number;
   private readonly lateFinalMs: number;
-  readonly stats: SchedulerStats = {
-    queuedFinals: 0,
-    queuedPartials: 0,
-    running: 0,
-    finalsDone: 0,
-    partialsDone: 0,
-    partialsSuperseded: 0,
-    partialsStale: 0,
-    partialsPreempted: 0,
-    finalsPreempted: 0,
-    finalsOverflowed: 0,
-    finalsAhead: 0,
-    finalsWithdrawn: 0,
-    finalsAbandoned: 0,
-    workerDeaths: 0,
-    timeouts: 0,
-  };
-  /** Called after every finished job with its kind, transcript and time from queue to result (metrics hook). */
-  onJobDone?: (kind: Kind, transcript: Transcript, latencyMs: number) => void;
+  readonly stats: SchedulerStats = emptySchedulerStats();
+  /** The longest audio every engine that may run a final takes in one call. */
+  readonly maxAudioSeconds: number;
+  private readonly listeners = new Set<JobListener>();
 
   constructor(options: SchedulerOptions) {
-    if (options.lanes.length === 0) throw new Error('the scheduler needs at least one lane');
-    this.lanes = options.lanes;
-    this.running = options.lanes.map(() => undefined);
-    this.order = options.lanes.map((_, i) => i).sort((a, b) => Number(options.lanes[a]!.home !== 'final') - Number(options.lanes[b]!.home !== 'final'));
+    const lanes = typeof options.lanes === 'function' ? options.lanes(this) : options.lanes;
+    if (lanes.length === 0) throw new Error('the scheduler needs at least one lane');
+    this.lanes = lanes;
+    this.running = lanes.map(() => undefined);
+    this.order = lanes.map((_, i) => i).sort((a, b) => Number(lanes[a]!.home !== 'final') - Number(lanes[b]!.home !== 'final'));
     const partialRank = (l: InferenceLane) => (l.partialsFor === 'blank' ? 0 : l.home === 'partial' ? 1 : 2);
-    this.partialOrder = options.lanes
+    this.partialOrder = lanes
       .map((_, i) => i)
-      .filter((i) => options.lanes[i]!.partial)
-      .sort((a, b) => partialRank(options.lanes[a]!) - partialRank(options.lanes[b]!));
+      .filter((i) => lanes[i]!.partial)
+      .sort((a, b) => partialRank(lanes[a]!) - partialRank(lanes[b]!));
+    this.maxAudioSeconds = Math.min(...lanes.flatMap((l) => [l.final, ...(l.late ? [l.late] : [])]).map((e) => e.maxAudioSeconds));
     this.timeoutMs = options.timeoutMs ?? 30000;
     this.partialMaxWaitMs = options.partialMaxWaitMs ?? 1500;
     this.aheadSeconds = options.aheadSeconds ?? 3;
     this.lateFinalMs = options.lateFinalMs ?? 250;
   }
 
-  /** `clock`: seconds of audio the session has received so far, for fair share. */
-  forSession(id: string, clock?: () => number): SessionHandle {
-    const now = performance.now();
-    const session: SessionState = { id, clock, lead: 0, lastStream: clock?.() ?? 0, lastWall: now, staleSince: now, blank: true };
+  /** A handle for one session, whose partials' audio and screen the scheduler reads from `source` (default: none). */
+  forSession(id: string, source: ScheduledSession = { partialInput: () => undefined }): SessionTranscriber {
+    const session = new SessionState(id, source);
     return {
-      final: (samples, signal) => this.submit('final', session, () => ({ samples }), signal) as Promise<Transcript>,
-      partial: (read) => this.submit('partial', session, read),
+      maxAudioSeconds: this.maxAudioSeconds,
+      final: (samples, signal) => this.submit('final', session, samples, signal) as Promise<Transcript>,
+      partial: () => this.submit('partial', session),
       cancel: () => this.cancelSession(session),
-      utteranceStarted: () => {
-        session.staleSince = performance.now();
-        session.blank = true;
-      },
-      partialShown: () => {
-        session.staleSince = performance.now();
-        session.blank = false;
-      },
     };
+  }
+
+  /** `listener` hears of every finished job until the returned function is called. */
+  addListener(listener: JobListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Finals waiting for a worker. */
@@ -252,11 +173,11 @@ export class InferenceScheduler {
     this.pump();
   }
 
-  private submit(kind: Kind, session: SessionState, read: Job['read'], signal?: AbortSignal): Promise<Transcript | null> {
+  private submit(kind: Kind, session: SessionState, samples?: Float32Array, signal?: AbortSignal): Promise<Transcript | null> {
     if (signal?.aborted) return Promise.reject(abortError());
     return new Promise((resolve, reject) => {
       const queuedAt = performance.now();
-      const job: Job = { kind, session, read, signal, queuedAt, ahead: this.isAhead(session, queuedAt), retried: false, resolve, reject };
+      const job: Job = { kind, session, samples, signal, queuedAt, ahead: session.ahead(queuedAt, this.aheadSeconds), retried: false, resolve, reject };
       if (kind === 'final') {
         if (job.ahead) this.stats.finalsAhead++;
         this.finals.push(job);
@@ -268,16 +189,6 @@ export class InferenceScheduler {
       }
       this.pump();
     });
-  }
-
-  /** Updates the session's lead over the wall clock from its stream clock. */
-  private isAhead(session: SessionState, now: number): boolean {
-    if (!session.clock) return false;
-    const stream = session.clock();
-    session.lead = Math.max(-AHEAD_CREDIT_SECONDS, session.lead + (stream - session.lastStream) - (now - session.lastWall) / 1000);
-    session.lastStream = stream;
-    session.lastWall = now;
-    return session.lead > this.aheadSeconds;
   }
 
   private abortJob(job: Job): void {
@@ -372,7 +283,7 @@ export class InferenceScheduler {
     let best: Job | undefined;
     for (const job of this.partials.values()) {
       if (now - job.queuedAt > this.partialMaxWaitMs) this.dropPartial(job, 'partialsStale');
-      else if ((!blankOnly || job.session.blank) && (!best || this.moreUrgent(job, best))) best = job;
+      else if ((!blankOnly || job.session.screen.blank) && (!best || this.moreUrgent(job, best))) best = job;
     }
     if (best) this.partials.delete(best.session);
     return best;
@@ -380,12 +291,13 @@ export class InferenceScheduler {
 
   private moreUrgent(a: Job, b: Job): boolean {
     if (a.ahead !== b.ahead) return !a.ahead;
-    if (a.session.blank !== b.session.blank) return a.session.blank;
-    return a.session.staleSince < b.session.staleSince;
+    const [sa, sb] = [a.session.screen, b.session.screen];
+    if (sa.blank !== sb.blank) return sa.blank;
+    return sa.since < sb.since;
   }
 
   private start(lane: number, job: Job): void {
-    const input = job.read();
+    const input: JobInput | undefined = job.samples ? { samples: job.samples } : job.session.source.partialInput();
     if (!input) {
       this.stats.partialsSuperseded++; // by the utterance's final
       return job.resolve(null);
@@ -411,7 +323,7 @@ export class InferenceScheduler {
       const transcript = await Promise.race([engine.transcribe(samples, { signal: controller.signal, prefix, draft }), timeout]);
       if (job.kind === 'final') this.stats.finalsDone++;
       else this.stats.partialsDone++;
-      this.onJobDone?.(job.kind, transcript, performance.now() - job.queuedAt);
+      for (const listener of this.listeners) listener.inferenceDone(job.kind, transcript, performance.now() - job.queuedAt);
       job.resolve(transcript);
     } catch (e) {
       this.failed(r, e);

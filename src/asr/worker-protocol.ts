@@ -24,7 +24,8 @@ export type WorkerRequest =
   | { type: 'die' };
 
 export type WorkerReply =
-  | { type: 'ready' }
+  /** Loaded; the longest audio each of its engines takes in one call (AsrEngine.maxAudioSeconds). */
+  | { type: 'ready'; maxAudioSeconds: Record<string, number> }
   | { type: 'load-error'; message: string }
   | { type: 'result'; id: number; transcript: Transcript }
   | { type: 'error'; id: number; name: string; message: string };

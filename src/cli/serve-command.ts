@@ -1,5 +1,5 @@
 import { ModelStore } from '../models/store.ts';
-import { TranscriptionService } from '../recorder/transcription-service.ts';
+import { TranscriptionService } from '../pipeline/transcription-service.ts';
 import { ConfigError, resolveServerConfig, SERVE_USAGE } from '../server/config.ts';
 import { stderrLogger } from '../server/logger.ts';
 import { isLoopbackHost } from '../server/security.ts';

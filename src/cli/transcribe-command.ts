@@ -3,7 +3,7 @@ import { loadAudioFile } from '../audio/audio-file.ts';
 import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
 import { ASR_MODELS } from '../asr/load-engine.ts';
 import type { FinalTranscript } from '../recorder/recorder.ts';
-import { TranscriptionService } from '../recorder/transcription-service.ts';
+import { TranscriptionService } from '../pipeline/transcription-service.ts';
 import { UsageError } from './usage-error.ts';
 
 /**

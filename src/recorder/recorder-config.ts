@@ -41,7 +41,7 @@ export const DEFAULT_RECORDER_CONFIG: Readonly<RecorderConfig> = Object.freeze({
 
 type NumericKey = { [K in keyof RecorderConfig]: RecorderConfig[K] extends number ? K : never }[keyof RecorderConfig];
 
-/** Allowed range of each numeric setting; maxUtteranceSeconds stays under the engines' 30 s window. */
+/** Allowed range of each numeric setting (maxUtteranceSeconds also fits the engine's window). */
 const RANGES: Record<NumericKey, [number, number]> = {
   realtimeProcessingPause: [0.02, 10],
   sileroSensitivity: [0, 1],
@@ -49,13 +49,20 @@ const RANGES: Record<NumericKey, [number, number]> = {
   postSpeechSilenceDuration: [0.1, 10],
   minLengthOfRecording: [0, 30],
   preRecordingBufferDuration: [0, 5],
-  maxUtteranceSeconds: [2, 28],
+  maxUtteranceSeconds: [2, Infinity],
 };
 
-/** Merges overrides into the defaults and checks every value; throws a RangeError naming the setting. */
-export function resolveRecorderConfig(overrides: Partial<RecorderConfig> = {}): RecorderConfig {
+/** How much shorter than the engine's window an utterance stays: its final reads a little pre-roll too. */
+const WINDOW_MARGIN_SECONDS = 2;
+
+/**
+ * Merges overrides into the defaults and checks every value; throws a RangeError naming the setting.
+ * `maxAudioSeconds`: the longest audio the engine takes in one call (AsrEngine.maxAudioSeconds).
+ */
+export function resolveRecorderConfig(overrides: Partial<RecorderConfig> = {}, maxAudioSeconds = Infinity): RecorderConfig {
   const config = { ...DEFAULT_RECORDER_CONFIG, ...stripUndefined(overrides) };
-  for (const [key, [min, max]] of Object.entries(RANGES) as [NumericKey, [number, number]][]) {
+  const ranges = { ...RANGES, maxUtteranceSeconds: [RANGES.maxUtteranceSeconds[0], maxAudioSeconds - WINDOW_MARGIN_SECONDS] };
+  for (const [key, [min, max]] of Object.entries(ranges) as [NumericKey, [number, number]][]) {
     const value = config[key];
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
       throw new RangeError(`${key} must be a number from ${min} to ${max} (got ${String(value)})`);

@@ -1,9 +1,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Server as NetServer } from 'node:net';
-import type { Transcript } from '../asr/engine.ts';
 import type { RecorderConfig } from '../recorder/recorder-config.ts';
-import type { TranscriptionService } from '../recorder/transcription-service.ts';
+import type { TranscriptionService } from '../pipeline/transcription-service.ts';
 import { Admission } from './admission.ts';
 import { DEFAULT_SERVER_CONFIG, type ServerConfig } from './config.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
@@ -71,7 +70,8 @@ export class EarshotServer {
       },
     }, this.log);
     this.slots = new SessionSlots(this.config.maxSessions, this.config.maxSessionsPerClient, admission.clients);
-    this.service = new ServiceState((s) => this.hookScheduler(s));
+    // The metrics hear of every inference job (several servers may share one service in tests).
+    this.service = new ServiceState((s) => (this.unhook = s.scheduler.addListener(this.metrics)));
     const current = () => this.service.current;
     this.metrics = new ServerMetrics({
       sessions: () => this.slots.count,
@@ -223,20 +223,6 @@ export class EarshotServer {
     await Promise.race([stopped, last.promise]);
     last.cancel();
     this.unhook?.();
-  }
-
-  /** Chains the metrics hook onto the scheduler (several servers may share one service in tests). */
-  private hookScheduler(service: TranscriptionService): void {
-    const scheduler = service.scheduler;
-    const previous = scheduler.onJobDone;
-    const hook = (kind: 'final' | 'partial', t: Transcript, latencyMs: number) => {
-      previous?.(kind, t, latencyMs);
-      this.metrics.inferenceDone(kind, t, latencyMs);
-    };
-    scheduler.onJobDone = hook;
-    this.unhook = () => {
-      if (scheduler.onJobDone === hook) scheduler.onJobDone = previous;
-    };
   }
 }
 

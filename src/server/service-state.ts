@@ -1,4 +1,4 @@
-import type { TranscriptionService } from '../recorder/transcription-service.ts';
+import type { TranscriptionService } from '../pipeline/transcription-service.ts';
 
 type State = { kind: 'loading' } | { kind: 'ready'; service: TranscriptionService } | { kind: 'failed'; error: Error };
 

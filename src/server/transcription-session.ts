@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
-import { prepareResampler } from '../audio/resample.ts';
 import type { DiscardReason, Recorder, RecorderState } from '../recorder/recorder.ts';
 import type { RecorderConfig } from '../recorder/recorder-config.ts';
-import type { TranscriptionService } from '../recorder/transcription-service.ts';
+import type { TranscriptionService } from '../pipeline/transcription-service.ts';
 import type { Logger } from './logger.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { ErrorCode } from '../protocol/seed-messages.ts';
@@ -358,13 +357,11 @@ export class TranscriptionSession<Tag = unknown> {
       return;
     }
     if (this.closed || !this.cycles.has(cycle)) return;
-    // An odd rate's filter is built in slices meanwhile (audio waits in the backlog), not on the first frame.
-    await prepareResampler(cycle.sampleRate, ASR_SAMPLE_RATE);
-    if (this.closed || !this.cycles.has(cycle)) return;
     let recorder: Recorder;
     try {
       const config = cycle.recorderConfig ? { ...this.host.recorderConfig, ...cycle.recorderConfig } : this.host.recorderConfig;
-      recorder = await service.createRecorder(`${this.id}#${cycle.number}`, config);
+      // An odd rate's filter is built in slices meanwhile (audio waits in the backlog), not on the first frame.
+      recorder = await service.createRecorder(`${this.id}#${cycle.number}`, config, cycle.sampleRate);
     } catch (e) {
       this.error('MODEL_LOAD_ERROR', `could not set up a recorder: ${(e as Error).message}`, cycle.tag);
       this.abandon(cycle);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AsrEngine, Transcript } from '../../src/asr/engine.ts';
-import { InferenceScheduler, type InferenceLane } from '../../src/asr/scheduler.ts';
+import { InferenceScheduler, type InferenceLane, type JobInput } from '../../src/asr/scheduler.ts';
 
 /**
  * Scheduling policy is tested with an engine whose timing the test controls: the real engines' timing is not
@@ -35,13 +35,34 @@ const audio = (tag: number) => Float32Array.of(tag);
 const lane = (engine: AsrEngine, home: InferenceLane['home'] = 'final'): InferenceLane => ({ final: engine, partial: engine, home, live: () => true });
 const tick = () => new Promise((r) => setImmediate(r));
 
+/**
+ * A session as the recorder would be: `clock` its stream clock; partial(read) asks for a partial whose audio `read`
+ * gives when the job starts; partialShown() as the recorder's screen changes.
+ */
+function sessionOf(scheduler: InferenceScheduler, id: string, clock?: () => number) {
+  let read: () => JobInput | undefined = () => undefined;
+  const screen = { blank: true, since: performance.now() };
+  const transcriber = scheduler.forSession(id, { receivedSeconds: clock, screen: () => screen, partialInput: () => read() });
+  return {
+    ...transcriber,
+    partial(input: () => JobInput | undefined) {
+      read = input;
+      return transcriber.partial();
+    },
+    partialShown() {
+      screen.blank = false;
+      screen.since = performance.now();
+    },
+  };
+}
+
 describe('inference scheduler', () => {
   it('runs finals before partials and replaces a stale partial of the same session', async () => {
     const log: string[] = [];
     const engine = controlledEngine('e', log);
     const scheduler = new InferenceScheduler({ lanes: [lane(engine)] });
-    const a = scheduler.forSession('a');
-    const b = scheduler.forSession('b');
+    const a = sessionOf(scheduler, 'a');
+    const b = sessionOf(scheduler, 'b');
     const first = a.final(audio(1)); // occupies the only slot
     const stale = a.partial(() => ({ samples: audio(2) }));
     const fresh = a.partial(() => ({ samples: audio(3) })); // replaces 2
@@ -65,7 +86,7 @@ describe('inference scheduler', () => {
     const log: string[] = [];
     const engine = controlledEngine('e', log);
     const scheduler = new InferenceScheduler({ lanes: [lane(engine), lane(engine)] });
-    const jobs = [1, 2, 3].map((i) => scheduler.forSession(`s${i}`).final(audio(i)));
+    const jobs = [1, 2, 3].map((i) => sessionOf(scheduler, `s${i}`).final(audio(i)));
     await tick();
     assert.equal(scheduler.stats.running, 2);
     assert.equal(scheduler.queueDepth, 1);
@@ -79,8 +100,8 @@ describe('inference scheduler', () => {
   it('times out a stuck job with PROCESSING_TIMEOUT and frees its slot', async () => {
     const engine = controlledEngine('e', []);
     const scheduler = new InferenceScheduler({ lanes: [lane(engine)], timeoutMs: 50 });
-    await assert.rejects(scheduler.forSession('a').final(audio(1)), { code: 'PROCESSING_TIMEOUT' });
-    const next = scheduler.forSession('a').final(audio(2));
+    await assert.rejects(sessionOf(scheduler, 'a').final(audio(1)), { code: 'PROCESSING_TIMEOUT' });
+    const next = sessionOf(scheduler, 'a').final(audio(2));
     await tick();
     engine.release();
     assert.equal((await next).text, 'e 2');
@@ -90,8 +111,8 @@ describe('inference scheduler', () => {
     const engine = controlledEngine('e', []);
     const scheduler = new InferenceScheduler({ lanes: [lane(engine)] });
     const [first, second] = [new AbortController(), new AbortController()];
-    const running = scheduler.forSession('a').final(audio(1), first.signal);
-    const queued = scheduler.forSession('b').final(audio(2), second.signal);
+    const running = sessionOf(scheduler, 'a').final(audio(1), first.signal);
+    const queued = sessionOf(scheduler, 'b').final(audio(2), second.signal);
     second.abort();
     await assert.rejects(queued, { name: 'AbortError' });
     first.abort();
@@ -102,8 +123,8 @@ describe('inference scheduler', () => {
   it('cancelling a session drops its queued jobs', async () => {
     const engine = controlledEngine('e', []);
     const scheduler = new InferenceScheduler({ lanes: [lane(engine)] });
-    const running = scheduler.forSession('x').final(audio(0));
-    const session = scheduler.forSession('a');
+    const running = sessionOf(scheduler, 'x').final(audio(0));
+    const session = sessionOf(scheduler, 'a');
     const partial = session.partial(() => ({ samples: audio(1) }));
     const final = session.final(audio(2));
     session.cancel();
@@ -119,7 +140,7 @@ describe('inference scheduler', () => {
     const big = controlledEngine('big', log);
     const small = controlledEngine('small', log);
     const scheduler = new InferenceScheduler({ lanes: [lane(big), lane(small, 'partial')] });
-    const partials = ['a', 'b'].map((s, i) => scheduler.forSession(s).partial(() => ({ samples: audio(i) })));
+    const partials = ['a', 'b'].map((s, i) => sessionOf(scheduler, s).partial(() => ({ samples: audio(i) })));
     await tick();
     assert.equal(scheduler.stats.running, 2);
     big.release();
@@ -132,9 +153,9 @@ describe('inference scheduler', () => {
     const big = controlledEngine('big', log);
     const small = controlledEngine('small', log);
     const scheduler = new InferenceScheduler({ lanes: [lane(big), lane(small, 'partial')] });
-    const onSmall = scheduler.forSession('a').partial(() => ({ samples: audio(1) })); // partials go to the small model first
-    const onBig = scheduler.forSession('b').partial(() => ({ samples: audio(2) }));
-    const final = scheduler.forSession('c').final(audio(3));
+    const onSmall = sessionOf(scheduler, 'a').partial(() => ({ samples: audio(1) })); // partials go to the small model first
+    const onBig = sessionOf(scheduler, 'b').partial(() => ({ samples: audio(2) }));
+    const final = sessionOf(scheduler, 'c').final(audio(3));
     assert.equal(await onBig, null);
     await tick();
     big.release();
@@ -151,8 +172,8 @@ describe('inference scheduler', () => {
     const big = controlledEngine('big', log);
     const small = controlledEngine('small', log);
     const scheduler = new InferenceScheduler({ lanes: [{ ...lane(big), late: small }], lateFinalMs: 30 });
-    const onTime = scheduler.forSession('a').final(audio(1));
-    const late = scheduler.forSession('b').final(audio(2));
+    const onTime = sessionOf(scheduler, 'a').final(audio(1));
+    const late = sessionOf(scheduler, 'b').final(audio(2));
     await new Promise((r) => setTimeout(r, 40));
     big.release();
     assert.equal((await onTime).model, 'big');
@@ -163,7 +184,7 @@ describe('inference scheduler', () => {
     assert.equal(scheduler.stats.finalsOverflowed, 1);
     // A session ahead of real time waits by design: its late final stays on the big model.
     let streamed = 0;
-    const upload = scheduler.forSession('upload', () => streamed);
+    const upload = sessionOf(scheduler, 'upload', () => streamed);
     streamed = 60;
     const first = upload.final(audio(3));
     const waited = upload.final(audio(4));
@@ -179,11 +200,11 @@ describe('inference scheduler', () => {
     const log: string[] = [];
     const engine = controlledEngine('e', log);
     const scheduler = new InferenceScheduler({ lanes: [lane(engine)] });
-    const [a, b, c] = ['a', 'b', 'c'].map((s) => scheduler.forSession(s));
+    const [a, b, c] = ['a', 'b', 'c'].map((s) => sessionOf(scheduler, s));
     a!.partialShown();
     await new Promise((r) => setTimeout(r, 5));
     b!.partialShown();
-    const busy = scheduler.forSession('x').final(audio(0));
+    const busy = sessionOf(scheduler, 'x').final(audio(0));
     const jobs = [b!.partial(() => ({ samples: audio(2) })), a!.partial(() => ({ samples: audio(1) })), c!.partial(() => ({ samples: audio(3) }))];
     for (let i = 0; i < 4; i++) {
       engine.release();
@@ -201,10 +222,10 @@ describe('inference scheduler', () => {
     const small = controlledEngine('small', log);
     const scheduler = new InferenceScheduler({ lanes: [lane(big), lane(small, 'partial')] });
     let streamed = 0;
-    const fast = scheduler.forSession('fast', () => streamed);
+    const fast = sessionOf(scheduler, 'fast', () => streamed);
     streamed = 60; // a minute of audio within a moment
     const fastFinals = [fast.final(audio(1)), fast.final(audio(2))];
-    const realtime = scheduler.forSession('user', () => 0).final(audio(3));
+    const realtime = sessionOf(scheduler, 'user', () => 0).final(audio(3));
     await tick();
     big.release(); // the real-time final took the big model's worker from the fast session
     assert.equal((await realtime).model, 'big');
@@ -228,7 +249,7 @@ describe('inference scheduler', () => {
     const other = controlledEngine('other', log);
     let alive = true;
     const scheduler = new InferenceScheduler({ lanes: [{ ...lane(dying), live: () => alive }, lane(other, 'partial')] });
-    const final = scheduler.forSession('a').final(audio(1));
+    const final = sessionOf(scheduler, 'a').final(audio(1));
     alive = false;
     await tick();
     other.release();
@@ -242,12 +263,12 @@ describe('inference scheduler', () => {
     const big = controlledEngine('big', log);
     const small = controlledEngine('small', log);
     const scheduler = new InferenceScheduler({ lanes: [{ ...lane(big), partialsFor: 'blank' }, lane(small, 'partial')] });
-    const shown = scheduler.forSession('shown');
+    const shown = sessionOf(scheduler, 'shown');
     shown.partialShown();
-    const blank = scheduler.forSession('blank').partial(() => ({ samples: audio(1) }));
+    const blank = sessionOf(scheduler, 'blank').partial(() => ({ samples: audio(1) }));
     await tick();
     assert.deepEqual(log, ['big:1']); // the small model was free too
-    const another = scheduler.forSession('other').partial(() => ({ samples: audio(4) })); // big is busy: the small model takes it
+    const another = sessionOf(scheduler, 'other').partial(() => ({ samples: audio(4) })); // big is busy: the small model takes it
     const later = [shown.partial(() => ({ samples: audio(2) })), shown.partial(() => ({ samples: audio(3) }))]; // 3 replaces 2 in the queue
     await tick();
     assert.deepEqual(log, ['big:1', 'small:4']);
@@ -265,10 +286,10 @@ describe('inference scheduler', () => {
     const log: string[] = [];
     const engine = controlledEngine('e', log);
     const scheduler = new InferenceScheduler({ lanes: [lane(engine)] });
-    const busy = scheduler.forSession('x').final(audio(0));
+    const busy = sessionOf(scheduler, 'x').final(audio(0));
     let grown = 1;
-    const waited = scheduler.forSession('a').partial(() => ({ samples: audio(grown) }));
-    const ended = scheduler.forSession('b').partial(() => undefined);
+    const waited = sessionOf(scheduler, 'a').partial(() => ({ samples: audio(grown) }));
+    const ended = sessionOf(scheduler, 'b').partial(() => undefined);
     grown = 2; // audio arrived while the partial waited
     engine.release();
     await busy;
@@ -284,7 +305,7 @@ describe('inference scheduler', () => {
     const big = controlledEngine('big', log);
     const small = controlledEngine('small', log);
     const scheduler = new InferenceScheduler({ lanes: [{ final: big, home: 'final', live: () => true }, lane(small, 'partial')] });
-    const partials = ['a', 'b'].map((s, i) => scheduler.forSession(s).partial(() => ({ samples: audio(i) })));
+    const partials = ['a', 'b'].map((s, i) => sessionOf(scheduler, s).partial(() => ({ samples: audio(i) })));
     await tick();
     assert.equal(scheduler.stats.running, 1);
     small.release();

@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
 import { CATALOG } from '../../src/models/catalog.ts';
 import { ModelStore, defaultModelsDir } from '../../src/models/store.ts';
-import { TranscriptionService } from '../../src/recorder/transcription-service.ts';
+import { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
 import { clip, clipSamples, disposeSharedService, metricValue, record, sharedService, startServer, transcribeOver, type TestServer } from '../server/helpers.ts';
 
 const until = async (check: () => Promise<boolean> | boolean, ms = 10000) => {

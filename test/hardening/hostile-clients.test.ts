@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { writeWav } from '../../src/audio/wav.ts';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
 import type { ServerMessage } from '../../src/protocol/seed-messages.ts';
-import type { TranscriptionService } from '../../src/recorder/transcription-service.ts';
+import type { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
 import {
   clip,
   clipSamples,

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { EarshotClient, toPcm16, type ServerMessage } from '../../src/client/earshot-client.ts';
-import { TranscriptionService } from '../../src/recorder/transcription-service.ts';
+import { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
 import { EarshotServer } from '../../src/server/server.ts';
 import { silentLogger } from '../../src/server/logger.ts';
 import { clipSamples } from '../fixtures/conversation.ts';

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Transcript } from '../../src/asr/engine.ts';
 import type { SessionTranscriber } from '../../src/asr/scheduler.ts';
 import { Recorder, type FinalTranscript } from '../../src/recorder/recorder.ts';
-import { TranscriptionService } from '../../src/recorder/transcription-service.ts';
+import { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
 import { VoiceActivityDetector } from '../../src/vad/voice-activity-detector.ts';
 import { normalizeWords, wer } from '../../bench/wer.ts';
 import { finalsOf as recordedFinals } from '../../bench/recorder-finals.ts';
@@ -34,7 +34,7 @@ describe('hallucination guard (real VAD, real models, real speech)', () => {
   async function finalsOf(samples: Float32Array, firstHypothesis?: string, { failRedecode = false } = {}): Promise<FinalTranscript[]> {
     const real = service.scheduler.forSession('guard-test');
     let decodes = 0;
-    const transcriber: SessionTranscriber = {
+    const transcriber = (): SessionTranscriber => ({
       ...real,
       final: async (audio, signal): Promise<Transcript> => {
         const first = decodes++ === 0;
@@ -42,7 +42,7 @@ describe('hallucination guard (real VAD, real models, real speech)', () => {
         const t = await real.final(audio, signal);
         return firstHypothesis !== undefined && first ? { ...t, text: firstHypothesis } : t;
       },
-    };
+    });
     return recordedFinals(new Recorder(await VoiceActivityDetector.create(service.silero), transcriber, { enableRealtimeTranscription: false }), samples);
   }
 

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { normalizeWords } from '../../bench/wer.ts';
 import { transcribeSamples } from '../../src/cli/transcribe-command.ts';
 import { OnsetHistory } from '../../src/recorder/onset.ts';
-import { TranscriptionService } from '../../src/recorder/transcription-service.ts';
+import { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
 import { concat } from '../fixtures/conversation.ts';
 import { silence, trimmedClip } from '../fixtures/repeated-speech.ts';
 

@@ -5,7 +5,7 @@ import { resample } from '../../src/audio/resample.ts';
 import { Recorder, type FinalTranscript, type RecorderEvents } from '../../src/recorder/recorder.ts';
 import { VoiceActivityDetector } from '../../src/vad/voice-activity-detector.ts';
 import type { RecorderConfig } from '../../src/recorder/recorder-config.ts';
-import { TranscriptionService } from '../../src/recorder/transcription-service.ts';
+import { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
 import { wer } from '../../bench/wer.ts';
 import { clipSamples, conversation } from '../fixtures/conversation.ts';
 import { SPEECH_CLIPS, clip } from '../fixtures/speech.ts';
@@ -161,18 +161,23 @@ describe('recorder (real VAD, real models, real speech)', () => {
     const { samples: long } = conversation(parts, 0.1);
     const read: number[] = [];
     let inFlight: Promise<unknown> = Promise.resolve();
-    const transcriber = service.scheduler.forSession('window');
-    const recorder = new Recorder(await VoiceActivityDetector.create(service.silero), {
-      ...transcriber,
-      partial: (readAudio) => {
-        const job = transcriber.partial(() => {
-          const audio = readAudio();
+    const recorder = new Recorder(await VoiceActivityDetector.create(service.silero), (session) => {
+      const transcriber = service.scheduler.forSession('window', {
+        ...session,
+        partialInput: () => {
+          const audio = session.partialInput();
           if (audio) read.push(audio.samples.length / 16000);
           return audio;
-        });
-        inFlight = job;
-        return job;
-      },
+        },
+      });
+      return {
+        ...transcriber,
+        partial: () => {
+          const job = transcriber.partial();
+          inFlight = job;
+          return job;
+        },
+      };
     }, { postSpeechSilenceDuration: 1.5 });
     const updates: string[] = [];
     const run = record(recorder);

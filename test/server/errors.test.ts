@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { ProcessingTimeoutError, type SessionTranscriber } from '../../src/asr/scheduler.ts';
 import { EarshotClient, EarshotError, toPcm16 } from '../../src/client/earshot-client.ts';
 import { Recorder } from '../../src/recorder/recorder.ts';
-import type { TranscriptionService } from '../../src/recorder/transcription-service.ts';
+import type { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
 import { silentLogger } from '../../src/server/logger.ts';
 import { metricTotal, ServerMetrics } from '../../src/server/metrics.ts';
 import { MAX_AUDIO_FRAME_BYTES, type ServerMessage } from '../../src/protocol/seed-messages.ts';
@@ -238,6 +238,7 @@ describe('errors, limits and security', () => {
       ['TRANSCRIPTION_FAILED', () => new Error('onnxruntime exploded')],
     ] as const) {
       const failing: SessionTranscriber = {
+        maxAudioSeconds: service.finalEngine.maxAudioSeconds,
         final: () => Promise.reject(failure()),
         partial: async () => null,
         cancel() {},
@@ -246,7 +247,7 @@ describe('errors, limits and security', () => {
         finalEngine: service.finalEngine,
         partialEngine: service.partialEngine,
         scheduler: service.scheduler,
-        createRecorder: async () => new Recorder(await VoiceActivityDetector.create(service.silero), failing),
+        createRecorder: async () => new Recorder(await VoiceActivityDetector.create(service.silero), () => failing),
       } as unknown as TranscriptionService;
       const s = await startServer({ service: fake });
       try {

@@ -4,7 +4,7 @@ import { EarshotClient } from '../../src/client/earshot-client.ts';
 import type { ServerMessage } from '../../src/protocol/seed-messages.ts';
 import { silentLogger } from '../../src/server/logger.ts';
 import { EarshotServer, type EarshotServerOptions } from '../../src/server/server.ts';
-import { TranscriptionService } from '../../src/recorder/transcription-service.ts';
+import { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
 import { clipSamples, concat, conversation } from '../fixtures/conversation.ts';
 import { clip, SPEECH_CLIPS, type SpeechClip } from '../fixtures/speech.ts';
 

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { resample } from '../../src/audio/resample.ts';
 import { writeWav } from '../../src/audio/wav.ts';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
-import type { TranscriptionService } from '../../src/recorder/transcription-service.ts';
+import type { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
 import { clip, clipSamples, conversation, disposeSharedService, metricValue, sharedService, startServer, transcribeOver, werOf, type TestServer } from './helpers.ts';
 
 function form(file: Blob | undefined, fields: Record<string, string> = {}, filename = 'audio.wav'): FormData {

@@ -9,7 +9,7 @@ import { ASR_SAMPLE_RATE } from '../../asr/engine.ts';
 import type { FinalTranscript, RecorderError } from '../../recorder/recorder.ts';
 import { wordTimestamps, type TimedWord } from '../../recorder/word-timestamps.ts';
 import type { RecorderConfig } from '../../recorder/recorder-config.ts';
-import type { TranscriptionService } from '../../recorder/transcription-service.ts';
+import type { TranscriptionService } from '../../pipeline/transcription-service.ts';
 import { ApiError, apiErrorBody, sendApiError } from '../http-errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ServerMetrics } from '../metrics.ts';

@@ -2,14 +2,15 @@ import { availableCpus } from '../asr/available-cpus.ts';
 import type { AsrEngine } from '../asr/engine.ts';
 import { whenIdle } from '../asr/cross-check-budget.ts';
 import { EnginePool, type ModelLocation } from '../asr/engine-pool.ts';
-import { InferenceScheduler, type InferenceLane } from '../asr/scheduler.ts';
+import { InferenceScheduler, type FinalQueue, type InferenceLane } from '../asr/scheduler.ts';
 import { findModel } from '../models/catalog.ts';
 import { ModelStore } from '../models/store.ts';
 import { loadSileroModel } from '../vad/load-vad.ts';
 import type { SileroModel } from '../vad/silero-vad.ts';
 import { VoiceActivityDetector } from '../vad/voice-activity-detector.ts';
-import { Recorder } from './recorder.ts';
-import { DEFAULT_RECORDER_CONFIG, type RecorderConfig } from './recorder-config.ts';
+import { AudioInput } from '../recorder/audio-input.ts';
+import { Recorder } from '../recorder/recorder.ts';
+import { DEFAULT_RECORDER_CONFIG, type RecorderConfig } from '../recorder/recorder-config.ts';
 
 export interface ServiceOptions {
   store?: ModelStore;
@@ -89,42 +90,38 @@ export class TranscriptionService {
     // p95 765 → 7954 ms, partials per utterance 1.5 → 0.1). It always takes the first partial of an utterance when
     // free: on the first half second of speech the small model often says nothing where the big one already does.
     const spareCore = availableCpus() > workers;
-    let scheduler: InferenceScheduler | undefined;
-    const lanes = pool.workers.map((w): InferenceLane => {
-      const holdsPartialModel = w.models.includes(partialModel);
-      const holdsFinalModel = w.models.includes(model);
-      const final = w.engine(holdsFinalModel ? model : partialModel);
-      return {
-        // Only the final model's worker holds the check model; the budget decides per final whether to use it.
-        final: check && holdsFinalModel ? whenIdle(final, () => scheduler?.finalsWaiting ?? 0, options.crossCheckAlways) : final,
-        partial: w.engine(holdsPartialModel ? partialModel : model),
-        late: holdsFinalModel && w.checkModels.includes(partialModel) ? w.engine(partialModel) : undefined,
-        partialsFor: holdsPartialModel || spareCore ? 'all' : 'blank',
-        home: holdsFinalModel ? 'final' : 'partial',
-        live: w.live,
-      };
-    });
-    scheduler = new InferenceScheduler({ lanes, timeoutMs: options.timeoutMs });
+    const lanes = (queue: FinalQueue) =>
+      pool.workers.map((w): InferenceLane => {
+        const holdsPartialModel = w.models.includes(partialModel);
+        const holdsFinalModel = w.models.includes(model);
+        const final = w.engine(holdsFinalModel ? model : partialModel);
+        return {
+          // Only the final model's worker holds the check model; the budget decides per final whether to use it.
+          final: check && holdsFinalModel ? whenIdle(final, () => queue.finalsWaiting, options.crossCheckAlways) : final,
+          partial: w.engine(holdsPartialModel ? partialModel : model),
+          late: holdsFinalModel && w.checkModels.includes(partialModel) ? w.engine(partialModel) : undefined,
+          partialsFor: holdsPartialModel || spareCore ? 'all' : 'blank',
+          home: holdsFinalModel ? 'final' : 'partial',
+          live: w.live,
+        };
+      });
+    const scheduler = new InferenceScheduler({ lanes, timeoutMs: options.timeoutMs });
     pool.onChange = () => scheduler.lanesChanged();
     return new TranscriptionService(finalEngine, partialEngine, silero, scheduler, pool);
   }
 
-  async createRecorder(sessionId: string, config: Partial<RecorderConfig> = {}): Promise<Recorder> {
+  /** A recorder for one session on the shared models; `sampleRate`: the rate its audio comes at, prepared for now. */
+  async createRecorder(sessionId: string, config: Partial<RecorderConfig> = {}, sampleRate?: number): Promise<Recorder> {
+    if (sampleRate !== undefined) await AudioInput.prepare(sampleRate);
     const vad = await VoiceActivityDetector.create(this.silero, {
       sileroSensitivity: config.sileroSensitivity ?? DEFAULT_RECORDER_CONFIG.sileroSensitivity,
       webrtcSensitivity: config.webrtcSensitivity ?? DEFAULT_RECORDER_CONFIG.webrtcSensitivity,
     });
-    let recorder: Recorder | undefined;
-    const transcriber = this.scheduler.forSession(sessionId, () => recorder?.receivedTime ?? 0);
-    recorder = new Recorder(vad, transcriber, {
+    return new Recorder(vad, (session) => this.scheduler.forSession(sessionId, session), {
       ...config,
       model: this.finalEngine.name,
       realtimeModel: this.partialEngine.name,
     });
-    // The scheduler ranks partials by what this session's screen shows.
-    recorder.on('recordingStart', () => transcriber.utteranceStarted());
-    recorder.on('realtimeUpdate', () => transcriber.partialShown());
-    return recorder;
   }
 
   /** Test hook: kills inference worker `index` as a crash would; it is replaced. */
