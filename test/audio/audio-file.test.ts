@@ -8,13 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { decodeAudioFile, loadAudioFile } from '../../src/audio/audio-file.ts';
 import { AudioFormatError, readWav } from '../../src/audio/wav.ts';
 import { buildWav, sine } from './wav-builder.ts';
+import { requireTool, skipWithout } from '../support/require-tool.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'earshot-audio-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const fixture = fileURLToPath(new URL('../fixtures/speech/jfk.wav', import.meta.url));
 const NO_FFMPEG = join(dir, 'no-such-ffmpeg');
-const hasFfmpeg = spawnSync('ffmpeg', ['-version']).error === undefined;
 
 function tempFile(name: string, contents: Uint8Array | string): string {
   const path = join(dir, name);
@@ -132,9 +132,9 @@ test('ffmpeg failing to decode gives NOT_AUDIO naming the file (stand-in ffmpeg)
   await assertRejectsWith(loadAudioFile(path, 16000, { ffmpeg: fakeFfmpeg }), 'NOT_AUDIO', /readme\.txt is not a readable audio file \(ffmpeg: .*Invalid data/);
 });
 
-test('real ffmpeg: decodes FLAC and rejects a text file', { skip: hasFfmpeg || process.env.CI ? false : 'ffmpeg not on PATH' }, async () => {
+test('real ffmpeg: decodes FLAC and rejects a text file', { skip: skipWithout('ffmpeg') }, async () => {
   const flac = join(dir, 'jfk.flac');
-  const encoded = spawnSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-i', fixture, flac]);
+  const encoded = spawnSync(requireTool('ffmpeg'), ['-nostdin', '-loglevel', 'error', '-y', '-i', fixture, flac]);
   assert.equal(encoded.status, 0, String(encoded.stderr));
   const audio = await loadAudioFile(flac);
   const direct = readWav(readFileSync(fixture)).samples;
@@ -172,9 +172,9 @@ test('a WAV longer than maxSeconds is refused from its header, before decoding',
   assert.equal((await loadAudioFile(path, 16000, { maxSeconds: 4 })).samples.length, (100 + 3 * 8000) * 2, '3.0125 s at 16 kHz');
 });
 
-test('real ffmpeg: a long file is refused from its duration before it is decoded', { skip: hasFfmpeg ? false : 'ffmpeg not on PATH' }, async () => {
+test('real ffmpeg: a long file is refused from its duration before it is decoded', { skip: skipWithout('ffmpeg') }, async () => {
   const flac = join(dir, 'silence.flac');
-  const made = spawnSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '600', flac]);
+  const made = spawnSync(requireTool('ffmpeg'), ['-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '600', flac]);
   assert.equal(made.status, 0, String(made.stderr));
   let decoded = 0;
   await assertRejectsWith(
@@ -187,9 +187,9 @@ test('real ffmpeg: a long file is refused from its duration before it is decoded
   assert.equal(decoded, 0, 'nothing decoded before the refusal');
 });
 
-test('real ffmpeg: a file with an odd sample rate is refused', { skip: hasFfmpeg ? false : 'ffmpeg not on PATH' }, async () => {
+test('real ffmpeg: a file with an odd sample rate is refused', { skip: skipWithout('ffmpeg') }, async () => {
   const odd = join(dir, 'odd.flac');
-  const made = spawnSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'anullsrc=r=4000:cl=mono', '-t', '1', odd]);
+  const made = spawnSync(requireTool('ffmpeg'), ['-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'anullsrc=r=4000:cl=mono', '-t', '1', odd]);
   assert.equal(made.status, 0, String(made.stderr));
   await assertRejectsWith(loadAudioFile(odd), 'UNSUPPORTED_SAMPLE_RATE', /4000 Hz; 8000-192000 Hz is accepted/);
 });

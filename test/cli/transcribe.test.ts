@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,9 +11,9 @@ import { occurrences } from '../../src/recorder/repetition.ts';
 import { tenOfClubsFourTimesThenGoForward } from '../fixtures/repeated-speech.ts';
 import { conversation } from '../fixtures/conversation.ts';
 import { SPEECH_CLIPS } from '../fixtures/speech.ts';
+import { requireTool, skipWithout } from '../support/require-tool.ts';
 
 const run = promisify(execFile);
-const HAS_FFMPEG = spawnSync('ffmpeg', ['-version']).error === undefined;
 const BIN = path.resolve('bin/earshot.js');
 
 describe('earshot transcribe (real CLI)', () => {
@@ -50,8 +50,9 @@ describe('earshot transcribe (real CLI)', () => {
   });
 
   // The message depends on ffmpeg: without it only WAV is readable; with it, anything ffmpeg cannot read is refused.
-  // CI installs ffmpeg, so the first case runs there; the second hides ffmpeg behind an empty PATH on every machine.
-  it('answers a file that is not audio with one clear line and exit code 1 (ffmpeg installed)', { skip: !HAS_FFMPEG && !process.env.CI }, async () => {
+  // CI installs ffmpeg and fails the first case without it; the second hides ffmpeg behind an empty PATH on every machine.
+  it('answers a file that is not audio with one clear line and exit code 1 (ffmpeg installed)', { skip: skipWithout('ffmpeg') }, async () => {
+    requireTool('ffmpeg');
     await assert.rejects(run(process.execPath, [BIN, 'transcribe', 'package.json']), (e: { code: number; stderr: string }) => {
       assert.equal(e.code, 1);
       assert.match(e.stderr, /^earshot transcribe: package\.json is not a readable audio file/);

@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,10 +13,10 @@ import { startServerProcess, type ServerProcess } from '../../bench/server-proce
 import type { SessionFinal } from '../../src/client/earshot-client.ts';
 import { ReconnectingSession } from '../../src/client/reconnecting-session.ts';
 import { clip, conversation, metricValue, waitFor, werOf, type SpeechClip } from '../server/helpers.ts';
+import { requireTool, skipWithout } from '../support/require-tool.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CONFIG = path.join(ROOT, 'deploy/haproxy/haproxy.cfg');
-const HAPROXY = ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'].find((p) => fs.existsSync(p));
 const SESSIONS = 12;
 const SENTENCES = [
   'sense_and_sensibility_01_austen_64kb-0870.wav',
@@ -48,14 +47,14 @@ function percentile(values: number[], p: number): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('three instances behind HAProxy: drain and failover', { skip: !HAPROXY && process.env.CI !== 'true' ? 'haproxy not installed (apt-get install haproxy)' : false }, () => {
+describe('three instances behind HAProxy: drain and failover', { skip: skipWithout('haproxy') }, () => {
   const instances: ServerProcess[] = [];
   let haproxy: ChildProcess | undefined;
   let lbUrl = '';
   let lbWyomingPort = 0;
 
   before(async () => {
-    assert.ok(HAPROXY, 'haproxy is required in CI: apt-get install haproxy');
+    const haproxyPath = requireTool('haproxy');
     // Tiny for finals too: cheaper on a 2-core CI machine; the test is about failover, not accuracy.
     // Behind the balancer the client is X-Forwarded-For's; every test client is 127.0.0.1, so it gets all 16 sessions.
     const args = ['--model', 'moonshine-tiny', '--max-sessions', '16', '--trusted-proxies', '127.0.0.1', '--max-sessions-per-client', '16'];
@@ -69,7 +68,7 @@ describe('three instances behind HAProxy: drain and failover', { skip: !HAPROXY 
       env[`EARSHOT_BACKEND_${i + 1}`] = new URL(s.url).host;
       env[`EARSHOT_WYOMING_BACKEND_${i + 1}`] = `127.0.0.1:${wyomingPorts[i]}`;
     });
-    haproxy = spawn(HAPROXY!, ['-f', CONFIG, '-db'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    haproxy = spawn(haproxyPath, ['-f', CONFIG, '-db'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     haproxy.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
     haproxy.once('exit', (code) => {

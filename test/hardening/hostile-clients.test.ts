@@ -28,9 +28,9 @@ import {
   werOf,
   type TestServer,
 } from '../server/helpers.ts';
+import { requireTool, skipWithout } from '../support/require-tool.ts';
 
 const OTHER = '127.0.0.2';
-const hasFfmpeg = spawnSync('ffmpeg', ['-version']).error === undefined;
 const speech = clip('goforward.wav');
 
 /** A normal client from another address: connects and transcribes one clip correctly. */
@@ -292,9 +292,9 @@ describe('uploads', () => {
     await normalClientTranscribes(t);
   });
 
-  test('a file over 3 hours is refused with 413 from its duration', { skip: hasFfmpeg ? false : 'ffmpeg not on PATH' }, async () => {
+  test('a file over 3 hours is refused with 413 from its duration', { skip: skipWithout('ffmpeg') }, async () => {
     const flac = path.join(dir, 'long.flac');
-    const made = spawnSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '11000', flac]);
+    const made = spawnSync(requireTool('ffmpeg'), ['-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '11000', flac]);
     assert.equal(made.status, 0, String(made.stderr));
     const r = await upload(t, fs.readFileSync(flac), 'long.flac');
     assert.equal(r.status, 413);

@@ -1,5 +1,6 @@
 // End to end: the built web client in Debian's Chromium, a WAV file as its microphone, the real `earshot serve`.
-// Skipped when /usr/bin/chromium is missing. EARSHOT_SCREENSHOT=1 also saves docs/screenshot.png mid-transcription.
+// Skipped off CI when Chromium is not on PATH (nor EARSHOT_CHROMIUM); under CI that fails.
+// EARSHOT_SCREENSHOT=1 also saves docs/screenshot.png mid-transcription.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
