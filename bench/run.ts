@@ -9,6 +9,7 @@ import { pocketsphinx } from './peers.ts';
 import { transformersPeer } from './transformers-peer.ts';
 import { benchNoise, noiseTable } from './noise-bench.ts';
 import { benchRecorder } from './recorder-bench.ts';
+import { benchVad } from './vad-bench.ts';
 import { benchWordTimestamps } from './word-timestamps-bench.ts';
 import { ms, pct, table } from './stats.ts';
 
@@ -74,6 +75,10 @@ console.log(
     ],
   ),
 );
+
+const v = await benchVad();
+console.log('\n## Voice activity detection (jfk.wav, 11 s, after a warm-up pass)\n');
+console.log(table(['detector', 'cost'], [['Silero v5', `${v.sileroMsPerWindow.toFixed(3)} ms per 32 ms window`], ['WebRTC (mode 3)', `${v.webrtcMicrosPerFrame.toFixed(1)} µs per 30 ms frame`]]));
 
 const w = await benchWordTimestamps();
 console.log(`\n## Word timestamps (REST verbose_json; ${w.boundaries} sentence boundaries inside utterances)\n`);

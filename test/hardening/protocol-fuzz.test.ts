@@ -8,6 +8,7 @@ import { EarshotServer } from '../../src/server/server.ts';
 import { silentLogger } from '../../src/server/logger.ts';
 import { clipSamples } from '../fixtures/conversation.ts';
 import { clip } from '../fixtures/speech.ts';
+import { waitFor } from '../server/helpers.ts';
 
 /**
  * Property-based protocol fuzzing against a real server with the real models: random sequences of valid and invalid
@@ -145,18 +146,17 @@ describe('protocol fuzzing (real server, real models)', () => {
         ws.send('{"type":"ping"}');
         const pongs = () => received.filter((m) => m.type === 'pong').length;
         const wanted = script.filter((a) => a.kind === 'text' && isPing(a.data)).length + 1;
-        for (let i = 0; i < 1000 && pongs() < wanted; i++) await new Promise((r) => setTimeout(r, 10));
+        await waitFor(() => pongs() >= wanted, 60_000, `${wanted} pongs (one per ping, the barrier's last)`);
+        assert.equal(pongs(), wanted, 'one pong per ping');
         if (abrupt) {
           ws.terminate();
         } else {
           // A normal ending: stop, wait for idle, then every utterance that reached recording_stop has its answer.
           ws.send(JSON.stringify({ type: 'stt_stop', session_id: 'fuzz' }));
-          const deadline = Date.now() + 60000;
-          while (!received.some((m, i) => m.type === 'stt_state' && m.state === 'idle' && i >= received.length - 1) && Date.now() < deadline) {
-            await new Promise((r) => setTimeout(r, 20));
+          await waitFor(() => {
             const lastIdle = received.findLastIndex((m) => m.type === 'stt_state' && m.state === 'idle');
-            if (lastIdle >= 0 && received.slice(lastIdle).every((m) => m.type !== 'stt_listening')) break;
-          }
+            return lastIdle >= 0 && received.slice(lastIdle).every((m) => m.type !== 'stt_listening');
+          }, 60_000, 'idle after stt_stop');
           ws.close();
           const stops = received.filter((m) => m.type === 'stt_recording_stop').length;
           const answers = received.filter((m) => m.type === 'stt_final' || m.type === 'stt_discarded').length;
@@ -186,9 +186,6 @@ describe('protocol fuzzing (real server, real models)', () => {
     await client.stop();
     await client.close();
     assert.match(finals.join(' ').toLowerCase(), /go forward ten met/);
-    for (let i = 0; i < 100 && !/^earshot_sessions 0$/m.test(await (await fetch(`${server.url}/metrics`)).text()); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.match(await (await fetch(`${server.url}/metrics`)).text(), /^earshot_sessions 0$/m);
+    await waitFor(async () => /^earshot_sessions 0$/m.test(await (await fetch(`${server.url}/metrics`)).text()), 60_000, 'earshot_sessions 0');
   });
 });

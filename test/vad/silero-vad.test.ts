@@ -105,12 +105,4 @@ describe('SileroModel', () => {
     await pending;
     await assert.rejects(stream.probability(new Float32Array(480)), /512 samples/);
   });
-
-  test('timing: ms per window', async () => {
-    const stream = model.createStream();
-    await probabilities(stream, jfk); // warm up
-    const start = performance.now();
-    const p = await probabilities(stream, jfk);
-    console.log(`Silero: ${((performance.now() - start) / p.length).toFixed(3)} ms per 32 ms window`);
-  });
 });

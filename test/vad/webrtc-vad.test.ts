@@ -115,14 +115,4 @@ describe('WebRtcVad', () => {
     for (let round = 0; round < 400; round++) await cycle();
     assert.equal(wasm.HEAPU8.length, heapBytes);
   });
-
-  test('timing: µs per frame', async () => {
-    const vad = await WebRtcVad.create(3);
-    const frames = Math.floor(jfk.length / 480);
-    const start = performance.now();
-    for (let rep = 0; rep < 10; rep++) verdicts(vad, jfk);
-    const micros = ((performance.now() - start) * 1000) / (frames * 10);
-    console.log(`WebRtcVad: ${micros.toFixed(1)} µs per 30 ms frame`);
-    vad.dispose();
-  });
 });
