@@ -22,7 +22,8 @@ describe('OpenAI REST transcriptions (official openai SDK)', () => {
     assert.equal(done.length, 1);
     assert.equal(events.at(-1)!.type, 'transcript.text.done');
     assert.equal(deltas.map((d) => d.delta).join(''), done[0]!.text);
-    assert.ok(werOf([done[0]!.text!], CLIPS) <= 0.2, done[0]!.text);
+    // 1 error in 16 words on the seed protocol too (moonshine-base hears cards-002's "clubs" as "cloves").
+    assert.ok(werOf([done[0]!.text!], CLIPS) <= 0.1, done[0]!.text);
   });
 
   test('verbose_json with word timestamps: every word, in order, inside its segment', async () => {

@@ -127,7 +127,8 @@ describe('Wyoming (Home Assistant) over TCP', () => {
 
     // The same connection takes the next command.
     await speak(c, conversation([CLIPS[0]!], 0.5).samples);
-    assert.ok(werOf([(await c.next('transcript')).text as string], [CLIPS[0]!]) <= 0.34);
+    // "Four queen of cloves": the one error the seed protocol makes on this clip too.
+    assert.ok(werOf([(await c.next('transcript')).text as string], [CLIPS[0]!]) <= 0.25);
     c.socket.end();
   });
 
