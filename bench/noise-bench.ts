@@ -8,11 +8,11 @@ import { ASR_SAMPLE_RATE } from '../src/asr/engine.ts';
 import { resample } from '../src/audio/resample.ts';
 import { EarshotClient } from '../src/client/earshot-client.ts';
 import type { FinalTranscript } from '../src/recorder/recorder.ts';
+import { transcribe } from '../src/pipeline/transcribe.ts';
 import { TranscriptionService } from '../src/pipeline/transcription-service.ts';
 import { silentLogger } from '../src/server/logger.ts';
 import { EarshotServer } from '../src/server/server.ts';
 import { CONDITIONS, noisyDevSet, type Condition } from './noisy-dev-set.ts';
-import { finalsOf } from './recorder-finals.ts';
 import { pct, table } from './stats.ts';
 import { wer } from './wer.ts';
 
@@ -59,7 +59,7 @@ async function throughRecorder(service: TranscriptionService, condition: Conditi
   for (const { samples } of set) {
     const audio = condition.sampleRate === ASR_SAMPLE_RATE ? samples : resample(samples, condition.sampleRate, ASR_SAMPLE_RATE);
     audioSeconds += audio.length / ASR_SAMPLE_RATE;
-    hypotheses.push(await finalsOf(await service.createRecorder('bench', { enableRealtimeTranscription: false }), audio));
+    hypotheses.push((await transcribe(service, audio, { sessionId: 'bench' })).finals);
   }
   const all = hypotheses.flat();
   return {

@@ -1,3 +1,4 @@
+import { transcribe } from '../src/pipeline/transcribe.ts';
 import { TranscriptionService } from '../src/pipeline/transcription-service.ts';
 import { clipSamples, conversation } from '../test/fixtures/conversation.ts';
 import { SPEECH_CLIPS } from '../test/fixtures/speech.ts';
@@ -32,33 +33,26 @@ export async function benchRecorder(): Promise<RecorderBench> {
     const offline = [];
     for (const c of clips) offline.push({ reference: c.text, hypothesis: (await service.finalEngine.transcribe(clipSamples(c))).text });
 
-    const recorder = await service.createRecorder('bench');
-    const finals: { text: string; latencyMs: number; speculative: boolean }[] = [];
     const firstPartial: number[] = [];
     const partialCounts: number[] = [];
     let startedAt = 0;
     let gotPartial = false;
-    recorder.on('recordingStart', () => {
-      startedAt = performance.now();
-      gotPartial = false;
-      partialCounts.push(0);
+    const { finals } = await transcribe(service, atRealTimePace(samples), {
+      sessionId: 'bench',
+      partials: true,
+      observe: (recorder) => {
+        recorder.on('recordingStart', () => {
+          startedAt = performance.now();
+          gotPartial = false;
+          partialCounts.push(0);
+        });
+        recorder.on('realtimeUpdate', () => {
+          partialCounts[partialCounts.length - 1]!++;
+          if (!gotPartial) firstPartial.push(performance.now() - startedAt);
+          gotPartial = true;
+        });
+      },
     });
-    recorder.on('realtimeUpdate', () => {
-      partialCounts[partialCounts.length - 1]!++;
-      if (!gotPartial) firstPartial.push(performance.now() - startedAt);
-      gotPartial = true;
-    });
-    recorder.on('transcriptionFinished', (f) => finals.push(f));
-    recorder.start();
-    const chunk = Math.round(CHUNK_SECONDS * 16000);
-    const t0 = performance.now();
-    for (let i = 0, at = 0; at < samples.length; i++, at += chunk) {
-      recorder.feedAudio(samples.subarray(at, at + chunk));
-      const due = t0 + (i + 1) * CHUNK_SECONDS * 1000;
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now())));
-    }
-    await recorder.stop();
-    recorder.shutdown();
     const latencies = finals.map((f) => f.latencyMs);
     return {
       utterances: clips.length,
@@ -75,5 +69,16 @@ export async function benchRecorder(): Promise<RecorderBench> {
     };
   } finally {
     await service.dispose();
+  }
+}
+
+/** `samples` in CHUNK_SECONDS chunks, each when it is due at real-time pace, as a browser would send them. */
+async function* atRealTimePace(samples: Float32Array): AsyncGenerator<Float32Array> {
+  const chunk = Math.round(CHUNK_SECONDS * 16000);
+  const t0 = performance.now();
+  for (let i = 0, at = 0; at < samples.length; i++, at += chunk) {
+    yield samples.subarray(at, at + chunk);
+    const due = t0 + (i + 1) * CHUNK_SECONDS * 1000;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now())));
   }
 }

@@ -9,7 +9,7 @@
 import { clipSamples, concat } from '../test/fixtures/conversation.ts';
 import { SPEECH_CLIPS, type SpeechClip } from '../test/fixtures/speech.ts';
 import { TranscriptionService } from '../src/pipeline/transcription-service.ts';
-import { transcribeSamples } from '../src/server/protocols/openai-transcriptions.ts';
+import { transcribe } from '../src/pipeline/transcribe.ts';
 import { wordTimestamps } from '../src/recorder/word-timestamps.ts';
 
 const RATE = 16000;
@@ -36,8 +36,8 @@ export async function benchWordTimestamps(): Promise<{ boundaries: number; meanM
       const pair: SpeechClip[] = [sentences[i]!, sentences[i + 1]!];
       const audio = pair.map(clipSamples);
       const samples = concat(audio[0]!, new Float32Array(Math.round(GAP * RATE)), audio[1]!);
-      const { segments } = await transcribeSamples(service, samples);
-      const words = segments.flatMap((s) => wordTimestamps(samples, RATE, s.start, s.end, s.text));
+      const { finals } = await transcribe(service, samples);
+      const words = finals.flatMap((s) => wordTimestamps(samples, RATE, s.start, s.end, s.text));
       const firstWords = pair[0]!.text.split(/\s+/).length;
       if (words.length < 2) continue;
       // The join: the predicted word nearest to where the first sentence's word count ends (the model may merge or

@@ -1,8 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadAudioFile } from '../audio/audio-file.ts';
-import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
 import { ASR_MODELS } from '../asr/load-engine.ts';
-import type { FinalTranscript } from '../recorder/recorder.ts';
+import { transcribe } from '../pipeline/transcribe.ts';
 import { TranscriptionService } from '../pipeline/transcription-service.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -29,7 +28,9 @@ export async function transcribeCommand(argv: string[]): Promise<number> {
     for (const file of positionals) {
       try {
         const audio = await loadAudioFile(file);
-        for (const final of await transcribeSamples(service, audio.samples)) {
+        const { finals, errors } = await transcribe(service, audio.samples, { sessionId: 'file' });
+        if (errors.length > 0) throw new Error(errors[0]!.message);
+        for (const final of finals) {
           process.stdout.write(
             values.json
               ? `${JSON.stringify({
@@ -55,24 +56,6 @@ export async function transcribeCommand(argv: string[]): Promise<number> {
     await service.dispose();
   }
   return failures > 0 ? 1 : 0;
-}
-
-/** Whole-file transcription through a recorder: finals only, timed in seconds of the file. */
-export async function transcribeSamples(service: TranscriptionService, samples: Float32Array): Promise<FinalTranscript[]> {
-  const recorder = await service.createRecorder('file', { enableRealtimeTranscription: false });
-  const finals: FinalTranscript[] = [];
-  let failure: Error | undefined;
-  recorder.on('transcriptionFinished', (f) => finals.push(f));
-  recorder.on('error', (e) => (failure ??= new Error(e.message)));
-  try {
-    recorder.start();
-    recorder.feedAudio(samples, ASR_SAMPLE_RATE);
-    await recorder.stop();
-  } finally {
-    recorder.shutdown();
-  }
-  if (failure) throw failure;
-  return finals;
 }
 
 function round(x: number): number {

@@ -6,7 +6,7 @@ import { Recorder, type FinalTranscript } from '../../src/recorder/recorder.ts';
 import { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
 import { VoiceActivityDetector } from '../../src/vad/voice-activity-detector.ts';
 import { normalizeWords, wer } from '../../bench/wer.ts';
-import { finalsOf as recordedFinals } from '../../bench/recorder-finals.ts';
+import { transcribe } from '../../src/pipeline/transcribe.ts';
 import { splitWords } from '../../src/asr/words.ts';
 import { concat } from '../fixtures/conversation.ts';
 import { repeated, senseAtTempo, silence, tenOfClubsFourTimesThenGoForward, tenOfCopies, trimmedClip } from '../fixtures/repeated-speech.ts';
@@ -36,7 +36,8 @@ describe('hallucination guard (real VAD, real models, real speech)', () => {
         return firstHypothesis !== undefined && first ? { ...t, text: firstHypothesis } : t;
       },
     });
-    return recordedFinals(new Recorder(await VoiceActivityDetector.create(service.silero), transcriber, { enableRealtimeTranscription: false }), samples);
+    const recorders = { createRecorder: async () => new Recorder(await VoiceActivityDetector.create(service.silero), transcriber, { enableRealtimeTranscription: false }) };
+    return (await transcribe(recorders, samples)).finals;
   }
 
   it('keeps "ten of clubs" said four times and the "go forward ten meters" after it (one utterance)', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { normalizeWords } from '../../bench/wer.ts';
-import { transcribeSamples } from '../../src/cli/transcribe-command.ts';
+import { transcribe } from '../../src/pipeline/transcribe.ts';
 import { OnsetHistory } from '../../src/recorder/onset.ts';
 import { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
 import { concat } from '../fixtures/conversation.ts';
@@ -48,7 +48,7 @@ describe('onsets through the recorder (real VAD, real models, real speech)', () 
   });
   after(() => service.dispose());
 
-  const words = async (samples: Float32Array) => normalizeWords((await transcribeSamples(service, samples)).map((f) => f.text).join(' '));
+  const words = async (samples: Float32Array) => normalizeWords((await transcribe(service, samples)).finals.map((f) => f.text).join(' '));
 
   it('"five five" after a long silence', async () => {
     assert.deepEqual(await words(concat(silence(2), trimmedClip('cards-004.wav'), silence(1))), ['five', 'five']);

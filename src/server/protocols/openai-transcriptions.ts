@@ -6,8 +6,9 @@ import path from 'node:path';
 import { decodeAudioFile } from '../../audio/audio-file.ts';
 import { AudioFormatError } from '../../audio/wav.ts';
 import { ASR_SAMPLE_RATE } from '../../asr/engine.ts';
-import type { FinalTranscript, RecorderError } from '../../recorder/recorder.ts';
-import { wordTimestamps, type TimedWord } from '../../recorder/word-timestamps.ts';
+import { transcribe, type Transcription } from '../../pipeline/transcribe.ts';
+import type { FinalTranscript } from '../../recorder/recorder.ts';
+import type { TimedWord } from '../../recorder/word-timestamps.ts';
 import type { RecorderConfig } from '../../recorder/recorder-config.ts';
 import type { TranscriptionService } from '../../pipeline/transcription-service.ts';
 import { ApiError, apiErrorBody, sendApiError } from '../http-errors.ts';
@@ -35,17 +36,8 @@ const FORMATS: readonly ResponseFormat[] = ['json', 'text', 'verbose_json', 'srt
 
 /** Longest decoded audio accepted (compressed uploads can hold hours in 25 MB). */
 const MAX_AUDIO_SECONDS = 3 * 60 * 60;
-/** Finals of one upload in the shared scheduler at once, so that a long file does not starve live sessions. */
-const MAX_OUTSTANDING_FINALS = 2;
-/** Audio fed to the recorder per step. */
-const FEED_SECONDS = 1;
 /** Seconds a client refused for capacity is told to wait (a 30 s clip takes a few seconds). */
 const RETRY_AFTER_SECONDS = '5';
-/**
- * Audio kept behind the decoder for word timestamps: a final arrives at most MAX_OUTSTANDING_FINALS utterances
- * (25 s each at most) after its audio was fed, so this covers it (5.8 MB of 16 kHz floats).
- */
-const WORD_AUDIO_SECONDS = 90;
 
 /**
  * POST /v1/audio/transcriptions, OpenAI-compatible: multipart/form-data with `file` (WAV natively, other formats via
@@ -69,17 +61,17 @@ export async function handleTranscription(req: IncomingMessage, res: ServerRespo
     hungUp.abort();
   });
   try {
-    const done = await transcribeUpload(req, res, host, hungUp.signal, () => gone);
+    const done = await transcribeUpload(req, res, host, hungUp.signal);
     const { result } = done;
     if (result.errors.length > 0) {
       const timeout = result.errors.some((e) => e.code === 'PROCESSING_TIMEOUT');
       throw new ApiError(timeout ? 504 : 500, timeout ? 'PROCESSING_TIMEOUT' : 'TRANSCRIPTION_FAILED', result.errors.map((e) => e.message).join('; '));
     }
     if (done.events) {
-      done.events({ type: 'transcript.text.done', text: result.segments.map((s) => s.text).join(' ') });
+      done.events({ type: 'transcript.text.done', text: result.finals.map((s) => s.text).join(' ') });
       res.end();
     } else {
-      respond(res, done.format, result.segments, result.seconds, result.words);
+      respond(res, done.format, result.finals, result.seconds, result.words);
     }
     status(200);
   } catch (e) {
@@ -111,8 +103,7 @@ async function transcribeUpload(
   res: ServerResponse,
   host: TranscriptionHost,
   hungUp: AbortSignal,
-  gone: () => boolean,
-): Promise<{ format: ResponseFormat; result: StreamResult; events?: (event: Record<string, unknown>) => void }> {
+): Promise<{ format: ResponseFormat; result: Transcription; events?: (event: Record<string, unknown>) => void }> {
   const cleanup: Array<() => void | Promise<unknown>> = [];
   try {
     checkRequest(req, host.maxUploadBytes);
@@ -141,11 +132,12 @@ async function transcribeUpload(
     const audio = decodeAudioFile(tmp, ASR_SAMPLE_RATE, { maxSeconds: MAX_AUDIO_SECONDS });
     const first = await audio.next(); // header and duration checks answer with a plain error, before any event
     const events = parseBoolean(upload.fields.stream) ? startEventStream(res) : undefined;
-    const result = await transcribeStream(service, prepend(first, audio), {
+    const result = await transcribe(service, prepend(first, audio), {
+      sessionId: `http-${randomUUID()}`,
       config: host.recorderConfig,
-      cancelled: gone,
+      signal: hungUp,
       words: upload.granularities.includes('word'),
-      onSegment: (segment, i) => events?.({ type: 'transcript.text.delta', delta: i === 0 ? segment.text : ` ${segment.text}` }),
+      onFinal: (final, i) => events?.({ type: 'transcript.text.delta', delta: i === 0 ? final.text : ` ${final.text}` }),
     });
     return { format, result, events };
   } finally {
@@ -166,121 +158,6 @@ function asApiError(e: unknown): ApiError | undefined {
   const status = e.code === 'FFMPEG_MISSING' ? 415 : e.code === 'AUDIO_TOO_LONG' ? 413 : 400;
   // Never show the server's temp file path: every mention of it (ffmpeg repeats it) becomes "the upload".
   return new ApiError(status, e.code, e.message.replace(/(file:)?\S*earshot-upload-[0-9a-f-]+/g, 'the upload'));
-}
-
-interface StreamResult {
-  segments: FinalTranscript[];
-  errors: RecorderError[];
-  /** Seconds of audio transcribed. */
-  seconds: number;
-  /** With `words`: every segment's words, in order. */
-  words?: TimedWord[];
-}
-
-/**
- * Runs 16 kHz audio through a fresh Recorder (no partials) and collects its finals. Audio is fed a second at a time
- * as it is decoded, and feeding pauses while MAX_OUTSTANDING_FINALS finals are pending, so that one long upload
- * shares the scheduler (and the decoder waits meanwhile: nothing piles up). With `words`, the last
- * WORD_AUDIO_SECONDS of audio are kept to time each final's words.
- */
-export async function transcribeStream(
-  service: TranscriptionService,
-  audio: AsyncIterable<Float32Array>,
-  options: {
-    config?: Partial<RecorderConfig>;
-    cancelled?: () => boolean;
-    words?: boolean;
-    onSegment?: (segment: FinalTranscript, index: number) => void;
-  } = {},
-): Promise<StreamResult> {
-  const recorder = await service.createRecorder(`http-${randomUUID()}`, { ...options.config, enableRealtimeTranscription: false });
-  const segments: FinalTranscript[] = [];
-  const errors: RecorderError[] = [];
-  const recent = options.words ? new RecentAudio(WORD_AUDIO_SECONDS * ASR_SAMPLE_RATE) : undefined;
-  const words: TimedWord[] = [];
-  let samples = 0;
-  let outstanding = 0;
-  let wake: (() => void) | undefined;
-  const settled = () => {
-    outstanding--;
-    wake?.();
-  };
-  recorder.on('recordingStop', () => outstanding++);
-  recorder.on('transcriptionFinished', (f) => {
-    segments.push(f);
-    if (recent) words.push(...recent.words(f));
-    options.onSegment?.(f, segments.length - 1);
-    settled();
-  });
-  recorder.on('utteranceDiscarded', settled);
-  recorder.on('error', (e) => {
-    errors.push(e);
-    if (e.utterance !== undefined) settled();
-    else wake?.();
-  });
-  const result = (): StreamResult => ({ segments, errors, seconds: samples / ASR_SAMPLE_RATE, ...(recent ? { words } : {}) });
-  try {
-    recorder.start();
-    const step = FEED_SECONDS * ASR_SAMPLE_RATE;
-    for await (const chunk of audio) {
-      for (let i = 0; i < chunk.length; i += step) {
-        if (options.cancelled?.()) {
-          recorder.abort();
-          return result();
-        }
-        const piece = chunk.subarray(i, i + step);
-        recent?.push(piece);
-        samples += piece.length;
-        recorder.feedAudio(piece, ASR_SAMPLE_RATE);
-        await recorder.drain();
-        while (outstanding >= MAX_OUTSTANDING_FINALS && errors.length === 0) {
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-        }
-      }
-    }
-    await recorder.stop();
-    return result();
-  } finally {
-    recorder.shutdown();
-  }
-}
-
-/** transcribeStream over samples already in memory (the word-timestamp benchmark). */
-export async function transcribeSamples(service: TranscriptionService, samples: Float32Array): Promise<StreamResult> {
-  return transcribeStream(service, (async function* () {
-    yield samples;
-  })());
-}
-
-/** The last `capacity` samples of a stream, in the chunks they came in, for timing a final's words. */
-class RecentAudio {
-  private readonly chunks: Array<{ start: number; samples: Float32Array }> = [];
-  private end = 0;
-
-  constructor(private readonly capacity: number) {}
-
-  push(samples: Float32Array): void {
-    this.chunks.push({ start: this.end, samples });
-    this.end += samples.length;
-    while (this.chunks.length > 1 && this.end - (this.chunks[1]!.start) >= this.capacity) this.chunks.shift();
-  }
-
-  /** The words of a final, timed over the audio it was heard in (evenly spread if that audio is gone). */
-  words(f: FinalTranscript): TimedWord[] {
-    const from = Math.floor(f.start * ASR_SAMPLE_RATE);
-    const to = Math.min(this.end, Math.ceil(f.end * ASR_SAMPLE_RATE));
-    const kept = this.chunks[0]?.start ?? 0;
-    const first = Math.max(from, kept);
-    const span = new Float32Array(Math.max(0, to - first));
-    for (const c of this.chunks) {
-      const lo = Math.max(first, c.start);
-      const hi = Math.min(to, c.start + c.samples.length);
-      if (hi > lo) span.set(c.samples.subarray(lo - c.start, hi - c.start), lo - first);
-    }
-    const offset = first / ASR_SAMPLE_RATE;
-    return wordTimestamps(span, ASR_SAMPLE_RATE, f.start - offset, f.end - offset, f.text).map((w) => ({ ...w, start: round3(w.start + offset), end: round3(w.end + offset) }));
-  }
 }
 
 /** Server-sent events: headers now, then one `data:` line per event. */
