@@ -2,6 +2,7 @@ import { ModelStore } from '../models/store.ts';
 import { TranscriptionService } from '../pipeline/transcription-service.ts';
 import { ConfigError, resolveServerConfig, SERVE_USAGE } from '../server/config.ts';
 import { stderrLogger } from '../server/logger.ts';
+import { recorderSettingsProblem } from '../server/recorder-settings.ts';
 import { isLoopbackHost } from '../server/security.ts';
 import { EarshotServer } from '../server/server.ts';
 import { UsageError } from './usage-error.ts';
@@ -53,6 +54,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
     threads: config.threads,
     parallelism: config.parallelism,
     timeoutMs: config.timeoutMs,
+  }).then(async (service) => {
+    // The one check that needs the models: the longest utterance their window takes.
+    const problem = recorderSettingsProblem(config.recorder, service.scheduler.maxAudioSeconds);
+    if (!problem) return service;
+    await service.dispose();
+    throw new UsageError(problem);
   });
   server.useService(loading);
 
@@ -92,6 +99,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
         log.info(`ready: ${service.finalEngine.name} for finals, ${service.partialEngine.name} for partials, loaded in ${ms} ms`);
       },
       (e: unknown) => {
+        if (e instanceof UsageError) {
+          log.fatal(e.message);
+          void stop(2, 'bad setting');
+          return;
+        }
         log.fatal(`loading the models failed: ${(e as Error).message}`);
         void stop(1, 'model load failure');
       },

@@ -54,3 +54,18 @@ export function readRecorderSettings(
   }
   return settings as Partial<RecorderConfig>;
 }
+
+/**
+ * What no flag can be checked against before the models load: the longest utterance the loaded engines take
+ * (`maxAudioSeconds`, the scheduler's). One line naming the setting by flag and variable, or undefined when it fits.
+ */
+export function recorderSettingsProblem(settings: Partial<RecorderConfig>, maxAudioSeconds: number): string | undefined {
+  try {
+    resolveRecorderConfig(settings, maxAudioSeconds);
+    return undefined;
+  } catch (e) {
+    const message = (e as Error).message;
+    const s = RECORDER_SETTINGS.find((r) => message.startsWith(`${r.key} `));
+    return s ? `--${s.flag} (${s.env})${message.slice(s.key.length)}` : message;
+  }
+}

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, resolveServerConfig } from '../../src/server/config.ts';
+import { recorderSettingsProblem } from '../../src/server/recorder-settings.ts';
 
 test('the cross-check model: service default, "none", a model, or a clear error', () => {
   assert.equal(resolveServerConfig([], {}).checkModel, undefined);
@@ -23,4 +24,12 @@ test('recorder settings: by flag, by environment variable (the flag wins), and a
   bad([], { EARSHOT_POST_SPEECH_SILENCE_DURATION: 'long' }, /^EARSHOT_POST_SPEECH_SILENCE_DURATION must be a number \(got "long"\)$/);
   bad([], { EARSHOT_WEBRTC_SENSITIVITY: '1.5' }, /^EARSHOT_WEBRTC_SENSITIVITY must be 0, 1, 2 or 3 \(got "1.5"\)$/);
   bad(['--enable-realtime-transcription', 'maybe'], {}, /^--enable-realtime-transcription must be true or false/);
+});
+
+test('the longest utterance is checked against the loaded engines\' window, naming the flag and the variable', () => {
+  const { recorder } = resolveServerConfig(['--max-utterance-seconds', '100'], {});
+  assert.equal(recorder.maxUtteranceSeconds, 100);
+  assert.equal(recorderSettingsProblem(recorder, 30), '--max-utterance-seconds (EARSHOT_MAX_UTTERANCE_SECONDS) must be a number from 2 to 28 (got 100)');
+  assert.equal(recorderSettingsProblem({ maxUtteranceSeconds: 20 }, 30), undefined);
+  assert.equal(recorderSettingsProblem({}, 30), undefined);
 });

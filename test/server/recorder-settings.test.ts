@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
 import { resolveServerConfig } from '../../src/server/config.ts';
 import { clip, conversation, finals, serverForSuite, transcribeOver, werOf } from './helpers.ts';
@@ -25,4 +28,17 @@ describe('recorder settings of `earshot serve` reach every session', () => {
       await client.close();
     }
   });
+});
+
+test('earshot serve: an utterance longer than the models\' window stops the server with one line, not MODEL_LOAD_ERROR later', () => {
+  const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/earshot.js');
+  const r = spawnSync(process.execPath, [bin, 'serve', '--port', '0'], {
+    env: { ...process.env, EARSHOT_MAX_UTTERANCE_SECONDS: '100', EARSHOT_LOG_LEVEL: 'warn' },
+    encoding: 'utf8',
+    timeout: 60000,
+  });
+  assert.equal(r.status, 2, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, /--max-utterance-seconds \(EARSHOT_MAX_UTTERANCE_SECONDS\) must be a number from 2 to \d+ \(got 100\)/);
 });
