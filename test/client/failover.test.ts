@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
-import { conversation } from '../fixtures/conversation.ts';
+import { clipSamples, conversation } from '../fixtures/conversation.ts';
 import { SPEECH_CLIPS } from '../fixtures/speech.ts';
-import { freePort, ServerProcess, sleep } from '../web/browser-harness.ts';
-import { werOf } from '../server/helpers.ts';
+import { freePort, ServerProcess } from '../web/browser-harness.ts';
+import { waitFor, werOf } from '../server/helpers.ts';
 
 const CLIPS = SPEECH_CLIPS.filter((c) => c.file !== 'jfk.wav').slice(0, 5);
 
@@ -28,21 +28,21 @@ describe('client failover: the server is killed mid-utterance and restarted', { 
     const client = new EarshotClient({ url: `ws://127.0.0.1:${server.port}/ws/stream`, reconnect: { initialDelayMs: 200, maxDelayMs: 1000 } });
     const finals: string[] = [];
     client.on('final', (m) => finals.push(m.text));
+    let thirdStarted = false;
+    client.on('recordingStart', (m) => (thirdStarted ||= m.utterance === 3));
     await client.connect();
     await client.start('failover');
 
-    // Kill the server 1 s into the third sentence: its final has not been sent yet.
-    const killed = client
-      .next('recordingStart', (m) => m.utterance === 3, 120_000)
-      .then(async () => {
-        await sleep(1000);
-        const finalsBefore = finals.length;
-        await server.stop('SIGKILL');
-        await server.start();
-        return finalsBefore;
-      });
-    await client.streamPcm(samples, { realtime: true, speed: 2 });
-    const finalsAtKill = await killed;
+    // Up to the middle of the third sentence; the kill waits for its recording to start and for the second final, so
+    // the third utterance is open and unanswered when the server dies, however slow the machine.
+    const gap = Math.round(1.2 * 16000);
+    const middleOfThird = gap * 3 + clipSamples(CLIPS[0]!).length + clipSamples(CLIPS[1]!).length + Math.round(clipSamples(CLIPS[2]!).length / 2);
+    await client.streamPcm(samples.subarray(0, middleOfThird), { realtime: true, speed: 2 });
+    await waitFor(() => thirdStarted && finals.length >= 2, 120_000, 'the third recording and the second final');
+    const finalsAtKill = finals.length;
+    await server.stop('SIGKILL');
+    await server.start();
+    await client.streamPcm(samples.subarray(middleOfThird), { realtime: true, speed: 2 });
     await client.stop(120_000);
     await client.close();
 

@@ -75,7 +75,7 @@ describe('three instances behind HAProxy: drain and failover', { skip: skipWitho
       if (code !== null && code !== 0) console.error(`haproxy exited with ${code}: ${log}`);
     });
     // Health checks: two passes (rise 2, inter 1 s) before an instance takes sessions.
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${lbPort}/ready`).catch(() => undefined))?.status === 200, 15000, 'the balancer');
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${lbPort}/ready`).catch(() => undefined))?.status === 200, 60_000, 'the balancer');
     await sleep(2500);
   });
 
@@ -123,7 +123,7 @@ describe('three instances behind HAProxy: drain and failover', { skip: skipWitho
     const drained = instances[load.indexOf(Math.max(...load))]!;
     const drainedExit = new Promise<number | null>((resolve) => drained.child.once('exit', resolve));
     drained.child.kill('SIGTERM');
-    await waitFor(async () => (await fetch(`${drained.url}/ready`).catch(() => undefined))?.status === 503, 2000, '/ready 503 while draining');
+    await waitFor(async () => (await fetch(`${drained.url}/ready`).catch(() => undefined))?.status === 503, 60_000, '/ready 503 while draining');
 
     // Abrupt: later, another instance that has sessions vanishes.
     await sleep(8000);

@@ -19,7 +19,7 @@ describe('limits, metrics and drain across protocols', () => {
         ws.on('error', () => {});
       });
     const deepgram = (await open('/v1/listen?encoding=linear16&sample_rate=16000')) as WebSocket;
-    await waitFor(() => t.server.sessions === 1, 5000, 'the Deepgram session holds the slot');
+    await waitFor(() => t.server.sessions === 1, 60_000, 'the Deepgram session holds the slot');
     assert.equal(await open('/v1/realtime?intent=transcription'), 503);
 
     const wyoming = net.connect(t.server.wyomingAddress!.port, '127.0.0.1');
@@ -27,7 +27,7 @@ describe('limits, metrics and drain across protocols', () => {
     const events: string[] = [];
     wyoming.on('data', (d) => events.push(...reader.push(d).map((e) => `${e.type}:${String(e.data.code ?? '')}`)));
     wyoming.write(encodeWyomingEvent('audio-start', { rate: 16000, width: 2, channels: 1 }));
-    await waitFor(() => events.includes('error:OVERLOADED'), 5000, 'OVERLOADED for Wyoming');
+    await waitFor(() => events.includes('error:OVERLOADED'), 60_000, 'OVERLOADED for Wyoming');
 
     const metrics = await (await fetch(`${t.http}/metrics`)).text();
     assert.match(metrics, /earshot_sessions_started_total\{protocol="deepgram"\} 1/);

@@ -98,7 +98,8 @@ export async function metricValue(http: string, name: string): Promise<number | 
   return line === undefined ? undefined : Number(line.split(' ')[1]);
 }
 
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+/** Polls `check` until it holds; the ceiling is for a hang, not a latency bound. */
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 60_000, what = 'condition'): Promise<void> {
   const until = performance.now() + timeoutMs;
   while (performance.now() < until) {
     if (await check()) return;

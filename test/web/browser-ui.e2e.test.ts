@@ -74,7 +74,7 @@ describe('web client UI against a scripted server', { skip, timeout: 120_000 }, 
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`${site.url}/?ws=${encodeURIComponent(server.url)}${options}`);
-    await page.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 10_000 });
+    await page.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 60_000 });
     return { page, context, errors };
   }
 

@@ -101,7 +101,7 @@ describe('web client in Chromium against earshot serve', { skip, timeout: 300_00
     const page = await context.newPage();
     const errors = watchErrors(page);
     await page.goto(`${server.url}/${query}`);
-    await page.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 15_000 });
+    await page.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 60_000 });
     return { browser, page, errors };
   }
 
@@ -116,12 +116,12 @@ describe('web client in Chromium against earshot serve', { skip, timeout: 300_00
     const previewShown = page
       .locator('.stt-preview.has-text')
       .first()
-      .waitFor({ timeout: 30_000 })
+      .waitFor({ timeout: 60_000 })
       .then(() => true);
     const screenshot = (async () => {
       if (process.env.EARSHOT_SCREENSHOT !== '1') return;
       await page.locator(`${USER_MESSAGES} >> nth=1`).waitFor({ timeout: 60_000 });
-      await page.locator('.stt-preview.has-text .stt-stable:not(:empty)').waitFor({ timeout: 30_000 });
+      await page.locator('.stt-preview.has-text .stt-stable:not(:empty)').waitFor({ timeout: 60_000 });
       await sleep(400);
       fs.mkdirSync(path.join(REPO, 'docs'), { recursive: true });
       await page.screenshot({ path: path.join(REPO, 'docs/screenshot.png') });
@@ -136,7 +136,7 @@ describe('web client in Chromium against earshot serve', { skip, timeout: 300_00
     assert.ok(await previewShown, 'a live preview with text was shown');
     await screenshot;
     // Let the state settle, and make sure no extra message follows.
-    await page.waitForFunction(`document.getElementById('stt-state').textContent === 'listening'`, undefined, { timeout: 15_000 });
+    await page.waitForFunction(`document.getElementById('stt-state').textContent === 'listening'`, undefined, { timeout: 60_000 });
     await sleep(1500);
 
     const texts = await userMessages(page);
@@ -155,7 +155,7 @@ describe('web client in Chromium against earshot serve', { skip, timeout: 300_00
     assert.equal(await page.locator('#copy-button').isEnabled(), true);
 
     await page.click('#mic-button');
-    await page.waitForFunction(`!window.__earshot.micActive()`, undefined, { timeout: 5000 });
+    await page.waitForFunction(`!window.__earshot.micActive()`, undefined, { timeout: 60_000 });
     assert.equal(await page.locator('#stt-state').textContent(), 'idle');
     assert.equal(await page.locator('#mic-button').getAttribute('data-state'), 'idle');
     assert.equal(await page.locator('#mic-button').getAttribute('aria-pressed'), 'false');
@@ -195,10 +195,10 @@ describe('web client in Chromium against earshot serve', { skip, timeout: 300_00
     assert.equal(await hook(page, 'micActive()'), false);
     await page.evaluate('document.activeElement.blur()');
     await page.keyboard.press('Space');
-    await page.waitForFunction('window.__earshot.micActive()', undefined, { timeout: 10_000 });
-    await page.locator('#stt-state:text-is("listening")').waitFor({ timeout: 10_000 });
+    await page.waitForFunction('window.__earshot.micActive()', undefined, { timeout: 60_000 });
+    await page.locator('#stt-state:text-is("listening")').waitFor({ timeout: 60_000 });
     await page.keyboard.press('Space');
-    await page.waitForFunction('!window.__earshot.micActive()', undefined, { timeout: 10_000 });
+    await page.waitForFunction('!window.__earshot.micActive()', undefined, { timeout: 60_000 });
 
     // Download the conversation as .txt.
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-button')]);
@@ -214,7 +214,7 @@ describe('web client in Chromium against earshot serve', { skip, timeout: 300_00
     const { page } = await open({ wav, allowMic: false });
     await page.click('#mic-button');
     const banner = page.locator('#stt-error');
-    await banner.waitFor({ state: 'visible', timeout: 10_000 });
+    await banner.waitFor({ state: 'visible', timeout: 60_000 });
     assert.equal(await banner.getAttribute('data-code'), 'MIC_ACCESS_DENIED');
     assert.equal(await banner.getAttribute('role'), 'alert');
     assert.match((await banner.textContent()) ?? '', /Microphone access was denied/);
@@ -228,18 +228,18 @@ describe('web client in Chromium against earshot serve', { skip, timeout: 300_00
     const wav = writeClipWav(tmp, 'loop.wav', SENTENCES[0]!, 1, 2);
     const { page } = await open({ wav, loop: true }, '?sampleRate=48000&bufferSize=1600');
     await page.click('#mic-button');
-    await page.locator(USER_MESSAGES).first().waitFor({ timeout: 30_000 });
+    await page.locator(USER_MESSAGES).first().waitFor({ timeout: 60_000 });
     assert.equal(await hook(page, 'sampleRate()'), 48000);
     const sessionId = await hook<string>(page, 'sessionId()');
 
     await server.stop('SIGKILL');
-    await page.locator('#connection-state[data-state="reconnecting"]').waitFor({ timeout: 10_000 });
+    await page.locator('#connection-state[data-state="reconnecting"]').waitFor({ timeout: 60_000 });
     assert.equal(await hook(page, 'micActive()'), true, 'the mic stays on while the server is away');
     const before = (await userMessages(page)).length;
 
     await server.start();
-    await page.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 15_000 });
-    await page.locator('#stt-state:text-is("listening")').waitFor({ timeout: 15_000 });
+    await page.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 60_000 });
+    await page.locator('#stt-state:text-is("listening")').waitFor({ timeout: 60_000 });
     assert.equal(await hook(page, 'sessionId()'), sessionId, 'the same session resumes');
     // The looping sentence may have been cut by the reconnect: the first message after it can be its tail, so wait
     // for a whole one (the loop repeats every 6.3 s).
@@ -252,6 +252,6 @@ describe('web client in Chromium against earshot serve', { skip, timeout: 300_00
     }
     assert.ok(after.some(whole), `after the restart: ${JSON.stringify(after)}`);
     await page.click('#mic-button');
-    await page.waitForFunction('!window.__earshot.micActive()', undefined, { timeout: 5000 });
+    await page.waitForFunction('!window.__earshot.micActive()', undefined, { timeout: 60_000 });
   });
 });

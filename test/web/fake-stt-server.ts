@@ -75,7 +75,7 @@ export class FakeSttServer {
   }
 
   /** Resolves once `check` is true (re-checked on every event), or rejects after `timeoutMs`. */
-  async until(check: () => boolean, timeoutMs = 3000, what = 'condition'): Promise<void> {
+  async until(check: () => boolean, timeoutMs = 60_000, what = 'condition'): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!check()) {
       const left = deadline - Date.now();

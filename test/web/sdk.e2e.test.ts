@@ -101,7 +101,7 @@ describe('browser SDK in Chromium against earshot serve', { skip, timeout: 300_0
     await page.click('#start');
     const finals = await settle(() => page.locator('#finals li').allInnerTexts());
     await page.click('#stop');
-    await page.locator('#events li', { hasText: /^end$/ }).waitFor({ timeout: 30_000 });
+    await page.locator('#events li', { hasText: /^end$/ }).waitFor({ timeout: 60_000 });
     assertSameFinals(await page.locator('#finals li').allInnerTexts());
     assert.equal((await page.locator('#finals li').allInnerTexts()).length, finals.length, 'nothing more after stop');
     const events = await page.locator('#events li').allInnerTexts();
@@ -121,10 +121,10 @@ describe('browser SDK in Chromium against earshot serve', { skip, timeout: 300_0
     });
     const button = page.locator('earshot-dictation').locator('button');
     await button.click();
-    await page.locator('earshot-dictation button[aria-pressed="true"]').waitFor({ timeout: 10_000 });
+    await page.locator('earshot-dictation button[aria-pressed="true"]').waitFor({ timeout: 60_000 });
     const finals = await settle(() => page.evaluate(() => (window as unknown as { finals: string[] }).finals));
     await button.click();
-    await page.locator('earshot-dictation button[aria-pressed="false"]').waitFor({ timeout: 10_000 });
+    await page.locator('earshot-dictation button[aria-pressed="false"]').waitFor({ timeout: 60_000 });
     assertSameFinals(finals);
     assert.equal(await page.locator('#message').inputValue(), finals.join(' '), 'the finals, in order, in the text field');
     assert.deepEqual(errors, []);
@@ -133,7 +133,7 @@ describe('browser SDK in Chromium against earshot serve', { skip, timeout: 300_0
   test('SpeechRecognition: a denied microphone is `not-allowed`, then `end`', async () => {
     const { page } = await open('/examples/speech-recognition.html', false);
     await page.click('#start');
-    await page.locator('#events li', { hasText: /^end$/ }).waitFor({ timeout: 15_000 });
+    await page.locator('#events li', { hasText: /^end$/ }).waitFor({ timeout: 60_000 });
     assert.deepEqual(await page.locator('#events li').allInnerTexts(), ['error:not-allowed', 'end']);
   });
 });
