@@ -22,11 +22,11 @@ import { parseArgs, promisify } from 'node:util';
 import WebSocket from 'ws';
 import { writeWav } from '../src/audio/wav.ts';
 import { EarshotClient } from '../src/client/earshot-client.ts';
-import { conversation } from '../test/fixtures/conversation.ts';
-import { SPEECH_CLIPS } from '../test/fixtures/speech.ts';
-import { startServerProcess, type ServerProcess } from './server-process.ts';
-import { ms, pct, table } from './stats.ts';
-import { wer } from './wer.ts';
+import { conversation } from '../eval/conversation.ts';
+import { SPEECH_CLIPS } from '../eval/speech.ts';
+import { startServerProcess, type ServerProcess } from '../eval/server-process.ts';
+import { ms, pct, table } from '../eval/stats.ts';
+import { wer } from '../eval/wer.ts';
 
 const { values } = parseArgs({ options: { case: { type: 'string' }, url: { type: 'string' }, 'node-args': { type: 'string' }, attack: { type: 'string' } } });
 const ATTACKER = '127.0.0.1';

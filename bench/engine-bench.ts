@@ -4,10 +4,10 @@
  */
 import { ASR_SAMPLE_RATE } from '../src/asr/engine.ts';
 import { loadEngine } from '../src/asr/load-engine.ts';
-import { clipSamples } from '../test/fixtures/conversation.ts';
-import { SPEECH_CLIPS } from '../test/fixtures/speech.ts';
+import { clipSamples } from '../eval/conversation.ts';
+import { SPEECH_CLIPS } from '../eval/speech.ts';
 import { fastestPass } from './fastest-pass.ts';
-import { wer } from './wer.ts';
+import { wer } from '../eval/wer.ts';
 
 const [model = 'moonshine-tiny', threads = '1'] = process.argv.slice(2);
 const loadStart = performance.now();

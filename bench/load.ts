@@ -6,9 +6,9 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { runLoad, type LoadResult } from './load-harness.ts';
-import { startServerProcess, type ServerProcess } from './server-process.ts';
-import { ms, pct, table } from './stats.ts';
+import { runLoad, type LoadResult } from '../eval/load-harness.ts';
+import { startServerProcess, type ServerProcess } from '../eval/server-process.ts';
+import { ms, pct, table } from '../eval/stats.ts';
 
 const { values } = parseArgs({
   options: {

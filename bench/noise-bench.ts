@@ -1,5 +1,5 @@
 /**
- * WER by condition on the noisy dev set (bench/noisy-dev-set.ts): each clip through the recorder as `earshot
+ * WER by condition on the noisy dev set (eval/noisy-dev-set.ts): each clip through the recorder as `earshot
  * transcribe` runs it (VAD, finals only), and the telephone band also through a real server over the WebSocket
  * protocol (`sample_rate: 8000`). Also counts what the hallucination guard and the cross-check did. Standalone:
  * node --import tsx bench/noise-bench.ts [MODEL] [CHECK_MODEL|none]
@@ -12,9 +12,9 @@ import { transcribe } from '../src/pipeline/transcribe.ts';
 import { TranscriptionService } from '../src/pipeline/transcription-service.ts';
 import { silentLogger } from '../src/server/logger.ts';
 import { EarshotServer } from '../src/server/server.ts';
-import { CONDITIONS, noisyDevSet, type Condition } from './noisy-dev-set.ts';
-import { pct, table } from './stats.ts';
-import { wer } from './wer.ts';
+import { CONDITIONS, noisyDevSet, type Condition } from '../eval/noisy-dev-set.ts';
+import { pct, table } from '../eval/stats.ts';
+import { wer } from '../eval/wer.ts';
 
 export interface ConditionResult {
   condition: string;

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { SPEECH_CLIPS } from '../test/fixtures/speech.ts';
-import { wer } from './wer.ts';
+import { SPEECH_CLIPS } from '../eval/speech.ts';
+import { wer } from '../eval/wer.ts';
 
 export interface PeerResult {
   name: string;

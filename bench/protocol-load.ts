@@ -11,11 +11,11 @@ import WebSocket from 'ws';
 import { float32ToPcm16 } from '../src/audio/pcm.ts';
 import { resample } from '../src/audio/resample.ts';
 import { encodeWyomingEvent, WyomingReader } from '../src/server/protocols/wyoming.ts';
-import { clipSamples } from '../test/fixtures/conversation.ts';
-import { SPEECH_CLIPS } from '../test/fixtures/speech.ts';
-import { wer } from './wer.ts';
-import { startServerProcess } from './server-process.ts';
-import { ms, pct, percentile, table } from './stats.ts';
+import { clipSamples } from '../eval/conversation.ts';
+import { SPEECH_CLIPS } from '../eval/speech.ts';
+import { wer } from '../eval/wer.ts';
+import { startServerProcess } from '../eval/server-process.ts';
+import { ms, pct, percentile, table } from '../eval/stats.ts';
 
 type Protocol = 'seed' | 'openai' | 'deepgram' | 'wyoming';
 const CHUNK_MS = 100;

@@ -1,9 +1,9 @@
 import { transcribe } from '../src/pipeline/transcribe.ts';
 import { TranscriptionService } from '../src/pipeline/transcription-service.ts';
-import { clipSamples, conversation } from '../test/fixtures/conversation.ts';
-import { SPEECH_CLIPS } from '../test/fixtures/speech.ts';
-import { percentile } from './stats.ts';
-import { wer } from './wer.ts';
+import { clipSamples, conversation } from '../eval/conversation.ts';
+import { SPEECH_CLIPS } from '../eval/speech.ts';
+import { percentile } from '../eval/stats.ts';
+import { wer } from '../eval/wer.ts';
 
 export interface RecorderBench {
   utterances: number;

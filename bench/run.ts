@@ -11,7 +11,7 @@ import { benchNoise, noiseTable } from './noise-bench.ts';
 import { benchRecorder } from './recorder-bench.ts';
 import { benchVad } from './vad-bench.ts';
 import { benchWordTimestamps } from './word-timestamps-bench.ts';
-import { ms, pct, table } from './stats.ts';
+import { ms, pct, table } from '../eval/stats.ts';
 
 const run = promisify(execFile);
 

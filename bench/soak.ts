@@ -5,9 +5,9 @@
  */
 import { parseArgs } from 'node:util';
 import { EarshotClient } from '../src/client/earshot-client.ts';
-import { clipSamples } from '../test/fixtures/conversation.ts';
-import { SPEECH_CLIPS } from '../test/fixtures/speech.ts';
-import { startServerProcess } from './server-process.ts';
+import { clipSamples } from '../eval/conversation.ts';
+import { SPEECH_CLIPS } from '../eval/speech.ts';
+import { startServerProcess } from '../eval/server-process.ts';
 
 const { values } = parseArgs({ options: { minutes: { type: 'string', default: '5' }, sessions: { type: 'string', default: '6' } } });
 const minutes = Number(values.minutes);

@@ -15,11 +15,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LlamaTokenizer } from 'llama-tokenizer-js';
-import { clipSamples } from '../test/fixtures/conversation.ts';
-import { SPEECH_CLIPS } from '../test/fixtures/speech.ts';
+import { clipSamples } from '../eval/conversation.ts';
+import { SPEECH_CLIPS } from '../eval/speech.ts';
 import { fastestPass } from './fastest-pass.ts';
 import type { PeerResult } from './peers.ts';
-import { wer } from './wer.ts';
+import { wer } from '../eval/wer.ts';
 
 export type PeerModel = 'moonshine-tiny' | 'moonshine-base';
 

@@ -6,8 +6,8 @@
  * onset and offset of the sentence's own recording (first and last 10 ms frame above -40 dBFS, a fixed level
  * unrelated to the estimator's relative threshold).
  */
-import { clipSamples, concat } from '../test/fixtures/conversation.ts';
-import { SPEECH_CLIPS, type SpeechClip } from '../test/fixtures/speech.ts';
+import { clipSamples, concat } from '../eval/conversation.ts';
+import { SPEECH_CLIPS, type SpeechClip } from '../eval/speech.ts';
 import { TranscriptionService } from '../src/pipeline/transcription-service.ts';
 import { transcribe } from '../src/pipeline/transcribe.ts';
 import { wordTimestamps } from '../src/recorder/word-timestamps.ts';

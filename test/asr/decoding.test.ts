@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CONDITIONS, noisyDevSet } from '../../bench/noisy-dev-set.ts';
-import { wer } from '../../bench/wer.ts';
+import { CONDITIONS, noisyDevSet } from '../../eval/noisy-dev-set.ts';
+import { wer } from '../../eval/wer.ts';
 import { whenIdle } from '../../src/asr/cross-check-budget.ts';
 import { CrossCheckEngine } from '../../src/asr/cross-check-engine.ts';
 import { meanLogProb, type AsrEngine } from '../../src/asr/engine.ts';
@@ -9,8 +9,8 @@ import { EnginePool } from '../../src/asr/engine-pool.ts';
 import { loadEngine } from '../../src/asr/load-engine.ts';
 import type { MoonshineEngine } from '../../src/asr/moonshine-engine.ts';
 import { ModelStore } from '../../src/models/store.ts';
-import { clipSamples } from '../fixtures/conversation.ts';
-import { SPEECH_CLIPS, clip } from '../fixtures/speech.ts';
+import { clipSamples } from '../../eval/conversation.ts';
+import { SPEECH_CLIPS, clip } from '../../eval/speech.ts';
 
 /** Log-probabilities summed in float32 steps by onnxruntime and in float64 here: equal to a few thousandths. */
 const close = (a: number, b: number) => Math.abs(a - b) < 1e-3 * Math.max(1, Math.abs(a));

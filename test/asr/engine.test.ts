@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AsrEngine } from '../../src/asr/engine.ts';
 import { loadEngine } from '../../src/asr/load-engine.ts';
-import { wer } from '../../bench/wer.ts';
-import { clipSamples } from '../fixtures/conversation.ts';
-import { SPEECH_CLIPS, clip } from '../fixtures/speech.ts';
+import { wer } from '../../eval/wer.ts';
+import { clipSamples } from '../../eval/conversation.ts';
+import { SPEECH_CLIPS, clip } from '../../eval/speech.ts';
 
 for (const model of ['moonshine-tiny', 'moonshine-base']) {
   describe(`${model} engine (real model, real speech)`, () => {

@@ -7,8 +7,8 @@ import { MoonshineEngine } from '../../src/asr/moonshine-engine.ts';
 import { splitMergedDecoder } from '../../src/asr/moonshine-graph.ts';
 import { decodeTokens } from '../../src/asr/tokenizer.ts';
 import { ModelStore } from '../../src/models/store.ts';
-import { clipSamples } from '../fixtures/conversation.ts';
-import { clip } from '../fixtures/speech.ts';
+import { clipSamples } from '../../eval/conversation.ts';
+import { clip } from '../../eval/speech.ts';
 
 /** Greedy decoding with the published merged decoder, as its exporter meant it to run: the reference. */
 async function mergedDecode(dir: string, samples: Float32Array, layers: number, heads: number, headDim: number): Promise<string> {

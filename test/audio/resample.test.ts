@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { prepareResampler, resample, StreamingResampler } from '../../src/audio/resample.ts';
 import { readWav } from '../../src/audio/wav.ts';
-import { concat } from '../fixtures/conversation.ts';
+import { concat } from '../../eval/conversation.ts';
 
 function tone(freq: number, rate: number, n: number, amplitude = 0.5): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => amplitude * Math.sin((2 * Math.PI * freq * i) / rate));

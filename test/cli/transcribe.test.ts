@@ -6,11 +6,11 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { writeWav } from '../../src/audio/wav.ts';
-import { normalizeWords, wer } from '../../bench/wer.ts';
+import { normalizeWords, wer } from '../../eval/wer.ts';
 import { occurrences } from '../../src/recorder/repetition.ts';
 import { tenOfClubsFourTimesThenGoForward } from '../fixtures/repeated-speech.ts';
-import { conversation } from '../fixtures/conversation.ts';
-import { SPEECH_CLIPS } from '../fixtures/speech.ts';
+import { conversation } from '../../eval/conversation.ts';
+import { SPEECH_CLIPS } from '../../eval/speech.ts';
 import { requireTool, skipWithout } from '../support/require-tool.ts';
 
 const run = promisify(execFile);

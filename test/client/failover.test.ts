@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
-import { clipSamples, conversation } from '../fixtures/conversation.ts';
-import { SPEECH_CLIPS } from '../fixtures/speech.ts';
+import { clipSamples, conversation } from '../../eval/conversation.ts';
+import { SPEECH_CLIPS } from '../../eval/speech.ts';
 import { freePort, ServerProcess } from '../web/browser-harness.ts';
 import { waitFor, werOf } from '../server/helpers.ts';
 

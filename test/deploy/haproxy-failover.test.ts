@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startServerProcess, type ServerProcess } from '../../bench/server-process.ts';
+import { startServerProcess, type ServerProcess } from '../../eval/server-process.ts';
 import type { SessionFinal } from '../../src/client/earshot-client.ts';
 import { ReconnectingSession } from '../../src/client/reconnecting-session.ts';
 import { clip, conversation, metricValue, waitFor, werOf, type SpeechClip } from '../server/helpers.ts';

@@ -6,8 +6,8 @@ import { EarshotClient, toPcm16, type ServerMessage } from '../../src/client/ear
 import { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
 import { EarshotServer } from '../../src/server/server.ts';
 import { silentLogger } from '../../src/server/logger.ts';
-import { clipSamples } from '../fixtures/conversation.ts';
-import { clip } from '../fixtures/speech.ts';
+import { clipSamples } from '../../eval/conversation.ts';
+import { clip } from '../../eval/speech.ts';
 import { waitFor } from '../server/helpers.ts';
 
 /**

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { normalizeWords } from '../../bench/wer.ts';
+import { normalizeWords } from '../../eval/wer.ts';
 
 /**
  * A protocol's finals against the seed protocol's on the same audio: as many, and the same words after the WER

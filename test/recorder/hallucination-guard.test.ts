@@ -5,10 +5,10 @@ import type { SessionTranscriber } from '../../src/asr/scheduler.ts';
 import { Recorder, type FinalTranscript } from '../../src/recorder/recorder.ts';
 import { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
 import { VoiceActivityDetector } from '../../src/vad/voice-activity-detector.ts';
-import { normalizeWords, wer } from '../../bench/wer.ts';
+import { normalizeWords, wer } from '../../eval/wer.ts';
 import { transcribe } from '../../src/pipeline/transcribe.ts';
 import { splitWords } from '../../src/asr/words.ts';
-import { concat } from '../fixtures/conversation.ts';
+import { concat } from '../../eval/conversation.ts';
 import { repeated, senseAtTempo, silence, tenOfClubsFourTimesThenGoForward, tenOfCopies, trimmedClip } from '../fixtures/repeated-speech.ts';
 
 const GO_FORWARD = ['go', 'forward', 'ten', 'meters'];

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { normalizeWords } from '../../bench/wer.ts';
+import { normalizeWords } from '../../eval/wer.ts';
 import { transcribe } from '../../src/pipeline/transcribe.ts';
 import { OnsetHistory } from '../../src/recorder/onset.ts';
 import { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
-import { concat } from '../fixtures/conversation.ts';
+import { concat } from '../../eval/conversation.ts';
 import { silence, trimmedClip } from '../fixtures/repeated-speech.ts';
 
 describe('onset walk-back over the pre-roll', () => {

@@ -6,9 +6,9 @@ import { Recorder, type FinalTranscript, type RecorderEvents } from '../../src/r
 import { VoiceActivityDetector } from '../../src/vad/voice-activity-detector.ts';
 import type { RecorderConfig } from '../../src/recorder/recorder-config.ts';
 import { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
-import { wer } from '../../bench/wer.ts';
-import { clipSamples, conversation } from '../fixtures/conversation.ts';
-import { SPEECH_CLIPS, clip } from '../fixtures/speech.ts';
+import { wer } from '../../eval/wer.ts';
+import { clipSamples, conversation } from '../../eval/conversation.ts';
+import { SPEECH_CLIPS, clip } from '../../eval/speech.ts';
 
 // jfk.wav has pauses longer than post_speech_silence_duration inside it: it is several utterances, not one.
 const CLIPS = SPEECH_CLIPS.filter((c) => c.file !== 'jfk.wav');

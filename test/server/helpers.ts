@@ -1,12 +1,12 @@
 import { after, before } from 'node:test';
-import { wer } from '../../bench/wer.ts';
+import { wer } from '../../eval/wer.ts';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
 import type { ServerMessage } from '../../src/protocol/seed-messages.ts';
 import { silentLogger } from '../../src/server/logger.ts';
 import { EarshotServer, type EarshotServerOptions } from '../../src/server/server.ts';
 import { TranscriptionService } from '../../src/pipeline/transcription-service.ts';
-import { clipSamples, concat, conversation } from '../fixtures/conversation.ts';
-import { clip, SPEECH_CLIPS, type SpeechClip } from '../fixtures/speech.ts';
+import { clipSamples, concat, conversation } from '../../eval/conversation.ts';
+import { clip, SPEECH_CLIPS, type SpeechClip } from '../../eval/speech.ts';
 
 export { clip, clipSamples, concat, conversation, SPEECH_CLIPS, wer };
 export type { SpeechClip };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
-import { normalizeWords } from '../../bench/wer.ts';
+import { normalizeWords } from '../../eval/wer.ts';
 import { repeated, senseAtTempo, silence, tenOfClubsFourTimesThenGoForward, tenOfCopies, trimmedClip } from '../fixtures/repeated-speech.ts';
 import { concat, finals, metricValue, serverForSuite, transcribeOver } from './helpers.ts';
 

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { normalizeWords } from '../../bench/wer.ts';
+import { normalizeWords } from '../../eval/wer.ts';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
 import { clip, clipSamples, concat, disposeSharedService, finals, metricValue, record, sharedService, silence, startServer, waitFor, werOf } from './helpers.ts';
 

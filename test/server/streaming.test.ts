@@ -5,7 +5,7 @@ import { EarshotClient, toPcm16 } from '../../src/client/earshot-client.ts';
 import type { ServerMessage } from '../../src/protocol/seed-messages.ts';
 import { metricTotal } from '../../src/server/metrics.ts';
 import { clip, clipSamples, concat, conversation, finals, record, sharedService, silence, startServer, transcribeOver, werOf, serverForSuite } from './helpers.ts';
-import { normalizeWords } from '../../bench/wer.ts';
+import { normalizeWords } from '../../eval/wer.ts';
 
 describe('WebSocket streaming', () => {
   const t = serverForSuite();

@@ -1,4 +1,4 @@
-export { concat } from '../fixtures/conversation.ts';
+export { concat } from '../../eval/conversation.ts';
 /** Uniform white noise in [-amplitude, amplitude] from a seeded generator (mulberry32), so runs repeat. */
 export function whiteNoise(samples: number, amplitude: number, seed: number): Float32Array {
   const out = new Float32Array(samples);

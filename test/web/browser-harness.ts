@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { build } from 'vite';
 import { writeWav } from '../../src/audio/wav.ts';
-import { clipSamples, conversation } from '../fixtures/conversation.ts';
-import type { SpeechClip } from '../fixtures/speech.ts';
+import { clipSamples, conversation } from '../../eval/conversation.ts';
+import type { SpeechClip } from '../../eval/speech.ts';
 import { requireTool, skipWithout } from '../support/require-tool.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { wer } from '../../bench/wer.ts';
-import { clip } from '../fixtures/speech.ts';
+import { wer } from '../../eval/wer.ts';
+import { clip } from '../../eval/speech.ts';
 import {
   REPO,
   ServerProcess,

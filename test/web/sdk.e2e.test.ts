@@ -9,12 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { normalizeWords, wer } from '../../bench/wer.ts';
+import { normalizeWords, wer } from '../../eval/wer.ts';
 import { writeWav } from '../../src/audio/wav.ts';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
 import { signToken } from '../../src/server/security.ts';
-import { clipSamples, concat } from '../fixtures/conversation.ts';
-import { SPEECH_CLIPS } from '../fixtures/speech.ts';
+import { clipSamples, concat } from '../../eval/conversation.ts';
+import { SPEECH_CLIPS } from '../../eval/speech.ts';
 import { browserSkipReason, buildClient, freePort, launchBrowser, ServerProcess, sleep } from './browser-harness.ts';
 
 const skip = browserSkipReason();

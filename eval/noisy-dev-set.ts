@@ -5,8 +5,8 @@
  */
 import { ASR_SAMPLE_RATE } from '../src/asr/engine.ts';
 import { resample } from '../src/audio/resample.ts';
-import { clipSamples, concat } from '../test/fixtures/conversation.ts';
-import { SPEECH_CLIPS, type SpeechClip } from '../test/fixtures/speech.ts';
+import { clipSamples, concat } from './conversation.ts';
+import { SPEECH_CLIPS, type SpeechClip } from './speech.ts';
 
 export type NoiseKind = 'pink' | 'brown' | 'babble';
 

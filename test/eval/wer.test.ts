@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { normalizeWords, wer } from '../../bench/wer.ts';
+import { normalizeWords, wer } from '../../eval/wer.ts';
 
-describe('WER normalizer (bench/wer.ts)', () => {
+describe('WER normalizer (eval/wer.ts)', () => {
   it('counts a number written in digits or in words alike, under 100', () => {
     assert.deepEqual(normalizeWords('Go forward 10 meters.'), ['go', 'forward', 'ten', 'meters']);
     assert.deepEqual(normalizeWords('42, 7 and 90'), ['forty', 'two', 'seven', 'and', 'ninety']);

@@ -1,7 +1,7 @@
 import { float32ToPcm16 } from '../src/audio/pcm.ts';
 import { EarshotClient } from '../src/client/earshot-client.ts';
-import { conversation } from '../test/fixtures/conversation.ts';
-import { SPEECH_CLIPS, type SpeechClip } from '../test/fixtures/speech.ts';
+import { conversation } from './conversation.ts';
+import { SPEECH_CLIPS, type SpeechClip } from './speech.ts';
 import { percentile } from './stats.ts';
 import { wer } from './wer.ts';
 

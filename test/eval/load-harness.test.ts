@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runLoad } from '../../bench/load-harness.ts';
+import { runLoad } from '../../eval/load-harness.ts';
 import { serverForSuite } from '../server/helpers.ts';
 
 describe('load harness (npm run load) against a real server', () => {
