@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
 import type { DiscardReason, Recorder, RecorderState } from '../recorder/recorder.ts';
-import type { RecorderConfig } from '../recorder/recorder-config.ts';
 import type { TranscriptionService } from '../pipeline/transcription-service.ts';
 import type { Logger } from './logger.ts';
-import type { ServerMetrics } from './metrics.ts';
 import type { ErrorCode } from '../protocol/seed-messages.ts';
+import { wireRecorder } from './recorder-events.ts';
+import { keepBacklog, newCycle, rateMismatch, type Cycle, type CycleOptions } from './session-cycle.ts';
+import type { SessionHost, SessionTransport } from './session-host.ts';
+
+export type { CycleOptions } from './session-cycle.ts';
+export type { SessionHost, SessionTransport, SlotRefusal } from './session-host.ts';
 
 /**
  * The transport-neutral session core: PCM16 in (any rate), events out, commands in (start, stop/commit, close). Every
@@ -14,46 +18,11 @@ import type { ErrorCode } from '../protocol/seed-messages.ts';
  * buffers, drain and metrics live here once.
  */
 
-/** What the core needs of the connection under an adapter. */
-export interface SessionTransport {
-  /** Bytes queued to the peer, not yet sent. */
-  readonly bufferedAmount: number;
-  /** Stop/restart reading (TCP backpressure on a client that sends audio faster than it is processed). */
-  pause?(): void;
-  resume?(): void;
-  /** The peer does not read what it is sent: close the connection. */
-  cut(reason: string): void;
-  /**
-   * Closes a connection that sent no start within the host's startTimeoutMs (the seed's 4408). A transport with it
-   * also gets cycles that receive no audio for audioIdleTimeoutMs stopped; one without gets neither timeout.
-   */
-  closeIdle?(reason: string): void;
-}
-
-/** Why a start got no session slot. */
-export interface SlotRefusal {
-  code: Extract<ErrorCode, 'OVERLOADED' | 'CLIENT_LIMIT'>;
-  message: string;
-}
-
-/** What a session needs from its server. */
-export interface SessionHost {
-  /** The shared models; rejects when they failed to load. */
-  service(): Promise<TranscriptionService>;
-  /** Takes one of the server's session slots for this connection's client; the refusal when none is left. */
-  acquireSlot(): SlotRefusal | undefined;
-  releaseSlot(): void;
-  /** A connection that is not listening is closed this long after its last cycle ended (or it opened). */
-  readonly startTimeoutMs: number;
-  /** A listening cycle that receives no audio for this long is stopped. */
-  readonly audioIdleTimeoutMs: number;
-  readonly shuttingDown: boolean;
-  readonly metrics: ServerMetrics;
-  readonly log: Logger;
-  readonly sendSoftLimitBytes: number;
-  readonly sendHardLimitBytes: number;
-  readonly recorderConfig?: Partial<RecorderConfig>;
-}
+/**
+ * Audio a client may be ahead of the VAD (it sends faster than real time, say): beyond this the transport stops being
+ * read until the recorder has caught up, so memory stays bounded and the client feels TCP backpressure.
+ */
+const MAX_INPUT_BACKLOG_SECONDS = 20;
 
 /** Events out; `utterance` is 1-based within a cycle, times are seconds since the cycle's first sample. */
 export type SessionEvent =
@@ -83,53 +52,6 @@ const DROPPABLE: ReadonlySet<SessionEvent['type']> = new Set(['partial', 'stabil
 
 /** An adapter's handler: the event, and the tag of the cycle it belongs to (undefined outside any cycle). */
 export type SessionListener<Tag> = (event: SessionEvent, tag: Tag | undefined) => void;
-
-export interface CycleOptions<Tag> {
-  /** Rate of the PCM16 that appendAudio() will get. */
-  sampleRate: number;
-  /** The adapter's own handle on the cycle (the seed's session_id, say), passed back with its events. */
-  tag: Tag;
-  /** Per-cycle recorder settings over the server's (a protocol's silence duration, say). */
-  recorder?: Partial<RecorderConfig>;
-  /** Warn (SAMPLE_RATE_MISMATCH) when the audio arrives at another common device rate than `sampleRate`. */
-  checkRate?: boolean;
-}
-
-/** One start … stop cycle: its own Recorder and sample rate. */
-interface Cycle<Tag> {
-  number: number;
-  tag: Tag;
-  sampleRate: number;
-  recorderConfig?: Partial<RecorderConfig>;
-  recorder?: Recorder;
-  /** Audio that arrived before the recorder was ready (clients stream right after their start message). */
-  backlog: Uint8Array[];
-  backlogBytes: number;
-  /** The utterance partials currently belong to. */
-  utterance: number;
-  /** Seconds of audio fed to the recorder (compared with recorder.time, the seconds it has been through the VAD). */
-  fedSeconds: number;
-  /** performance.now() at the recording start of an utterance still waiting for its first partial. */
-  awaitingFirstPartialSince?: number;
-  /** performance.now() of the last audio (or of the start). */
-  lastAudioAt: number;
-  /** Arrival-rate check of the declared sample rate (see checkRate); undefined when done or not asked for. */
-  rateCheck?: { firstAt: number; bytes: number };
-}
-
-/** Audio kept while a cycle's recorder is being set up (models still loading, say); older frames are dropped. */
-const MAX_BACKLOG_SECONDS = 30;
-/**
- * Audio a client may be ahead of the VAD (it sends faster than real time, say): beyond this the transport stops being
- * read until the recorder has caught up, so memory stays bounded and the client feels TCP backpressure.
- */
-const MAX_INPUT_BACKLOG_SECONDS = 20;
-/**
- * A mis-declared sample rate is told apart by the audio's arrival rate: after this long a real-time client has sent
- * enough to measure it. Rates a client is likely to send by mistake are the common device rates.
- */
-const RATE_CHECK_MS = 5000;
-const COMMON_RATES = [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 96000];
 
 /**
  * One client's transcription session: any number of cycles, one listening at a time, each with a fresh Recorder from
@@ -201,18 +123,7 @@ export class TranscriptionSession<Tag = unknown> {
       this.host.metrics.sessionsStarted.inc({ protocol: this.protocol });
     }
     if (this.cycle) this.stop();
-    const cycle: Cycle<Tag> = {
-      number: ++this.cycleCount,
-      tag: options.tag,
-      sampleRate: options.sampleRate,
-      recorderConfig: options.recorder,
-      backlog: [],
-      backlogBytes: 0,
-      utterance: 0,
-      fedSeconds: 0,
-      lastAudioAt: performance.now(),
-      rateCheck: options.checkRate ? { firstAt: -1, bytes: 0 } : undefined,
-    };
+    const cycle = newCycle(++this.cycleCount, options);
     this.cycle = cycle;
     this.cycles.add(cycle);
     this.rearm(this.host.audioIdleTimeoutMs);
@@ -226,20 +137,13 @@ export class TranscriptionSession<Tag = unknown> {
     if (this.closed || !cycle) return false;
     cycle.lastAudioAt = performance.now();
     if (bytes.length === 0) return true;
-    if (cycle.rateCheck) this.checkRate(cycle, bytes.length);
+    const mismatch = cycle.rateCheck && rateMismatch(cycle, bytes.length);
+    if (mismatch) this.error('SAMPLE_RATE_MISMATCH', mismatch, cycle.tag);
     if (cycle.recorder) {
       this.feed(cycle, cycle.recorder, bytes);
       return true;
     }
-    cycle.backlog.push(Uint8Array.from(bytes));
-    cycle.backlogBytes += bytes.length;
-    const max = MAX_BACKLOG_SECONDS * cycle.sampleRate * 2;
-    while (cycle.backlogBytes > max && cycle.backlog.length > 1) {
-      const dropped = cycle.backlog.shift()!;
-      // Keep byte parity, so that PCM16 sample boundaries stay where they were.
-      if (dropped.length % 2 === 1) cycle.backlog[0] = cycle.backlog[0]!.subarray(1);
-      cycle.backlogBytes -= dropped.length + (dropped.length % 2);
-    }
+    keepBacklog(cycle, bytes);
     return true;
   }
 
@@ -371,7 +275,11 @@ export class TranscriptionSession<Tag = unknown> {
       recorder.shutdown();
       return;
     }
-    this.wire(recorder, cycle);
+    wireRecorder(recorder, cycle, this.host.metrics, {
+      emit: (event, tag) => this.emit(event, tag),
+      error: (code, message, tag, utterance) => this.error(code, message, tag, utterance),
+      settled: () => this.closeDrained(),
+    });
     cycle.recorder = recorder;
     this.emit({ type: 'listening', sampleRate: cycle.sampleRate }, cycle.tag);
     recorder.start();
@@ -447,87 +355,10 @@ export class TranscriptionSession<Tag = unknown> {
     this.transport.closeIdle!('no stt_start in time');
   }
 
-  /**
-   * A real-time client whose audio arrives at another common device rate than it declared has most likely
-   * mis-declared it (the model then hears sped-up or slowed-down speech and says nothing): warn once per cycle.
-   */
-  private checkRate(cycle: Cycle<Tag>, bytes: number): void {
-    const check = cycle.rateCheck!;
-    const now = performance.now();
-    if (check.firstAt < 0) {
-      check.firstAt = now; // the first frame's samples were sent before this moment; count from the next
-      return;
-    }
-    check.bytes += bytes;
-    const elapsed = now - check.firstAt;
-    if (elapsed < RATE_CHECK_MS) return;
-    cycle.rateCheck = undefined;
-    const observed = check.bytes / 2 / (elapsed / 1000);
-    const near = COMMON_RATES.find((r) => Math.abs(observed - r) <= r * 0.03);
-    if (near === undefined || Math.abs(near - cycle.sampleRate) <= cycle.sampleRate * 0.1) return;
-    this.error(
-      'SAMPLE_RATE_MISMATCH',
-      `audio arrives at about ${near} samples/s but stt_start declared sample_rate ${cycle.sampleRate}: if the audio is really at ${near} Hz, declare that (a warning; the session goes on)`,
-      cycle.tag,
-    );
-  }
-
   private releaseSlot(): void {
     if (!this.holdsSlot) return;
     this.holdsSlot = false;
     this.host.releaseSlot();
-  }
-
-  /** Recorder events → session events, tagged with the cycle. */
-  private wire(recorder: Recorder, cycle: Cycle<Tag>): void {
-    const tag = cycle.tag;
-    const metrics = this.host.metrics;
-    recorder.on('stateChange', (state) => this.emit({ type: 'state', state }, tag));
-    recorder.on('vadStart', () => this.emit({ type: 'vad_start' }, tag));
-    recorder.on('vadStop', () => this.emit({ type: 'vad_stop' }, tag));
-    recorder.on('recordingStart', (span) => {
-      cycle.utterance = span.utterance;
-      cycle.awaitingFirstPartialSince = performance.now();
-      this.emit({ type: 'speech_started', utterance: span.utterance, start: round3(span.start) }, tag);
-    });
-    recorder.on('recordingStop', (span) => {
-      metrics.utterances.inc();
-      this.emit({ type: 'speech_stopped', utterance: span.utterance, start: round3(span.start), end: round3(span.end) }, tag);
-    });
-    recorder.on('realtimeUpdate', (text) => {
-      metrics.partials.inc();
-      if (cycle.awaitingFirstPartialSince !== undefined) {
-        metrics.firstPartialLatency.observe((performance.now() - cycle.awaitingFirstPartialSince) / 1000);
-        cycle.awaitingFirstPartialSince = undefined;
-      }
-      this.emit({ type: 'partial', utterance: cycle.utterance, text }, tag);
-    });
-    recorder.on('realtimeStabilized', (text) => this.emit({ type: 'stabilized', utterance: cycle.utterance, text }, tag));
-    recorder.on('transcriptionFinished', (f) => {
-      metrics.finals.inc();
-      if (f.guard !== 'none') metrics.guard.inc({ verdict: f.guard });
-      metrics.finalLatency.observe(f.latencyMs / 1000);
-      this.emit(
-        {
-          type: 'final',
-          utterance: f.utterance,
-          text: f.text,
-          start: round3(f.start),
-          end: round3(f.end),
-          latencyMs: Math.round(f.latencyMs),
-          processingMs: Math.round(f.processingMs),
-          model: f.model,
-        },
-        tag,
-      );
-      this.closeDrained();
-    });
-    recorder.on('utteranceDiscarded', (d) => {
-      metrics.discarded.inc({ reason: d.reason });
-      this.emit({ type: 'discarded', utterance: d.utterance, reason: d.reason, start: round3(d.start), end: round3(d.end) }, tag);
-      this.closeDrained();
-    });
-    recorder.on('error', (e) => this.error(e.code, e.message, tag, e.utterance));
   }
 
   // ---- output -------------------------------------------------------------------------------------------------
@@ -552,8 +383,4 @@ export class TranscriptionSession<Tag = unknown> {
     }
     this.listener(event, tag);
   }
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }
