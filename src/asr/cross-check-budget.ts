@@ -3,7 +3,7 @@ import type { AsrEngine } from './engine.ts';
 /** Time over which a worker's recent busy share is averaged. */
 const WINDOW_MS = 10_000;
 /**
- * A cross-checked final costs about 1.9× a plain one (README, Benchmark): above half busy on plain finals, cross-checks
+ * A cross-checked final costs about 1.9× a plain one (docs/decisions/0004-cross-check-finals.md): above half busy on plain finals, cross-checks
  * would fill the worker and finals would queue.
  */
 const MAX_BUSY_SHARE = 0.5;

@@ -9,7 +9,7 @@ import { splitWords } from './words.ts';
  * wins: a sentence both models find likely beats one only its author does. The check model may correct the main
  * model's words but not add to them: a hypothesis with more words is not scored. Under babble it was other talkers'
  * words that tiny added and base found likely (babble 0 dB WER 126 % → 155 % without this rule, 128 % with it;
- * README, "Accuracy by condition"). Agreeing hypotheses cost only the second decode, a longer one that too. Each
+ * docs/decisions/0004-cross-check-finals.md). Agreeing hypotheses cost only the second decode, a longer one that too. Each
  * audio is encoded once per model. Only when asked (TranscribeOptions.crossCheck): the service asks for finals while
  * the worker has time (cross-check-budget.ts); partials never.
  */

@@ -9,7 +9,7 @@ export interface MoonshineOptions {
   name: string;
   /** Folder holding encoder_model.onnx and decoder_model_merged.onnx. */
   dir: string;
-  /** onnxruntime intra-op threads per run; small models gain little from more (see README, Performance). */
+  /** onnxruntime intra-op threads per run; small models gain little from more (docs/decisions/0002-inference-in-worker-threads.md). */
   threads?: number;
   /**
    * Decoding will often continue a given prefix (the realtime model's partials): load the step graph that reads

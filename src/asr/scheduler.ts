@@ -43,7 +43,7 @@ export interface SchedulerOptions {
    * (InferenceLane.late).
    * Default 250 ms: a speculative final is queued 0.4 s before the end-of-speech decision (0.2 s of silence against
    * 0.6 s), and a base final takes 100-150 ms on a loaded 2-core machine, so one that has waited longer would land
-   * after the decision, and those behind it later still: at 96 sessions finals queued for seconds (README, Performance).
+   * after the decision, and those behind it later still (docs/decisions/0011-late-finals-on-tiny.md).
    */
   lateFinalMs?: number;
 }

@@ -20,7 +20,7 @@ export async function transcribeCommand(argv: string[]): Promise<number> {
   if (!(ASR_MODELS as readonly string[]).includes(model)) throw new UsageError(`--model must be one of ${ASR_MODELS.join(', ')}`);
   const threads = Number(values.threads ?? 1);
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new UsageError('--threads must be a whole number from 1 to 64');
-  // Finals of moonshine-base are cross-checked by moonshine-tiny unless told not to (README, Benchmark).
+  // Finals of moonshine-base are cross-checked by moonshine-tiny unless told not to (docs/decisions/0004-cross-check-finals.md).
   const checkModel = values['no-cross-check'] ? null : undefined;
   const service = await TranscriptionService.load({ model, checkModel, crossCheckAlways: true, realtimeModel: null, threads, parallelism: 1 });
   let failures = 0;

@@ -20,13 +20,13 @@ export interface ServiceOptions {
   realtimeModel?: string | null;
   /**
    * Model that cross-checks every final (src/asr/cross-check-engine.ts), loaded beside the final model; null: none.
-   * Default: moonshine-tiny for moonshine-base (README, Benchmark: it pays in noise and on clean speech).
+   * Default: moonshine-tiny for moonshine-base (docs/decisions/0004-cross-check-finals.md).
    */
   checkModel?: string | null;
   /**
    * Cross-check every final, however busy the worker (offline transcription, where no one waits on latency).
-   * Default false: only while the worker has time for it (src/asr/cross-check-budget.ts; README, Benchmark: always
-   * on, 64 sessions already miss the 300 ms final p95 that 96 met).
+   * Default false: only while the worker has time for it (src/asr/cross-check-budget.ts): always on, it costs
+   * capacity (docs/decisions/0004-cross-check-finals.md).
    */
   crossCheckAlways?: boolean;
   /** onnxruntime intra-op threads per run. */
@@ -86,9 +86,9 @@ export class TranscriptionService {
     const partialEngine = pool.engine(partialModel);
     // Workers holding only the realtime model run finals on it when they overflow. One holding only the final model
     // runs every partial on it only where a core would otherwise idle: with no more cores than workers, the CPU it
-    // would use is the tiny worker's and the event loop's (measured on 2 cores at 24 sessions, load average 5: final
-    // p95 765 → 7954 ms, partials per utterance 1.5 → 0.1). It always takes the first partial of an utterance when
-    // free: on the first half second of speech the small model often says nothing where the big one already does.
+    // would use is the tiny worker's and the event loop's (docs/decisions/0014-partials-off-the-base-worker.md). It
+    // always takes the first partial of an utterance when free: on the first half second of speech the small model
+    // often says nothing where the big one already does.
     const spareCore = availableCpus() > workers;
     const lanes = (queue: FinalQueue) =>
       pool.workers.map((w): InferenceLane => {

@@ -5,7 +5,7 @@ import { splitWords } from '../asr/words.ts';
  * frames whose energy is above a threshold between the segment's noise floor and its loudest speech count as speech,
  * and each word gets a share of the speech time in proportion to its length in letters (long words take longer to
  * say). Pauses therefore fall between words rather than inside them. The error against known boundaries is measured
- * by `npm run bench` (README, "Word timestamps").
+ * by `npm run bench` (docs/benchmarks.md).
  */
 
 export interface TimedWord {
