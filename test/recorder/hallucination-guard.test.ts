@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Transcript } from '../../src/asr/engine.ts';
 import type { SessionTranscriber } from '../../src/asr/scheduler.ts';
@@ -8,6 +9,8 @@ import { VoiceActivityDetector } from '../../src/vad/voice-activity-detector.ts'
 import { normalizeWords, wer } from '../../eval/wer.ts';
 import { transcribe } from '../../src/pipeline/transcribe.ts';
 import { splitWords } from '../../src/asr/words.ts';
+import { readWav } from '../../src/audio/wav.ts';
+import { occurrences } from '../../src/recorder/repetition.ts';
 import { concat } from '../../eval/conversation.ts';
 import { repeated, senseAtTempo, silence, tenOfClubsFourTimesThenGoForward, tenOfCopies, trimmedClip } from '../fixtures/repeated-speech.ts';
 
@@ -24,15 +27,15 @@ describe('hallucination guard (real VAD, real models, real speech)', () => {
    * Finals of `samples` through a recorder. `firstHypothesis` is the test hook: the guard is handed it instead of the
    * model's first decode of each utterance (a decoder loop on demand); every re-decode is the real model's.
    */
-  async function finalsOf(samples: Float32Array, firstHypothesis?: string, { failRedecode = false } = {}): Promise<FinalTranscript[]> {
+  async function finalsOf(samples: Float32Array, firstHypothesis?: string, { failRedecode = false, decodes = [] as string[] } = {}): Promise<FinalTranscript[]> {
     const real = service.scheduler.forSession('guard-test');
-    let decodes = 0;
     const transcriber = (): SessionTranscriber => ({
       ...real,
       final: async (audio, signal): Promise<Transcript> => {
-        const first = decodes++ === 0;
+        const first = decodes.length === 0;
         if (!first && failRedecode) throw new Error('inference worker stopped unexpectedly');
         const t = await real.final(audio, signal);
+        decodes.push(t.text);
         return firstHypothesis !== undefined && first ? { ...t, text: firstHypothesis } : t;
       },
     });
@@ -66,6 +69,20 @@ describe('hallucination guard (real VAD, real models, real speech)', () => {
     const finals = await finalsOf(repeated(trimmedClip('cards-001.wav'), 1), 'Ten of clubs, ten of clubs, ten of clubs, ten of clubs, ten of clubs.');
     assert.equal(finals.length, 1);
     assert.deepEqual(tenOfCopies(normalizeWords(finals[0]!.text)), { copies: 1, rest: [] }, finals[0]!.text);
+    assert.equal(finals[0]!.guard, 'loop_cut');
+  });
+
+  it('cuts a real decoder loop on real audio: "go forward ten meters" in pink noise at 0 dB', async () => {
+    // The model's own loop, no hook (test/fixtures/loops/README.md): its first decode says the phrase 4.5 times.
+    const audio = readWav(fs.readFileSync(new URL('../fixtures/loops/goforward-pink-0db.wav', import.meta.url))).samples;
+    const decodes: string[] = [];
+    const finals = await finalsOf(audio, undefined, { decodes });
+    assert.ok(occurrences(normalizeWords(decodes[0] ?? ''), ['go', 'forward']) >= 3, `the decoder looped: ${decodes[0]}`);
+    assert.equal(finals.length, 1, JSON.stringify(finals.map((f) => f.text)));
+    const words = normalizeWords(finals[0]!.text);
+    assert.deepEqual(words.slice(0, 3), ['go', 'forward', 'ten'], finals[0]!.text);
+    assert.equal(occurrences(words, ['go', 'forward']), 1, finals[0]!.text);
+    assert.ok(words.length <= 6, `the loop is cut: ${finals[0]!.text}`);
     assert.equal(finals[0]!.guard, 'loop_cut');
   });
 
