@@ -50,12 +50,18 @@ interface UtteranceText {
   stabilizer: Stabilizer;
 }
 
-/** What the partial asked last read when it started. */
+/** What a partial read when its job started. */
 interface Reading {
   /** The audio up to here is kept: its text is stored and partials read on from there. */
   keep?: number;
   end: number;
   speechSeconds: number;
+}
+
+/** One partial asked for: the utterance it is of, and what its job read (once it started). */
+interface PartialRequest {
+  text: UtteranceText;
+  reading?: Reading;
 }
 
 /**
@@ -64,7 +70,8 @@ interface Reading {
  */
 export class PartialPlanner {
   private text?: UtteranceText;
-  private reading?: Reading;
+  /** The latest partial asked: the scheduler keeps one per session, so a job that starts is this one's. */
+  private asked?: PartialRequest;
   private readonly screenState: Screen = { blank: true, since: performance.now() };
   /**
    * realtimeProcessingPause in whole VAD windows, rounded: audio arrives a window at a time, and 0.1 s against 32 ms
@@ -111,11 +118,13 @@ export class PartialPlanner {
     if (now - s.lastSample < this.pauseSamples || voiced < FIRST_PARTIAL_SECONDS) return;
     s.pending = true;
     s.lastSample = now;
+    const request: PartialRequest = { text: s };
+    this.asked = request;
     this.transcriber
       .partial()
       .then((t) => {
         s.pending = false;
-        const reading = this.reading;
+        const reading = request.reading;
         if (!t || !reading || this.segmenter.current !== u) return; // superseded, or the utterance already ended
         this.shown(s, t.text, guardPartial(t.text, reading.speechSeconds), reading, t.tokens);
       })
@@ -130,14 +139,15 @@ export class PartialPlanner {
    * otherwise from there to now. Either way no partial reads more than the window.
    */
   read(): JobInput | undefined {
-    const s = this.text;
+    const request = this.asked;
+    const s = request?.text;
     const u = s?.utterance;
-    if (!s || !u || this.segmenter.current !== u) return undefined;
+    if (!request || !s || !u || this.segmenter.current !== u) return undefined;
     const end = this.segmenter.now;
     const windowEnd = s.from + PARTIAL_WINDOW_SECONDS * ASR_SAMPLE_RATE;
     const keep = end > windowEnd ? u.quietestSample(windowEnd - KEEP_SEARCH_SECONDS * ASR_SAMPLE_RATE, windowEnd, end) : undefined;
     const readEnd = keep ?? end;
-    this.reading = { keep, end: readEnd, speechSeconds: (readEnd - Math.max(s.from, u.onsetSample)) / ASR_SAMPLE_RATE };
+    request.reading = { keep, end: readEnd, speechSeconds: (readEnd - Math.max(s.from, u.onsetSample)) / ASR_SAMPLE_RATE };
     const audio = u.audio.view(s.from - u.firstSample, readEnd - u.firstSample);
     if (!s.lastText && !s.keptText) return { samples: withSilenceAfter(audio, BLANK_TAIL_SECONDS) };
     const samples = audio.slice();
