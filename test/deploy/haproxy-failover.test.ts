@@ -46,6 +46,8 @@ function percentile(values: number[], p: number): number {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Only a hang reaches it: waits here are for a final, a drain, an exit, on a machine that may be busy. */
+const HANG_MS = 120_000;
 
 describe('three instances behind HAProxy: drain and failover', { skip: skipWithout('haproxy') }, () => {
   const instances: ServerProcess[] = [];
@@ -101,7 +103,7 @@ describe('three instances behind HAProxy: drain and failover', { skip: skipWitho
     socket.destroy();
   });
 
-  test(`${SESSIONS} sessions; one instance drains, another is killed: no final lost, none doubled`, { timeout: 240000 }, async (t) => {
+  test(`${SESSIONS} sessions; one instance drains, another is killed: no final lost, none doubled`, { timeout: 600_000 }, async (t) => {
     const scripts = Array.from({ length: SESSIONS }, (_, i) => Array.from({ length: PER_SESSION }, (_, k) => SENTENCES[(i + k) % SENTENCES.length]!));
     const sessions: ReconnectingSession[] = [];
     const got: Array<Array<SessionFinal & { streamStart: number }>> = scripts.map(() => []);
@@ -116,38 +118,46 @@ describe('three instances behind HAProxy: drain and failover', { skip: skipWitho
     });
     const failed = runs.map((r) => r.catch((e: unknown) => e));
 
-    // Graceful: the busiest instance drains while sentences are being spoken.
-    await sleep(7000);
+    // Graceful: once every session has had a final (each is mid-script), the busiest instance drains.
+    const everySessionHas = (n: number) => () => got.every((g) => g.length >= n);
+    await waitFor(everySessionHas(1), HANG_MS, 'a final in every session');
     const sessionsOn = async (s: ServerProcess) => (await metricValue(s.url, 'earshot_sessions').catch(() => 0)) ?? 0;
     const load = await Promise.all(instances.map(sessionsOn));
     const drained = instances[load.indexOf(Math.max(...load))]!;
     const drainedExit = new Promise<number | null>((resolve) => drained.child.once('exit', resolve));
     drained.child.kill('SIGTERM');
-    await waitFor(async () => (await fetch(`${drained.url}/ready`).catch(() => undefined))?.status === 503, 60_000, '/ready 503 while draining');
+    await waitFor(async () => (await fetch(`${drained.url}/ready`).catch(() => undefined))?.status === 503, HANG_MS, '/ready 503 while draining');
 
-    // Abrupt: later, another instance that has sessions vanishes.
-    await sleep(8000);
+    // Abrupt: once the drained instance has handed its sessions on (each after its next final) and exited, the
+    // busier of the other two vanishes.
+    assert.equal(await drainedExit, 0, 'the drained instance exits 0');
     const rest = instances.filter((s) => s !== drained);
     const restLoad = await Promise.all(rest.map(sessionsOn));
     const killed = rest[restLoad.indexOf(Math.max(...restLoad))]!;
+    assert.ok(Math.max(...restLoad) > 0, `the instance killed has sessions (${restLoad.join(', ')})`);
     killed.child.kill('SIGKILL');
 
     const errors = (await Promise.all(failed)).filter((e) => e !== undefined);
     assert.deepEqual(errors, [], 'every session ran to its end');
-    assert.equal(await drainedExit, 0, 'the drained instance exits 0');
 
     const gaps = { drain: [] as number[], kill: [] as number[] };
-    let lost = 0;
-    let doubled = 0;
-    scripts.forEach((clips, i) => {
+    const counts = scripts.map((clips, i) => {
       const finals = got[i]!.sort((a, b) => a.streamStart - b.streamStart);
-      const texts = finals.map((f) => f.text);
-      if (finals.length < clips.length) lost += clips.length - finals.length;
-      if (finals.length > clips.length) doubled += finals.length - clips.length;
-      assert.equal(finals.length, clips.length, `session ${i}: ${JSON.stringify(texts)}`);
-      clips.forEach((c: SpeechClip, k) => assert.ok(werOf([texts[k]!], [c]) <= 0.3, `session ${i} sentence ${k}: "${texts[k]}" for "${c.text}"`));
       for (const r of sessions[i]!.reconnects) (r.code === 1012 ? gaps.drain : gaps.kill).push(r.gapMs);
+      return { lost: Math.max(0, clips.length - finals.length), doubled: Math.max(0, finals.length - clips.length), texts: finals.map((f) => f.text) };
     });
+    const wers = scripts.map((clips, i) => werOf(counts[i]!.texts, clips));
+    t.diagnostic(`WER per session: ${wers.map((w) => (w * 100).toFixed(1)).join(' ')} %`);
+    scripts.forEach((clips, i) => {
+      const { texts } = counts[i]!;
+      assert.equal(texts.length, clips.length, `session ${i}: ${JSON.stringify(texts)}`);
+      // moonshine-tiny (these servers' model) makes at most one error in each of these sentences, offline too.
+      clips.forEach((c: SpeechClip, k) => assert.ok(werOf([texts[k]!], [c]) <= 0.15, `session ${i} sentence ${k}: "${texts[k]}" for "${c.text}"`));
+      // 0-3.9 % measured per session; two of these sentences hold tiny's one error each.
+      assert.ok(wers[i]! <= 0.05, `session ${i}: WER ${(wers[i]! * 100).toFixed(1)} %`);
+    });
+    const lost = counts.reduce((n, c) => n + c.lost, 0);
+    const doubled = counts.reduce((n, c) => n + c.doubled, 0);
     assert.ok(gaps.drain.length >= 1, 'some sessions were on the drained instance');
     assert.ok(gaps.kill.length >= 1, 'some sessions were on the killed instance');
     const duplicatesIgnored = sessions.reduce((n, s) => n + s.duplicates, 0);
