@@ -1,7 +1,8 @@
 /**
  * `npm run load -- [--sessions N | --counts 1,12,24,48 | --find-max] [--duration S] [--url ws://host:port/ws/stream] [--token T]`
  * N concurrent real-time clients against a server (started here unless --url names one); one table row per N.
- * --find-max steps N up to 128 and reports the largest N with p95 final latency ≤ 300 ms and no lost final.
+ * Each row's p95 final latency is reported against a bound of 300 ms; lost and doubled finals are counted per session.
+ * --find-max steps N up to 128 and reports the largest N within that bound with no final lost or doubled.
  * `--protocol all|seed|openai|deepgram|wyoming` runs the same speech through each protocol instead (bench/protocol-load.ts).
  */
 import os from 'node:os';
@@ -26,7 +27,9 @@ if (values.protocol) {
   process.exit(0);
 }
 const duration = Number(values.duration);
+/** The bound each run's p95 final latency is reported against (the table's "p95 ≤" column, --find-max's stop). */
 const P95_LIMIT_MS = 300;
+const withinBounds = (r: LoadResult) => r.lost === 0 && r.doubled === 0 && r.finalLatency.p95 <= P95_LIMIT_MS;
 const FIND_MAX_COUNTS = [1, 12, 24, 48, 64, 80, 96, 112, 128];
 
 let server: ServerProcess | undefined;
@@ -52,9 +55,10 @@ const loadAverage = () => os.loadavg()[0]!.toFixed(2);
 const row = (r: LoadResult & { loadAvg: string }) => [
   r.sessions,
   `${r.received}/${r.expected}`,
-  r.lost,
+  `${r.lost} / ${r.doubled}`,
   pct(r.wer),
   `${ms(r.finalLatency.p50)} / ${ms(r.finalLatency.p95)} / ${ms(r.finalLatency.max)}`,
+  r.finalLatency.p95 <= P95_LIMIT_MS ? 'yes' : 'NO',
   `${ms(r.firstPartial.p50)} / ${ms(r.firstPartial.p95)}`,
   r.partialsPerUtterance.toFixed(1),
   `${Math.round(r.peakRssMb)} MB`,
@@ -64,7 +68,7 @@ const row = (r: LoadResult & { loadAvg: string }) => [
   r.crossTalk,
   r.loadAvg,
 ];
-const HEADERS = ['sessions', 'finals', 'lost', 'WER', 'final latency p50 / p95 / max', 'first partial p50 / p95', 'partials/utt', 'server RSS', 'server CPU', 'CPU / wait per partial', 'max queue', 'cross-talk', 'load avg (1 min, at end)'];
+const HEADERS = ['sessions', 'finals', 'lost / doubled (per session)', 'WER', 'final latency p50 / p95 / max', `p95 ≤ ${P95_LIMIT_MS} ms`, 'first partial p50 / p95', 'partials/utt', 'server RSS', 'server CPU', 'CPU / wait per partial', 'max queue', 'cross-talk', 'load avg (1 min, at end)'];
 
 const results: Array<LoadResult & { loadAvg: string }> = [];
 console.error(
@@ -79,15 +83,15 @@ try {
     const r = await runLoad({ wsUrl, sessions, durationSeconds: duration, staggerSeconds, token: values.token, sample });
     results.push({ ...r, loadAvg: loadAverage() });
     console.error(
-      `${sessions} sessions: lost ${r.lost}, final p95 ${Math.round(r.finalLatency.p95)} ms, first partial p50 ${Math.round(r.firstPartial.p50)} ms, load average ${loadAverage()}`,
+      `${sessions} sessions: lost ${r.lost}, doubled ${r.doubled}, final p95 ${Math.round(r.finalLatency.p95)} ms (bound ${P95_LIMIT_MS} ms), first partial p50 ${Math.round(r.firstPartial.p50)} ms, load average ${loadAverage()}`,
     );
-    if (values['find-max'] && (r.lost > 0 || r.finalLatency.p95 > P95_LIMIT_MS)) break;
+    if (values['find-max'] && !withinBounds(r)) break;
   }
 } finally {
   await server?.stop();
 }
 console.log(table(HEADERS, results.map(row)));
 if (values['find-max']) {
-  const ok = results.filter((r) => r.lost === 0 && r.finalLatency.p95 <= P95_LIMIT_MS);
-  console.log(`\nlargest N with p95 final latency ≤ ${P95_LIMIT_MS} ms and no lost final: ${ok.at(-1)?.sessions ?? 'none'}`);
+  const ok = results.filter(withinBounds);
+  console.log(`\nlargest N with p95 final latency ≤ ${P95_LIMIT_MS} ms and no final lost or doubled: ${ok.at(-1)?.sessions ?? 'none'}`);
 }

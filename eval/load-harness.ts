@@ -31,7 +31,9 @@ export interface LoadResult {
   sessions: number;
   expected: number;
   received: number;
+  /** Counted per session, so that a final doubled in one session cannot hide one lost in another. */
   lost: number;
+  doubled: number;
   wer: number;
   finalLatency: { p50: number; p95: number; max: number };
   firstPartial: { p50: number; p95: number };
@@ -127,6 +129,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const partialCounts: number[] = [];
   let expected = 0;
   let received = 0;
+  let lost = 0;
+  let doubled = 0;
   let crossTalk = 0;
   const pairs: { reference: string; hypothesis: string }[] = [];
   let peakRssMb = 0;
@@ -185,6 +189,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       await client.close();
       expected += clips.length;
       received += finals.length;
+      lost += Math.max(0, clips.length - finals.length);
+      doubled += Math.max(0, finals.length - clips.length);
       pairs.push({ reference: clips.map((c) => c.text).join(' '), hypothesis: finals.join(' ') });
     }),
   );
@@ -196,7 +202,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     sessions,
     expected,
     received,
-    lost: Math.max(0, expected - received),
+    lost,
+    doubled,
     wer: wer(pairs).wer,
     finalLatency: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), max: Math.max(...latencies) },
     firstPartial: { p50: percentile(firstPartials, 50), p95: percentile(firstPartials, 95) },
