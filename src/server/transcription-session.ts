@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
 import type { DiscardReason, Recorder, RecorderState } from '../recorder/recorder.ts';
 import type { TranscriptionService } from '../pipeline/transcription-service.ts';
 import type { Logger } from './logger.ts';
