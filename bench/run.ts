@@ -7,6 +7,7 @@ import os from 'node:os';
 import { promisify } from 'node:util';
 import { pocketsphinx } from './peers.ts';
 import { transformersPeer } from './transformers-peer.ts';
+import { benchKeyterms, keytermTable } from './keyterm-bench.ts';
 import { benchNoise, noiseTable } from './noise-bench.ts';
 import { benchRecorder } from './recorder-bench.ts';
 import { benchVad } from './vad-bench.ts';
@@ -90,3 +91,10 @@ console.log(
     'runs them, telephone also through the server; without the cross-check: node --import tsx bench/noise-bench.ts moonshine-base none)\n',
 );
 console.log(noiseTable(await benchNoise()));
+
+console.log(
+  '\n## Keyterms (keyterm dev set: 11 dev clips clean, pink/brown 5 dB, babble 10 dB, telephone; the dev list of 10 card and ' +
+    'Austen words, then grown to the limit of 100 with names and jargon in none of the clips; base finals cross-checked by tiny; ' +
+    'RTF on the clean clips; docs/keyterms.md)\n',
+);
+console.log(keytermTable(await benchKeyterms()));

@@ -1,3 +1,4 @@
+import { ContextGraph } from './context-graph.ts';
 import { ASR_SAMPLE_RATE, type AsrEngine, type SequenceScore, type TranscribeOptions, type Transcript } from './engine.ts';
 import type { MoonshineEngine } from './moonshine-engine.ts';
 import { splitWords } from './words.ts';
@@ -11,7 +12,8 @@ import { splitWords } from './words.ts';
  * words that tiny added and base found likely (babble 0 dB WER 126 % → 155 % without this rule, 128 % with it;
  * docs/decisions/0004-cross-check-finals.md). Agreeing hypotheses cost only the second decode, a longer one that too. Each
  * audio is encoded once per model. Only when asked (TranscribeOptions.crossCheck): the service asks for finals while
- * the worker has time (cross-check-budget.ts); partials never.
+ * the worker has time (cross-check-budget.ts); partials never. Under keyterms both decode with the same bias and both
+ * hypotheses are compared with the bonus of the keyterms they complete, so the check never undoes a keyterm.
  */
 export class CrossCheckEngine implements AsrEngine {
   readonly name: string;
@@ -27,18 +29,20 @@ export class CrossCheckEngine implements AsrEngine {
 
   async transcribe(samples: Float32Array, { crossCheck, ...options }: TranscribeOptions = {}): Promise<Transcript> {
     if (!crossCheck) return this.main.transcribe(samples, options);
-    const { signal, beams } = options;
+    const { signal, beams, keyterms = [] } = options;
     const started = performance.now();
     const mainAudio = await this.main.encode(samples, signal);
-    const ours = await mainAudio.decode(beams);
+    const ours = await mainAudio.decode(beams, [], [], keyterms);
     const checkAudio = await this.check.encode(samples, signal);
-    const theirs = await checkAudio.decode();
+    const theirs = await checkAudio.decode(1, [], [], keyterms);
     const result = { model: this.name, audioSeconds: samples.length / ASR_SAMPLE_RATE };
     if (sameTokens(ours.tokens, theirs.tokens)) return { ...ours, ...result, crossCheck: 'agreed', processingMs: performance.now() - started };
     if (splitWords(theirs.text).length > splitWords(ours.text).length) return { ...ours, ...result, crossCheck: 'kept', processingMs: performance.now() - started };
     const oursByCheck = await checkAudio.score(ours.tokens);
     const theirsByMain = await mainAudio.score(theirs.tokens);
-    const replaced = perToken(theirs.score, theirsByMain) > perToken(ours.score, oursByCheck);
+    const graph = keyterms.length ? new ContextGraph(keyterms) : undefined;
+    const bonus = (tokens: number[]) => graph?.score(tokens).bonus ?? 0;
+    const replaced = perToken(theirs.score, theirsByMain, bonus(theirs.tokens)) > perToken(ours.score, oursByCheck, bonus(ours.tokens));
     return { ...(replaced ? theirs : ours), ...result, crossCheck: replaced ? 'replaced' : 'kept', processingMs: performance.now() - started };
   }
 
@@ -46,9 +50,9 @@ export class CrossCheckEngine implements AsrEngine {
   async dispose(): Promise<void> {}
 }
 
-/** Both models' log-probabilities of one hypothesis, per token (end token included). */
-function perToken(a: SequenceScore, b: SequenceScore): number {
-  return (a.logProb + b.logProb) / a.tokens;
+/** Both models' log-probabilities of one hypothesis, each with its keyterm bonus, per token (end token included). */
+function perToken(a: SequenceScore, b: SequenceScore, bonus: number): number {
+  return (a.logProb + b.logProb + 2 * bonus) / a.tokens;
 }
 
 function sameTokens(a: number[], b: number[]): boolean {

@@ -1,3 +1,4 @@
+import type { BiasPhrase } from './context-graph.ts';
 import type { ThreadTime } from './thread-cpu.ts';
 
 /** What every speech recognizer offers the recorder and the scheduler; Moonshine is the first, Whisper can join later. */
@@ -19,6 +20,11 @@ export interface TranscribeOptions {
    * decoder step each. The text is that of decoding without one (up to rounding in near ties).
    */
   draft?: number[];
+  /**
+   * Keyterm spellings to bias decoding toward (keyterms.ts, context-graph.ts). A draft is then not checked: the
+   * biased choice needs every token's log-probability.
+   */
+  keyterms?: BiasPhrase[];
 }
 
 /** What a worker thread is told besides the audio (a signal cannot cross to it). */
@@ -43,6 +49,8 @@ export interface Transcript {
   score?: SequenceScore;
   /** A cross-checked final (cross-check-engine.ts): both models wrote it, or the main model's text was kept or replaced. */
   crossCheck?: 'agreed' | 'kept' | 'replaced';
+  /** Keyterms the text completes (decoded with TranscribeOptions.keyterms). */
+  keyterms?: number;
   /** The inference thread's time on a CPU and waiting for one during the job (Linux; set by the engine's worker). */
   thread?: ThreadTime;
 }

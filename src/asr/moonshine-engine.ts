@@ -1,5 +1,7 @@
 import path from 'node:path';
 import ort from 'onnxruntime-node';
+import { biasedBeam, biasedGreedy, biasedStart, type BiasedDecoding } from './biased-decoding.ts';
+import { ContextGraph, type BiasPhrase } from './context-graph.ts';
 import { ASR_SAMPLE_RATE, abortError, type AsrEngine, type SequenceScore, type TranscribeOptions, type Transcript } from './engine.ts';
 import { LOGPROBS, PROJECT_FROM, TOP_K, TOP_LOGPROBS, TOP_TOKENS } from './moonshine-graph.ts';
 import { prepareDecoder } from './prepared-decoder.ts';
@@ -28,6 +30,8 @@ const END_TOKEN = 2;
  */
 const MAX_TOKENS_PER_SECOND = 15;
 const MIN_TOKEN_CAP = 10;
+/** Greedy decoding under a keyterm bias keeps this many of the model's own choices to rescore (biased-decoding.ts). */
+export const keytermSearch = { forks: 2 }; // TEMP
 
 /**
  * Moonshine on onnxruntime-node: the encoder once, the cross-attention cache once, then decoding one token per step
@@ -53,11 +57,14 @@ export class MoonshineEngine implements AsrEngine {
     const presents = selfCache.map(([present]) => present);
     this.topFetch = [TOP_TOKENS, TOP_LOGPROBS, ...presents];
     this.scoreFetch = [LOGPROBS, ...presents];
+    this.biasFetch = [LOGPROBS, TOP_TOKENS, ...presents];
   }
 
   /** Step outputs to fetch: the best tokens (greedy, beams) or all log-probabilities (scoring); never both copied out. */
   private readonly topFetch: string[];
   private readonly scoreFetch: string[];
+  /** Biased decoding (keyterms) needs both. */
+  private readonly biasFetch: string[];
 
   static async load({ name, dir, threads = 1, prefixes = false }: MoonshineOptions): Promise<MoonshineEngine> {
     const options: ort.InferenceSession.SessionOptions = {
@@ -84,10 +91,10 @@ export class MoonshineEngine implements AsrEngine {
     return new MoonshineEngine(name, cacheNames(layers, 'encoder'), cacheNames(layers, 'decoder'), encoder, crossKv, step, prefixes, emptyCache);
   }
 
-  async transcribe(samples: Float32Array, { signal, beams = 1, prefix, draft }: TranscribeOptions = {}): Promise<Transcript> {
+  async transcribe(samples: Float32Array, { signal, beams = 1, prefix, draft, keyterms }: TranscribeOptions = {}): Promise<Transcript> {
     const started = performance.now();
     const heard = await this.encode(samples, signal);
-    const best = await heard.decode(beams, prefix, draft);
+    const best = await heard.decode(beams, prefix, draft, keyterms);
     return { ...best, model: this.name, audioSeconds: samples.length / ASR_SAMPLE_RATE, processingMs: performance.now() - started };
   }
 
@@ -111,9 +118,10 @@ export class MoonshineEngine implements AsrEngine {
     // The last plain greedy decode: scoring a sequence that begins with its tokens resumes from there.
     let decoded: Decoding | undefined;
     return {
-      decode: async (beams = 1, prefix = [], draft = []) => {
+      decode: async (beams = 1, prefix = [], draft = [], keyterms = []) => {
         if (!Number.isInteger(beams) || beams < 1 || beams >= TOP_K) throw new RangeError(`beams must be a whole number from 1 to ${TOP_K - 1} (got ${beams})`);
         if ((prefix.length || draft.length) && beams > 1) throw new RangeError('a prefix or a draft is for greedy decoding only');
+        if (keyterms.length) return this.biased(start, beams, maxTokens, prefix, keyterms, signal);
         const best = beams === 1 ? await this.greedy(start, maxTokens, prefix, draft, signal) : await this.beamSearch(start, beams, maxTokens, signal);
         if (beams === 1 && !prefix.length && !draft.length) decoded = best;
         return { text: decodeTokens(best.tokens), tokens: best.tokens, score: { logProb: best.logProb, tokens: best.tokens.length + 1 } };
@@ -216,6 +224,19 @@ export class MoonshineEngine implements AsrEngine {
     return [...ended, ...alive].reduce((a, b) => (perToken(b) > perToken(a) ? b : a));
   }
 
+  /** decode() under a keyterm bias (biased-decoding.ts); the score is the model's, without the bonus. */
+  private async biased(start: Decoding, beams: number, maxTokens: number, prefix: number[], keyterms: BiasPhrase[], signal?: AbortSignal): Promise<Hypothesis> {
+    const graph = new ContextGraph(keyterms);
+    const step = async (d: BiasedDecoding<Cache>, ids?: number[]) => {
+      const { out, cache } = await this.advance(d, this.biasFetch, signal, ids);
+      return { logProbs: out[LOGPROBS]!.data as Float32Array, top: out[TOP_TOKENS]!.data as BigInt64Array, cache };
+    };
+    const search = { graph, step, endToken: END_TOKEN, maxTokens };
+    const first = biasedStart(graph, start, prefix);
+    const best = beams > 1 ? await biasedBeam(search, first, beams) : await biasedGreedy(search, first, keytermSearch.forks, prefix.length ? [start.last, ...prefix] : []);
+    return { text: decodeTokens(best.tokens), tokens: best.tokens, score: { logProb: best.logProb, tokens: best.tokens.length - prefix.length + 1 }, keyterms: best.matches };
+  }
+
   /**
    * Where forced decoding of `tokens` may start: after the tokens they share with a greedy decode of the same audio,
    * whose step log-probabilities and cache (cut back to those tokens) are what forced decoding would compute for them.
@@ -276,12 +297,12 @@ export interface EncodedAudio {
    * The model's hypothesis: greedy (1) or beam search, greedy optionally after a given prefix and checking a draft
    * (TranscribeOptions); its score includes the end token (absent when the token cap cut it) and not the prefix.
    */
-  decode(beams?: number, prefix?: number[], draft?: number[]): Promise<Hypothesis>;
+  decode(beams?: number, prefix?: number[], draft?: number[], keyterms?: BiasPhrase[]): Promise<Hypothesis>;
   /** Log-probability of `tokens` followed by the end token (forced decoding). */
   score(tokens: number[]): Promise<SequenceScore>;
 }
 
-export type Hypothesis = Required<Pick<Transcript, 'text' | 'tokens' | 'score'>>;
+export type Hypothesis = Required<Pick<Transcript, 'text' | 'tokens' | 'score'>> & Pick<Transcript, 'keyterms'>;
 
 /** Under 0.1 s of audio: no text, and any other text impossible. */
 const SILENCE: EncodedAudio = {

@@ -7,20 +7,26 @@ import { Worker } from 'node:worker_threads';
  * short-lived thread imports it and hands back the vocabulary (~1 MB), and the decoding is done here, as the
  * package does it (tested against it).
  */
-const VOCABULARY_READER = `import(${JSON.stringify(import.meta.resolve('llama-tokenizer-js'))}).then(({ default: t }) => require('node:worker_threads').parentPort.postMessage(t.vocabById));`;
+const VOCABULARY = 't.vocabById';
 
 let vocabulary: Promise<string[]> | undefined;
 let pieces: string[] | undefined;
 
 /** Reads the vocabulary once per thread; decodeTokens needs it to have been loaded. */
 export function loadVocabulary(): Promise<string[]> {
-  vocabulary ??= new Promise<string[]>((resolve, reject) => {
-    const reader = new Worker(VOCABULARY_READER, { eval: true });
-    reader.once('message', (v: string[]) => resolve((pieces = v)));
-    reader.once('error', reject);
-    reader.once('exit', (code) => reject(new Error(`the vocabulary reader exited (${code}) without the vocabulary`)));
-  });
+  vocabulary ??= readTokenizer<string[]>(VOCABULARY).then((v) => (pieces = v));
   return vocabulary;
+}
+
+/** `expression` over the package's default tokenizer `t`, evaluated in a short-lived thread (see above). */
+export function readTokenizer<T>(expression: string): Promise<T> {
+  const reader = `import(${JSON.stringify(import.meta.resolve('llama-tokenizer-js'))}).then(({ default: t }) => require('node:worker_threads').parentPort.postMessage(${expression}));`;
+  return new Promise<T>((resolve, reject) => {
+    const thread = new Worker(reader, { eval: true });
+    thread.once('message', resolve);
+    thread.once('error', reject);
+    thread.once('exit', (code) => reject(new Error(`the tokenizer reader exited (${code}) without an answer`)));
+  });
 }
 
 /** "▁" is SentencePiece's space. */

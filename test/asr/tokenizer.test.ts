@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LlamaTokenizer } from 'llama-tokenizer-js';
 import { decodeTokens, loadVocabulary } from '../../src/asr/tokenizer.ts';
+import { loadTokenEncoder } from '../../src/asr/token-encoder.ts';
 
 test('token ids decode as llama-tokenizer-js decodes them: every piece, byte fallbacks, random sequences', async () => {
   const vocabulary = await loadVocabulary();
@@ -19,4 +20,15 @@ test('token ids decode as llama-tokenizer-js decodes them: every piece, byte fal
     assert.equal(decodeTokens(sequence), expected(sequence));
   }
   assert.equal(decodeTokens([450, 32500]), expected([450]), 'ids past the vocabulary write nothing');
+});
+
+test('keyterms encode as llama-tokenizer-js encodes them, with and without a preceding space; no piece, no ids', async () => {
+  const encoder = await loadTokenEncoder();
+  const reference = new LlamaTokenizer();
+  const words = ['clubs', 'Dashwood', 'Vercel', 'ill-disposed', 'AI SDK', 'Mr. O’Brien', 'naïve café', '  two  spaces', 'x', 'supercalifragilisticexpialidocious'];
+  for (const word of words) {
+    for (const space of [true, false]) assert.deepEqual(encoder.encode(word, space), reference.encode(word, false, space), `${word} ${space}`);
+  }
+  assert.equal(encoder.encode('😀 smile', true), undefined);
+  assert.equal(encoder.encode('', false), undefined);
 });

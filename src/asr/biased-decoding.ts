@@ -1,0 +1,128 @@
+import type { ContextGraph, ContextState } from './context-graph.ts';
+
+/**
+ * Decoding under a keyterm bias (context-graph.ts): each token is chosen by its log-probability plus the bonus the
+ * graph gives it. Two searches, measured against each other in docs/decisions/keyterms-search.md:
+ * - greedy with rescoring: one biased greedy pass; where the bias picks another token than the model would, the
+ *   model's own choice is kept as a fork, decoded on (biased) after the first pass, up to `forks` of them. The
+ *   hypotheses are then rescored with the bonus of completed keyterms only, so a keyterm begun and abandoned gains
+ *   nothing and the model's own words win again;
+ * - a beam of `width` hypotheses ranked by log-probability plus bonus so far.
+ */
+
+/** One decoder step after a hypothesis (and `ids`, where given: the prefix): all log-probabilities, the best tokens. */
+export type BiasStep<C> = (from: BiasedDecoding<C>, ids?: number[]) => Promise<{ logProbs: Float32Array; top: BigInt64Array; cache: C }>;
+
+export interface BiasedDecoding<C> {
+  tokens: number[];
+  logProb: number;
+  last: number;
+  cache: C;
+  state: ContextState;
+  /** Bonus earned so far, the open match's included. */
+  bonus: number;
+  matches: number;
+}
+
+interface Search<C> {
+  graph: ContextGraph;
+  step: BiasStep<C>;
+  endToken: number;
+  maxTokens: number;
+}
+
+/** The hypothesis after `prefix` (its tokens' bonus counted; their log-probabilities are not part of the score). */
+export function biasedStart<C>(graph: ContextGraph, start: { last: number; cache: C }, prefix: number[]): BiasedDecoding<C> {
+  let state = graph.root;
+  let bonus = 0;
+  for (const token of prefix) {
+    const step = graph.step(state, token);
+    state = step.state;
+    bonus += step.delta;
+  }
+  return { tokens: [...prefix], logProb: 0, last: prefix.at(-1) ?? start.last, cache: start.cache, state, bonus, matches: 0 };
+}
+
+/** Log-probability plus the bonus kept: the open match given back, per token (end token included). */
+function total<C>(graph: ContextGraph, d: BiasedDecoding<C>, prefix: number): number {
+  return (d.logProb + d.bonus + graph.finalScore(d.state)) / (d.tokens.length - prefix + 1);
+}
+
+interface Choice {
+  token: number;
+  logProb: number;
+  delta: number;
+  state: ContextState;
+  matched: boolean;
+}
+
+/** The `count` best next tokens by log-probability plus bonus: among the model's best and the graph's candidates. */
+function choices<C>({ graph, endToken }: Search<C>, d: BiasedDecoding<C>, logProbs: Float32Array, top: BigInt64Array, count: number): Choice[] {
+  const seen = new Set<number>();
+  const all: Choice[] = [];
+  const consider = (token: number) => {
+    if (seen.has(token) || token >= logProbs.length) return;
+    seen.add(token);
+    const step = token === endToken ? { state: graph.root, delta: graph.finalScore(d.state), matched: false } : graph.step(d.state, token);
+    all.push({ token, logProb: logProbs[token]!, ...step });
+  };
+  for (const t of top) consider(Number(t));
+  for (const t of graph.candidates(d.state)) consider(t);
+  all.sort((a, b) => b.logProb + b.delta - (a.logProb + a.delta));
+  return all.slice(0, count);
+}
+
+function extend<C>(d: BiasedDecoding<C>, c: Choice, cache: C): BiasedDecoding<C> {
+  return { tokens: [...d.tokens, c.token], logProb: d.logProb + c.logProb, last: c.token, cache, state: c.state, bonus: d.bonus + c.delta, matches: d.matches + (c.matched ? 1 : 0) };
+}
+
+export async function biasedGreedy<C>(search: Search<C>, first: BiasedDecoding<C>, forks: number, prefixIds: number[] = []): Promise<BiasedDecoding<C>> {
+  const prefix = first.tokens.length;
+  const pending: Array<{ d: BiasedDecoding<C>; ids?: number[] }> = [{ d: first, ids: prefixIds.length ? prefixIds : undefined }];
+  const done: BiasedDecoding<C>[] = [];
+  while (pending.length) {
+    let { d, ids } = pending.shift()!;
+    for (; ; ids = undefined) {
+      if (d.tokens.length >= search.maxTokens) {
+        done.push(d);
+        break;
+      }
+      const { logProbs, top, cache } = await search.step(d, ids);
+      const [best] = choices(search, d, logProbs, top, 1);
+      const own = Number(top[0]);
+      if (best!.token !== own && forks > 0) {
+        forks--;
+        const step = own === search.endToken ? { state: search.graph.root, delta: search.graph.finalScore(d.state), matched: false } : search.graph.step(d.state, own);
+        const fork = { token: own, logProb: logProbs[own]!, ...step };
+        if (own === search.endToken) done.push({ ...d, logProb: d.logProb + fork.logProb, bonus: d.bonus + fork.delta, state: search.graph.root });
+        else pending.push({ d: extend(d, fork, cache) });
+      }
+      if (best!.token === search.endToken) {
+        done.push({ ...d, logProb: d.logProb + best!.logProb, bonus: d.bonus + best!.delta, state: search.graph.root });
+        break;
+      }
+      d = extend(d, best!, cache);
+    }
+  }
+  return done.reduce((a, b) => (total(search.graph, b, prefix) > total(search.graph, a, prefix) ? b : a));
+}
+
+export async function biasedBeam<C>(search: Search<C>, first: BiasedDecoding<C>, width: number): Promise<BiasedDecoding<C>> {
+  let alive = [first];
+  const ended: BiasedDecoding<C>[] = [];
+  const rank = (d: BiasedDecoding<C>) => d.logProb + d.bonus;
+  for (let n = 0; n < search.maxTokens && alive.length && ended.length < width; n++) {
+    const next: Array<{ from: BiasedDecoding<C>; c: Choice; cache: C }> = [];
+    for (const d of alive) {
+      const { logProbs, top, cache } = await search.step(d);
+      for (const c of choices(search, d, logProbs, top, width + 1)) next.push({ from: d, c, cache });
+    }
+    next.sort((a, b) => rank(b.from) + b.c.logProb + b.c.delta - (rank(a.from) + a.c.logProb + a.c.delta));
+    alive = [];
+    for (const { from, c, cache } of next.slice(0, width)) {
+      if (c.token === search.endToken) ended.push({ ...from, logProb: from.logProb + c.logProb, bonus: from.bonus + c.delta, state: search.graph.root });
+      else alive.push(extend(from, c, cache));
+    }
+  }
+  return [...ended, ...alive].reduce((a, b) => (total(search.graph, b, 0) > total(search.graph, a, 0) ? b : a));
+}

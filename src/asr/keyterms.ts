@@ -1,0 +1,86 @@
+import type { BiasPhrase } from './context-graph.ts';
+import { loadTokenEncoder } from './token-encoder.ts';
+
+/** Deepgram's limits for Nova-3 keyterms, and a term's length. */
+export const MAX_KEYTERMS = 100;
+export const MAX_KEYTERM_TOKENS = 500;
+export const MAX_KEYTERM_CHARACTERS = 50;
+/** Largest per-term weight (Deepgram's `word:2`) either way. */
+export const MAX_KEYTERM_WEIGHT = 10;
+/**
+ * Bonus (log-probability) per keyterm token at weight 1: measured on the keyterm dev set (docs/keyterms.md), the
+ * largest that inserts no keyterm into clips that have none.
+ */
+export const KEYTERM_BONUS = Number(process.env.KT_BONUS ?? 2); // TEMP
+
+export interface Keyterm {
+  text: string;
+  weight: number;
+}
+
+export class KeytermError extends Error {
+  readonly code = 'BAD_KEYTERMS';
+  constructor(
+    message: string,
+    /** The term at fault, where one is. */
+    readonly term?: string,
+  ) {
+    super(message);
+  }
+}
+
+const WEIGHTED = /^(.*\S)\s*:\s*(-?\d+(?:\.\d+)?)$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** "word" or Deepgram's "word:weight" (a boost; negative suppresses). */
+export function parseKeyterm(spec: string): Keyterm {
+  const weighted = WEIGHTED.exec(spec.trim());
+  const text = (weighted ? weighted[1]! : spec).trim().replace(/\s+/g, ' ');
+  const weight = weighted ? Number(weighted[2]) : 1;
+  if (!text) throw new KeytermError('a keyterm is empty', spec);
+  if (text.length > MAX_KEYTERM_CHARACTERS) throw new KeytermError(`keyterm "${text}" is longer than ${MAX_KEYTERM_CHARACTERS} characters`, text);
+  if (CONTROL.test(text)) throw new KeytermError(`keyterm "${text}" holds a control character`, text);
+  if (Math.abs(weight) > MAX_KEYTERM_WEIGHT) throw new KeytermError(`keyterm "${text}" has weight ${weight}: at most ${MAX_KEYTERM_WEIGHT} either way`, text);
+  return { text, weight };
+}
+
+/** Keyterms from whatever a protocol sent: strings (or "word:weight"), checked against the limits. */
+export function parseKeyterms(specs: unknown): Keyterm[] {
+  if (specs === undefined || specs === null) return [];
+  const list = Array.isArray(specs) ? specs : [specs];
+  if (list.some((s) => typeof s !== 'string')) throw new KeytermError('keyterms must be strings');
+  if (list.length > MAX_KEYTERMS) throw new KeytermError(`${list.length} keyterms: at most ${MAX_KEYTERMS}`);
+  return list.map((s) => parseKeyterm(s as string));
+}
+
+/** The spellings the model may write a term in: as given, capitalised, lower case; each as a word or inside one. */
+function spellings(text: string): string[] {
+  const capitalised = text.charAt(0).toUpperCase() + text.slice(1);
+  return [...new Set([text, capitalised, text.toLowerCase()])];
+}
+
+/**
+ * The token sequences to bias toward. Throws a KeytermError naming the term where one cannot be encoded or where all
+ * together pass MAX_KEYTERM_TOKENS (counted once per term, as written after a space).
+ */
+export async function compileKeyterms(keyterms: Keyterm[], bonus = KEYTERM_BONUS): Promise<BiasPhrase[]> {
+  if (!keyterms.length) return [];
+  const encoder = await loadTokenEncoder();
+  const phrases = new Map<string, BiasPhrase>();
+  let tokens = 0;
+  for (const { text, weight } of keyterms) {
+    const written = encoder.encode(text, true);
+    if (!written) throw new KeytermError(`keyterm "${text}" cannot be encoded: a character the model's vocabulary lacks`, text);
+    tokens += written.length;
+    if (tokens > MAX_KEYTERM_TOKENS) throw new KeytermError(`keyterms pass ${MAX_KEYTERM_TOKENS} tokens at "${text}"`, text);
+    for (const spelling of spellings(text)) {
+      for (const space of [true, false]) {
+        const ids = encoder.encode(spelling, space);
+        const key = ids?.join(' ');
+        if (ids && key && (phrases.get(key)?.bonus ?? -Infinity) < bonus * weight) phrases.set(key, { tokens: ids, bonus: bonus * weight });
+      }
+    }
+  }
+  return [...phrases.values()];
+}

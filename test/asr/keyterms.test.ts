@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { HUNDRED_KEYTERMS } from '../../bench/keyterm-dev-set.ts';
+import { CrossCheckEngine } from '../../src/asr/cross-check-engine.ts';
+import { compileKeyterms, KeytermError, parseKeyterm, parseKeyterms } from '../../src/asr/keyterms.ts';
+import { loadEngine } from '../../src/asr/load-engine.ts';
+import type { MoonshineEngine } from '../../src/asr/moonshine-engine.ts';
+import { clipSamples } from '../fixtures/conversation.ts';
+import { clip } from '../fixtures/speech.ts';
+
+const badKeyterms = (term?: string) => (e: unknown) => e instanceof KeytermError && e.code === 'BAD_KEYTERMS' && e.term === term;
+
+describe('keyterm lists: parsing and limits', () => {
+  it('takes "word" and Deepgram\'s "word:weight", trimmed', () => {
+    assert.deepEqual(parseKeyterm('  Dashwood '), { text: 'Dashwood', weight: 1 });
+    assert.deepEqual(parseKeyterm('clubs:2'), { text: 'clubs', weight: 2 });
+    assert.deepEqual(parseKeyterm('AI  SDK : -1.5'), { text: 'AI SDK', weight: -1.5 });
+    assert.deepEqual(parseKeyterm('10:30'), { text: '10', weight: 30 }, 'a weight beyond 10 is refused below, not read as text');
+  });
+
+  it('refuses, naming the term: empty, over 50 characters, a control character, a weight beyond 10', () => {
+    assert.throws(() => parseKeyterm('  '), badKeyterms('  '));
+    const long = 'x'.repeat(51);
+    assert.throws(() => parseKeyterm(long), badKeyterms(long));
+    assert.throws(() => parseKeyterm('a\u0007b'), badKeyterms('a\u0007b'));
+    assert.throws(() => parseKeyterm('clubs:11'), badKeyterms('clubs'));
+  });
+
+  it('refuses over 100 terms, over 500 tokens, and a term the vocabulary cannot spell', async () => {
+    assert.equal(parseKeyterms(HUNDRED_KEYTERMS).length, 100);
+    assert.throws(() => parseKeyterms([...HUNDRED_KEYTERMS, 'one more']), badKeyterms(undefined));
+    assert.throws(() => parseKeyterms([3]), badKeyterms(undefined));
+    assert.ok((await compileKeyterms(parseKeyterms(HUNDRED_KEYTERMS))).length > 100, 'the spellings of the full list');
+    // 'Przybylski' is 6 tokens: 84 of them pass 500.
+    const many = Array.from({ length: 84 }, (_, i) => `Przybylski${String.fromCharCode(97 + (i % 26))}`);
+    await assert.rejects(compileKeyterms(parseKeyterms(many)), (e) => e instanceof KeytermError && /500 tokens/.test(e.message) && !!e.term);
+    await assert.rejects(compileKeyterms(parseKeyterms(['clubs', 'smile 😀'])), badKeyterms('smile 😀'));
+  });
+});
+
+describe('decoding toward keyterms (real models, real speech)', () => {
+  let base: MoonshineEngine;
+  let tiny: MoonshineEngine;
+  before(async () => {
+    [base, tiny] = await Promise.all([loadEngine('moonshine-base'), loadEngine('moonshine-tiny')]);
+  });
+  after(() => Promise.all([base.dispose(), tiny.dispose()]));
+
+  it('a word the model misreads comes out right with its keyterm, and not without', async () => {
+    const samples = clipSamples(clip('cards-001.wav'));
+    assert.match((await base.transcribe(samples)).text, /cloves/i);
+    const biased = await base.transcribe(samples, { keyterms: await compileKeyterms(parseKeyterms(['clubs'])) });
+    assert.equal(biased.text, 'Ten of clubs.');
+    assert.equal(biased.keyterms, 1);
+  });
+
+  it('the tiny/base cross-check decodes and compares under the same bias: it keeps the keyterm', async () => {
+    const engine = new CrossCheckEngine(base, tiny);
+    const keyterms = await compileKeyterms(parseKeyterms(['clubs']));
+    for (const file of ['cards-001.wav', 'cards-002.wav']) {
+      const checked = await engine.transcribe(clipSamples(clip(file)), { crossCheck: true, keyterms });
+      assert.match(checked.text, /of clubs/i, file);
+    }
+  });
+
+  it('a hundred keyterms insert nothing into dev clips that hold none of them', async () => {
+    const keyterms = await compileKeyterms(parseKeyterms(HUNDRED_KEYTERMS));
+    for (const file of ['jfk.wav', 'goforward.wav', 'cards-004.wav', 'sense_and_sensibility_01_austen_64kb-0880.wav', 'sense_and_sensibility_01_austen_64kb-0890.wav']) {
+      const samples = clipSamples(clip(file));
+      const plain = await base.transcribe(samples);
+      const biased = await base.transcribe(samples, { keyterms });
+      assert.equal(biased.text, plain.text, file);
+      assert.equal(biased.keyterms, 0, file);
+    }
+  });
+});
