@@ -68,8 +68,9 @@ function choices<C>({ graph, endToken }: Search<C>, d: BiasedDecoding<C>, logPro
   };
   for (const t of top) consider(Number(t));
   for (const t of graph.candidates(d.state)) consider(t);
-  all.sort((a, b) => b.logProb + b.delta - (a.logProb + a.delta));
-  return all.slice(0, count);
+  const value = (c: Choice) => c.logProb + c.delta;
+  if (count === 1) return [all.reduce((a, b) => (value(b) > value(a) ? b : a))];
+  return all.sort((a, b) => value(b) - value(a)).slice(0, count);
 }
 
 function extend<C>(d: BiasedDecoding<C>, c: Choice, cache: C): BiasedDecoding<C> {

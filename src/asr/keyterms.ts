@@ -84,3 +84,11 @@ export async function compileKeyterms(keyterms: Keyterm[], bonus = KEYTERM_BONUS
   }
   return [...phrases.values()];
 }
+
+/** A keyterms file (the CLI's --keyterms-file, the operator's EARSHOT_KEYTERMS_FILE): one term a line, `#` comments. */
+export function keytermsOfFile(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.replace(/(^|\s)#.*$/, '').trim())
+    .filter(Boolean);
+}
