@@ -10,8 +10,8 @@ import type { ContextGraph, ContextState } from './context-graph.ts';
  * - a beam of `width` hypotheses ranked by log-probability plus bonus so far.
  */
 
-/** One decoder step after a hypothesis (and `ids`, where given: the prefix): all log-probabilities, the best tokens. */
-export type BiasStep<C> = (from: BiasedDecoding<C>, ids?: number[]) => Promise<{ logProbs: Float32Array; top: BigInt64Array; cache: C }>;
+/** One decoder step after a hypothesis (and `ids`, where given: the prefix): the model's best tokens, best first. */
+export type BiasStep<C> = (from: BiasedDecoding<C>, ids?: number[]) => Promise<{ top: BigInt64Array; logProbs: Float32Array; cache: C }>;
 
 export interface BiasedDecoding<C> {
   tokens: number[];
@@ -56,18 +56,20 @@ interface Choice {
   matched: boolean;
 }
 
-/** The `count` best next tokens by log-probability plus bonus: among the model's best and the graph's candidates. */
-function choices<C>({ graph, endToken }: Search<C>, d: BiasedDecoding<C>, logProbs: Float32Array, top: BigInt64Array, count: number): Choice[] {
-  const seen = new Set<number>();
+/**
+ * The `count` best next tokens by log-probability plus bonus, among the model's own best (TOP_K): the bias reorders
+ * what the model finds plausible and never brings in a token it does not (measured: bringing in any token the graph
+ * could extend looped keyterms at bonus 4, "Hearts. Hearts. …"; docs/decisions/keyterms-search.md).
+ */
+function choices<C>({ graph, endToken }: Search<C>, d: BiasedDecoding<C>, top: BigInt64Array, logProbs: Float32Array, count: number): Choice[] {
   const all: Choice[] = [];
-  const consider = (token: number) => {
-    if (seen.has(token) || token >= logProbs.length) return;
-    seen.add(token);
+  for (let k = 0; k < top.length; k++) {
+    const token = Number(top[k]);
     const step = token === endToken ? { state: graph.root, delta: graph.finalScore(d.state), matched: false } : graph.step(d.state, token);
-    all.push({ token, logProb: logProbs[token]!, ...step });
-  };
-  for (const t of top) consider(Number(t));
-  for (const t of graph.candidates(d.state)) consider(t);
+    all.push({ token, logProb: logProbs[k]!, ...step });
+    // Nor does it carry on a hypothesis the model would end with no keyterm open: no keyterm looped after the text.
+    if (k === 0 && token === endToken && d.state === graph.root) return all;
+  }
   const value = (c: Choice) => c.logProb + c.delta;
   if (count === 1) return [all.reduce((a, b) => (value(b) > value(a) ? b : a))];
   return all.sort((a, b) => value(b) - value(a)).slice(0, count);
@@ -88,14 +90,13 @@ export async function biasedGreedy<C>(search: Search<C>, first: BiasedDecoding<C
         done.push(d);
         break;
       }
-      const { logProbs, top, cache } = await search.step(d, ids);
-      const [best] = choices(search, d, logProbs, top, 1);
-      const own = Number(top[0]);
-      if (best!.token !== own && forks > 0) {
+      const { top, logProbs, cache } = await search.step(d, ids);
+      const options = choices(search, d, top, logProbs, top.length);
+      const best = options[0];
+      const fork = options.find((c) => c.token === Number(top[0]))!;
+      if (best!.token !== fork.token && forks > 0) {
         forks--;
-        const step = own === search.endToken ? { state: search.graph.root, delta: search.graph.finalScore(d.state), matched: false } : search.graph.step(d.state, own);
-        const fork = { token: own, logProb: logProbs[own]!, ...step };
-        if (own === search.endToken) done.push({ ...d, logProb: d.logProb + fork.logProb, bonus: d.bonus + fork.delta, state: search.graph.root });
+        if (fork.token === search.endToken) done.push({ ...d, logProb: d.logProb + fork.logProb, bonus: d.bonus + fork.delta, state: search.graph.root });
         else pending.push({ d: extend(d, fork, cache) });
       }
       if (best!.token === search.endToken) {
@@ -115,8 +116,8 @@ export async function biasedBeam<C>(search: Search<C>, first: BiasedDecoding<C>,
   for (let n = 0; n < search.maxTokens && alive.length && ended.length < width; n++) {
     const next: Array<{ from: BiasedDecoding<C>; c: Choice; cache: C }> = [];
     for (const d of alive) {
-      const { logProbs, top, cache } = await search.step(d);
-      for (const c of choices(search, d, logProbs, top, width + 1)) next.push({ from: d, c, cache });
+      const { top, logProbs, cache } = await search.step(d);
+      for (const c of choices(search, d, top, logProbs, width + 1)) next.push({ from: d, c, cache });
     }
     next.sort((a, b) => rank(b.from) + b.c.logProb + b.c.delta - (rank(a.from) + a.c.logProb + a.c.delta));
     alive = [];

@@ -19,8 +19,6 @@ export interface ContextState {
   end: boolean;
   readonly next: Map<number, ContextState>;
   fail?: ContextState;
-  /** Tokens that move anywhere but the root from here (here, then along the fail chain): the candidates to bias. */
-  candidates?: number[];
 }
 
 export interface ContextStep {
@@ -82,16 +80,6 @@ export class ContextGraph {
   /** What a hypothesis ending in `state` gives back: its open match's bonus. */
   finalScore(state: ContextState): number {
     return -state.score;
-  }
-
-  /** Tokens whose bonus differs from giving the open match back; every other token scores finalScore(state). */
-  candidates(state: ContextState): number[] {
-    if (!state.candidates) {
-      const tokens = new Set<number>();
-      for (let s: ContextState | undefined = state; s; s = s.fail) for (const token of s.next.keys()) tokens.add(token);
-      state.candidates = [...tokens];
-    }
-    return state.candidates;
   }
 
   /** Bonus a whole token sequence earns (open match given back) and the keyterms it completes. */

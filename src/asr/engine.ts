@@ -21,8 +21,8 @@ export interface TranscribeOptions {
    */
   draft?: number[];
   /**
-   * Keyterm spellings to bias decoding toward (keyterms.ts, context-graph.ts). A draft is then not checked: the
-   * biased choice needs every token's log-probability.
+   * Keyterm spellings to bias decoding toward (keyterms.ts, context-graph.ts, biased-decoding.ts). A draft is then
+   * not checked: a partial decodes step by step after its prefix.
    */
   keyterms?: BiasPhrase[];
 }

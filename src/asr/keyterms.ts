@@ -8,10 +8,11 @@ export const MAX_KEYTERM_CHARACTERS = 50;
 /** Largest per-term weight (Deepgram's `word:2`) either way. */
 export const MAX_KEYTERM_WEIGHT = 10;
 /**
- * Bonus (log-probability) per keyterm token at weight 1: measured on the keyterm dev set (docs/keyterms.md), the
- * largest that inserts no keyterm into clips that have none.
+ * Bonus (natural-log probability) per keyterm token at weight 1, measured on the keyterm dev set: recall 58/65 at 3
+ * (46 without keyterms, 56 at 2, 60 at 4), nothing inserted and the other clips' WER unchanged up to 4, a word lost
+ * at 6 and keyterms inserted at 10 (docs/decisions/keyterms-search.md). 3 keeps a step of margin below 4.
  */
-export const KEYTERM_BONUS = Number(process.env.KT_BONUS ?? 2); // TEMP
+export const KEYTERM_BONUS = 3;
 
 export interface Keyterm {
   text: string;

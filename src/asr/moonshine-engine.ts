@@ -30,8 +30,12 @@ const END_TOKEN = 2;
  */
 const MAX_TOKENS_PER_SECOND = 15;
 const MIN_TOKEN_CAP = 10;
-/** Greedy decoding under a keyterm bias keeps this many of the model's own choices to rescore (biased-decoding.ts). */
-export const keytermSearch = { forks: 2 }; // TEMP
+/**
+ * Greedy decoding under a keyterm bias keeps this many of the model's own choices to rescore (biased-decoding.ts): on
+ * the keyterm dev set 1, 2 and 4 read alike and none read worse (docs/decisions/keyterms-search.md); 2 covers a
+ * second keyterm in the same utterance.
+ */
+const KEYTERM_FORKS = 2;
 
 /**
  * Moonshine on onnxruntime-node: the encoder once, the cross-attention cache once, then decoding one token per step
@@ -57,14 +61,11 @@ export class MoonshineEngine implements AsrEngine {
     const presents = selfCache.map(([present]) => present);
     this.topFetch = [TOP_TOKENS, TOP_LOGPROBS, ...presents];
     this.scoreFetch = [LOGPROBS, ...presents];
-    this.biasFetch = [LOGPROBS, TOP_TOKENS, ...presents];
   }
 
   /** Step outputs to fetch: the best tokens (greedy, beams) or all log-probabilities (scoring); never both copied out. */
   private readonly topFetch: string[];
   private readonly scoreFetch: string[];
-  /** Biased decoding (keyterms) needs both. */
-  private readonly biasFetch: string[];
 
   static async load({ name, dir, threads = 1, prefixes = false }: MoonshineOptions): Promise<MoonshineEngine> {
     const options: ort.InferenceSession.SessionOptions = {
@@ -228,12 +229,12 @@ export class MoonshineEngine implements AsrEngine {
   private async biased(start: Decoding, beams: number, maxTokens: number, prefix: number[], keyterms: BiasPhrase[], signal?: AbortSignal): Promise<Hypothesis> {
     const graph = new ContextGraph(keyterms);
     const step = async (d: BiasedDecoding<Cache>, ids?: number[]) => {
-      const { out, cache } = await this.advance(d, this.biasFetch, signal, ids);
-      return { logProbs: out[LOGPROBS]!.data as Float32Array, top: out[TOP_TOKENS]!.data as BigInt64Array, cache };
+      const { out, cache } = await this.advance(d, this.topFetch, signal, ids);
+      return { top: out[TOP_TOKENS]!.data as BigInt64Array, logProbs: out[TOP_LOGPROBS]!.data as Float32Array, cache };
     };
     const search = { graph, step, endToken: END_TOKEN, maxTokens };
     const first = biasedStart(graph, start, prefix);
-    const best = beams > 1 ? await biasedBeam(search, first, beams) : await biasedGreedy(search, first, keytermSearch.forks, prefix.length ? [start.last, ...prefix] : []);
+    const best = beams > 1 ? await biasedBeam(search, first, beams) : await biasedGreedy(search, first, KEYTERM_FORKS, prefix.length ? [start.last, ...prefix] : []);
     return { text: decodeTokens(best.tokens), tokens: best.tokens, score: { logProb: best.logProb, tokens: best.tokens.length - prefix.length + 1 }, keyterms: best.matches };
   }
 

@@ -28,7 +28,4 @@ test('a match abandoned half way, or open at the end, gives back what it earned'
 test('an abandoned match falls back to the longest suffix that is still a prefix (Aho-Corasick)', () => {
   // A B, then D: "A B C" fails but "B D" completes from its "B".
   assert.deepEqual(graph.score([1, 2, 4]), { bonus: 4, matches: 1 });
-  const ab = graph.step(graph.step(graph.root, 1).state, 2).state;
-  assert.deepEqual(new Set(graph.candidates(ab)), new Set([3, 4, 1, 2, 5]));
-  assert.deepEqual(new Set(graph.candidates(graph.root)), new Set([1, 2, 5]));
 });
