@@ -30,7 +30,8 @@ export class KeytermError extends Error {
   }
 }
 
-const WEIGHTED = /^(.*\S)\s*:\s*(-?\d+(?:\.\d+)?)$/;
+/** "text:weight" where the text has a letter ("10:30" is a time, not 10 at weight 30). */
+const WEIGHTED = /^(.*\p{L}.*?)\s*:\s*(-?\d+(?:\.\d+)?)$/u;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 

@@ -15,7 +15,7 @@ describe('keyterm lists: parsing and limits', () => {
     assert.deepEqual(parseKeyterm('  Dashwood '), { text: 'Dashwood', weight: 1 });
     assert.deepEqual(parseKeyterm('clubs:2'), { text: 'clubs', weight: 2 });
     assert.deepEqual(parseKeyterm('AI  SDK : -1.5'), { text: 'AI SDK', weight: -1.5 });
-    assert.deepEqual(parseKeyterm('10:30'), { text: '10', weight: 30 }, 'a weight beyond 10 is refused below, not read as text');
+    assert.deepEqual(parseKeyterm('10:30'), { text: '10:30', weight: 1 }, 'a time, not a weight');
   });
 
   it('refuses, naming the term: empty, over 50 characters, a control character, a weight beyond 10', () => {
@@ -31,8 +31,8 @@ describe('keyterm lists: parsing and limits', () => {
     assert.throws(() => parseKeyterms([...HUNDRED_KEYTERMS, 'one more']), badKeyterms(undefined));
     assert.throws(() => parseKeyterms([3]), badKeyterms(undefined));
     assert.ok((await compileKeyterms(parseKeyterms(HUNDRED_KEYTERMS))).length > 100, 'the spellings of the full list');
-    // 'Przybylski' is 6 tokens: 84 of them pass 500.
-    const many = Array.from({ length: 84 }, (_, i) => `Przybylski${String.fromCharCode(97 + (i % 26))}`);
+    // Over 12 tokens each: 45 of them pass 500.
+    const many = Array.from({ length: 45 }, (_, i) => `Przybylski Okonkwo Raghunathan ${i}`);
     await assert.rejects(compileKeyterms(parseKeyterms(many)), (e) => e instanceof KeytermError && /500 tokens/.test(e.message) && !!e.term);
     await assert.rejects(compileKeyterms(parseKeyterms(['clubs', 'smile 😀'])), badKeyterms('smile 😀'));
   });
@@ -47,11 +47,17 @@ describe('decoding toward keyterms (real models, real speech)', () => {
   after(() => Promise.all([base.dispose(), tiny.dispose()]));
 
   it('a word the model misreads comes out right with its keyterm, and not without', async () => {
-    const samples = clipSamples(clip('cards-001.wav'));
-    assert.match((await base.transcribe(samples)).text, /cloves/i);
+    const samples = clipSamples(clip('cards-002.wav'));
+    assert.match((await base.transcribe(samples)).text, /of cloves/i);
     const biased = await base.transcribe(samples, { keyterms: await compileKeyterms(parseKeyterms(['clubs'])) });
-    assert.equal(biased.text, 'Ten of clubs.');
+    assert.match(biased.text, /^Four queen of clubs\.?$/i);
     assert.equal(biased.keyterms, 1);
+  });
+
+  it('a weight above 1 reaches a word the default bonus does not', async () => {
+    const samples = clipSamples(clip('cards-001.wav'));
+    assert.match((await base.transcribe(samples, { keyterms: await compileKeyterms(parseKeyterms(['clubs'])) })).text, /of cloves/i);
+    assert.match((await base.transcribe(samples, { keyterms: await compileKeyterms(parseKeyterms(['clubs:2'])) })).text, /^Ten of clubs\.?$/i);
   });
 
   it('the tiny/base cross-check decodes and compares under the same bias: it keeps the keyterm', async () => {
