@@ -4,7 +4,7 @@ import type { ContextGraph, ContextState } from './context-graph.ts';
  * Decoding under a keyterm bias (context-graph.ts): each token is chosen by its log-probability plus the bonus the
  * graph gives it. Two searches, measured against each other in docs/decisions/keyterms-search.md:
  * - greedy with rescoring: one biased greedy pass; where the bias picks another token than the model would, the
- *   model's own choice is kept as a fork, decoded on (biased) after the first pass, up to `forks` of them. The
+ *   model's own choice is kept as a fork, decoded on (biased) after the first pass where needed (biasedGreedy). The
  *   hypotheses are then rescored with the bonus of completed keyterms only, so a keyterm begun and abandoned gains
  *   nothing and the model's own words win again;
  * - a beam of `width` hypotheses ranked by log-probability plus bonus so far.
@@ -79,31 +79,40 @@ function extend<C>(d: BiasedDecoding<C>, c: Choice, cache: C): BiasedDecoding<C>
   return { tokens: [...d.tokens, c.token], logProb: d.logProb + c.logProb, last: c.token, cache, state: c.state, bonus: d.bonus + c.delta, matches: d.matches + (c.matched ? 1 : 0) };
 }
 
+/**
+ * Biased greedy decoding with rescoring. Where the bias begins a keyterm the model would not have begun, the model's
+ * own token is kept as a fork. A fork is decoded only where the pass it left gave bonus back afterwards (a keyterm
+ * begun and abandoned, or open at the end): where every keyterm it began was completed, the bias chose tokens the
+ * model itself ranked among its best and the keyterm stands. At most `forks` are decoded, in the order they arose.
+ */
 export async function biasedGreedy<C>(search: Search<C>, first: BiasedDecoding<C>, forks: number, prefixIds: number[] = []): Promise<BiasedDecoding<C>> {
   const prefix = first.tokens.length;
-  const pending: Array<{ d: BiasedDecoding<C>; ids?: number[] }> = [{ d: first, ids: prefixIds.length ? prefixIds : undefined }];
   const done: BiasedDecoding<C>[] = [];
-  while (pending.length) {
-    let { d, ids } = pending.shift()!;
-    for (; ; ids = undefined) {
-      if (d.tokens.length >= search.maxTokens) {
-        done.push(d);
-        break;
-      }
+  const waiting: Array<{ d: BiasedDecoding<C>; parent: { gaveBack: number }; since: number }> = [];
+  const ended = (d: BiasedDecoding<C>, c: Choice) => ({ ...d, logProb: d.logProb + c.logProb, bonus: d.bonus + c.delta, state: search.graph.root });
+  const decodePass = async (d: BiasedDecoding<C>, ids?: number[]) => {
+    const pass = { gaveBack: 0 };
+    for (; d.tokens.length < search.maxTokens; ids = undefined) {
       const { top, logProbs, cache } = await search.step(d, ids);
       const options = choices(search, d, top, logProbs, top.length);
-      const best = options[0];
-      const fork = options.find((c) => c.token === Number(top[0]))!;
-      if (best!.token !== fork.token && forks > 0) {
-        forks--;
-        if (fork.token === search.endToken) done.push({ ...d, logProb: d.logProb + fork.logProb, bonus: d.bonus + fork.delta, state: search.graph.root });
-        else pending.push({ d: extend(d, fork, cache) });
+      const best = options[0]!;
+      const own = options.find((c) => c.token === Number(top[0]))!;
+      // Only where the bias begins a match: the model's own choice there is the hypothesis without that keyterm.
+      if (best.token !== own.token && d.state === search.graph.root) {
+        if (own.token === search.endToken) done.push(ended(d, own));
+        else waiting.push({ d: extend(d, own, cache), parent: pass, since: pass.gaveBack });
       }
-      if (best!.token === search.endToken) {
-        done.push({ ...d, logProb: d.logProb + best!.logProb, bonus: d.bonus + best!.delta, state: search.graph.root });
-        break;
-      }
-      d = extend(d, best!, cache);
+      if (best.delta < 0) pass.gaveBack++;
+      if (best.token === search.endToken) return void done.push(ended(d, best));
+      d = extend(d, best, cache);
+    }
+    done.push(d);
+  };
+  await decodePass(first, prefixIds.length ? prefixIds : undefined);
+  for (const fork of waiting) {
+    if (forks > 0 && fork.parent.gaveBack > fork.since) {
+      forks--;
+      await decodePass(fork.d);
     }
   }
   return done.reduce((a, b) => (total(search.graph, b, prefix) > total(search.graph, a, prefix) ? b : a));

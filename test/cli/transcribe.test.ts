@@ -77,3 +77,29 @@ describe('earshot transcribe (real CLI)', () => {
     );
   });
 });
+
+describe('earshot transcribe --keyterm / --keyterms-file (real CLI)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'earshot-cli-keyterms-'));
+  const file = path.join(dir, 'cards-002.wav');
+  fs.copyFileSync(SPEECH_CLIPS.find((c) => c.file === 'cards-002.wav')!.path, file);
+
+  it('writes the word the model misreads right with its keyterm, from the option or from a file, and not without', async () => {
+    const plain = await run(process.execPath, [BIN, 'transcribe', file]);
+    assert.doesNotMatch(plain.stdout, /clubs/i);
+    const withOption = await run(process.execPath, [BIN, 'transcribe', '--keyterm', 'clubs', '--keyterm', 'Dashwood', file]);
+    assert.match(withOption.stdout, /of clubs/i);
+    const list = path.join(dir, 'keyterms.txt');
+    fs.writeFileSync(list, '# card words\nclubs\nspades:1.5\n');
+    const withFile = await run(process.execPath, [BIN, 'transcribe', '--keyterms-file', list, file]);
+    assert.match(withFile.stdout, /of clubs/i);
+  });
+
+  it('refuses a keyterm past the limits with one line naming it and exit code 2', async () => {
+    const long = 'x'.repeat(51);
+    await assert.rejects(run(process.execPath, [BIN, 'transcribe', '--keyterm', long, file]), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 2);
+      assert.match(e.stderr, new RegExp(`keyterm "${long}" is longer than 50 characters`));
+      return true;
+    });
+  });
+});
