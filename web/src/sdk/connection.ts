@@ -12,6 +12,8 @@ export interface ConnectionOptions {
   /** ws(s):// URL of /ws/stream, or an http(s) origin/URL of the Earshot server. Default: the server of this module. */
   server?: string;
   token?: TokenSource;
+  /** Words to bias recognition toward: names, jargon ("word:2" weighs one double; docs/keyterms.md). */
+  keyterms?: string[];
 }
 
 /** The module's own origin; `undefined` when bundled into an app that is not served by Earshot. */
@@ -38,7 +40,7 @@ export function streamUrl(server: string | undefined): string {
 /** A reconnecting client for one dictation session (it resends unanswered audio after a reconnect). */
 export async function openClient(options: ConnectionOptions): Promise<EarshotClient> {
   const token = typeof options.token === 'function' ? await options.token() : options.token;
-  const client = new EarshotClient({ url: streamUrl(options.server), token, reconnect: STT_CONFIG.reconnect });
+  const client = new EarshotClient({ url: streamUrl(options.server), token, reconnect: STT_CONFIG.reconnect, keyterms: options.keyterms });
   void client.connect().catch(() => {});
   return client;
 }

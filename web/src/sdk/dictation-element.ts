@@ -6,7 +6,8 @@
  *   <script type="module" src="https://earshot.example/sdk/earshot.js"></script>
  *   <earshot-dictation target="#message"></earshot-dictation>
  *
- * Attributes: `target`, `server` (default: the server of the module). Property `token`: a string or a function that
+ * Attributes: `target`, `server` (default: the server of the module), `keyterms` (words to bias recognition toward,
+ * comma-separated: `keyterms="Dashwood, clubs:2"`; read when listening starts). Property `token`: a string or a function that
  * fetches a short-lived one. Events (bubbling, composed): `earshot-final` {text}, `earshot-partial` {stable,
  * unstable}, `earshot-state` {listening, state}, `earshot-error` {code, message}. Methods: start(), stop(), toggle().
  * Styling: custom properties --earshot-accent, --earshot-size, --earshot-radius, --earshot-background,
@@ -100,7 +101,8 @@ export class EarshotDictationElement extends HTMLElement {
   }
 
   private async createController(): Promise<SttController> {
-    const client = await openClient({ server: this.getAttribute('server') ?? undefined, token: this.token });
+    const keyterms = (this.getAttribute('keyterms') ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+    const client = await openClient({ server: this.getAttribute('server') ?? undefined, token: this.token, keyterms });
     const mic = new MicCapture({ sampleRate: STT_CONFIG.sampleRate, channels: 1, bufferSize: STT_CONFIG.bufferSize, audioConstraints: STT_CONFIG.audioConstraints });
     const ui = { showRealtimePreview: true, showStabilizedOnly: false, autoSendOnFinal: false };
     const controller = new SttController(client, mic, ui, {

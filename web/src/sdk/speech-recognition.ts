@@ -101,6 +101,8 @@ export class SpeechRecognition extends EventTarget {
   /** Earshot: server URL and token for this instance (default: configure(), else the server of this module). */
   server?: string;
   token?: ConnectionOptions['token'];
+  /** Earshot: words to bias recognition toward, names and jargon ("word:2" weighs one double); default: configure()'s. */
+  keyterms?: string[];
 
   onstart: Handler = null;
   onend: Handler = null;
@@ -156,7 +158,7 @@ export class SpeechRecognition extends EventTarget {
 
   /** @internal */
   connectionOptions(): ConnectionOptions {
-    return { server: this.server ?? defaults.server, token: this.token ?? defaults.token };
+    return { server: this.server ?? defaults.server, token: this.token ?? defaults.token, keyterms: this.keyterms ?? defaults.keyterms };
   }
 }
 
