@@ -1,5 +1,5 @@
 /**
- * Keyterms on the keyterm dev set (bench/keyterm-dev-set.ts): finals as the server makes them by default (moonshine-base
+ * Keyterms on the keyterm dev set (eval/keyterm-dev-set.ts): finals as the server makes them by default (moonshine-base
  * cross-checked by moonshine-tiny, in process) without keyterms, with the dev list (10), and with that list grown to
  * the limit (100): keyterm recall, WER of the clips holding keyterms and of those holding none, keyterm words inserted,
  * and the finals' real-time factor on the clean clips (fastest of 3 interleaved passes each). Standalone:
@@ -9,9 +9,9 @@ import { CrossCheckEngine } from '../src/asr/cross-check-engine.ts';
 import { ASR_SAMPLE_RATE, type TranscribeOptions } from '../src/asr/engine.ts';
 import { compileKeyterms, parseKeyterms } from '../src/asr/keyterms.ts';
 import { loadEngine } from '../src/asr/load-engine.ts';
-import { DEV_KEYTERMS, HUNDRED_KEYTERMS, keytermDevSet, keytermScore } from './keyterm-dev-set.ts';
-import { pct, table } from './stats.ts';
-import { wer } from './wer.ts';
+import { DEV_KEYTERMS, HUNDRED_KEYTERMS, keytermDevSet, keytermScore } from '../eval/keyterm-dev-set.ts';
+import { pct, table } from '../eval/stats.ts';
+import { wer } from '../eval/wer.ts';
 
 export interface KeytermResult {
   keyterms: number;

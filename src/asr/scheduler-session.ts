@@ -1,3 +1,4 @@
+import type { BiasPhrase } from './context-graph.ts';
 import type { Transcript } from './engine.ts';
 
 /**
@@ -29,6 +30,8 @@ export interface ScheduledSession {
    * under load and its audio grows meanwhile (undefined: nothing left to read, the utterance has ended).
    */
   partialInput(): JobInput | undefined;
+  /** Keyterm spellings its jobs decode toward (TranscribeOptions.keyterms), read when a job starts. */
+  keyterms?(): BiasPhrase[] | undefined;
 }
 
 /** One session's handle on the shared scheduler: what the recorder calls. */

@@ -320,7 +320,7 @@ export class InferenceScheduler {
       }, this.timeoutMs);
     });
     try {
-      const transcript = await Promise.race([engine.transcribe(samples, { signal: controller.signal, prefix, draft }), timeout]);
+      const transcript = await Promise.race([engine.transcribe(samples, { signal: controller.signal, prefix, draft, keyterms: job.session.source.keyterms?.() }), timeout]);
       if (job.kind === 'final') this.stats.finalsDone++;
       else this.stats.partialsDone++;
       for (const listener of this.listeners) listener.inferenceDone(job.kind, transcript, performance.now() - job.queuedAt);

@@ -90,10 +90,11 @@ export class EarshotError extends Error {
   }
 }
 
-/** stt_start; the rate only when the caller gave one (the seed's clients never do). */
-export function startMessage(sessionId: string | undefined, sampleRate?: number): Record<string, unknown> {
+/** stt_start; the rate only when the caller gave one (the seed's clients never do), keyterms where there are any. */
+export function startMessage(sessionId: string | undefined, sampleRate?: number, keyterms?: string[]): Record<string, unknown> {
   const msg: Record<string, unknown> = { type: 'stt_start', session_id: sessionId };
   if (sampleRate !== undefined) msg.sample_rate = sampleRate;
+  if (keyterms?.length) msg.keyterms = keyterms;
   return msg;
 }
 

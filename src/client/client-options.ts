@@ -31,6 +31,11 @@ export interface ClientOptions {
   random?: () => number;
   /** Makes the socket (default: the browser's WebSocket, or `ws` in Node). */
   createSocket?: SocketFactory;
+  /**
+   * Words to bias recognition toward (names, jargon; "word:2" weighs one double): sent with every stt_start, so a
+   * session resumed after a reconnect keeps them. At most 100 terms of 50 characters (docs/keyterms.md).
+   */
+  keyterms?: string[];
 }
 
 export interface StreamOptions {

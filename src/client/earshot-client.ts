@@ -55,7 +55,7 @@ export class EarshotClient extends ClientEventEmitter {
     this.reconnect = options.reconnect === false ? null : { initialDelayMs: 250, maxDelayMs: 5000, ...options.reconnect };
     const { url, token, origin, headers, localAddress, timeoutMs = 10000, deadAfterMs = 45_000 } = options;
     this.transport = { url, token, origin, headers, localAddress, timeoutMs, deadAfterMs, pingIntervalMs: options.pingIntervalMs ?? (this.reconnect ? 15_000 : 0) };
-    this.session = new SessionResume(options.resendSeconds ?? 60);
+    this.session = new SessionResume(options.resendSeconds ?? 60, options.keyterms);
     this.factory = options.createSocket ?? null;
     this.closedPromise = new Promise((resolve) => (this.resolveClosed = resolve));
   }

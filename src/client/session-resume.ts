@@ -44,8 +44,11 @@ export class SessionResume {
   private lostAt: { at: number; code: number } | null = null;
   private resentSeconds = 0;
 
-  /** `resendSeconds`: audio kept for a resend (0: none). */
-  constructor(private readonly resendSeconds: number) {}
+  /** `resendSeconds`: audio kept for a resend (0: none); `keyterms` go with every stt_start (ClientOptions.keyterms). */
+  constructor(
+    private readonly resendSeconds: number,
+    private readonly keyterms?: string[],
+  ) {}
 
   begin(id: string, sampleRate: number | undefined): void {
     this.id = id;
@@ -65,7 +68,7 @@ export class SessionResume {
   }
 
   startMessage(): Record<string, unknown> {
-    return startMessage(this.id, this.explicitRate ? this.sampleRate : undefined);
+    return startMessage(this.id, this.explicitRate ? this.sampleRate : undefined, this.keyterms);
   }
 
   /** Frames are kept until a final covers them (false: resend is off, or there is no session). */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { BiasPhrase } from '../asr/context-graph.ts';
 import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
 import type { FinalTranscript, Recorder, RecorderError } from '../recorder/recorder.ts';
 import type { RecorderConfig } from '../recorder/recorder-config.ts';
@@ -30,6 +31,8 @@ export interface TranscribeOptions {
   observe?: (recorder: Recorder) => void;
   /** Names the session in the scheduler. */
   sessionId?: string;
+  /** Keyterm spellings to decode toward (keyterms.ts). */
+  keyterms?: BiasPhrase[];
 }
 
 export interface Transcription {
@@ -86,6 +89,7 @@ export async function transcribe(source: RecorderSource, audio: AudioSource, opt
     if (e.utterance !== undefined) settled();
     else wake?.();
   });
+  if (options.keyterms) recorder.setKeyterms(options.keyterms);
   options.observe?.(recorder);
   const result = (): Transcription => ({ finals, errors, seconds: samples / sampleRate, ...(recent ? { words } : {}) });
   try {

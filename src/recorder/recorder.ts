@@ -1,3 +1,4 @@
+import type { BiasPhrase } from '../asr/context-graph.ts';
 import { EventEmitter } from 'node:events';
 import { SampleBuffer } from '../audio/sample-buffer.ts';
 import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
@@ -51,6 +52,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   private readonly finals: FinalPlanner;
   private pumping?: Promise<void>;
   private closed = false;
+  private keyterms: BiasPhrase[] = [];
 
   constructor(
     private readonly vad: WindowClassifier,
@@ -62,6 +64,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       receivedSeconds: () => this.receivedTime,
       screen: () => this.partials.screen,
       partialInput: () => this.partials.read(),
+      keyterms: () => (this.keyterms.length ? this.keyterms : undefined),
     });
     this.config = resolveRecorderConfig(config, this.transcriber.maxAudioSeconds);
     this.window = new Float32Array(vad.windowSamples);
@@ -92,6 +95,11 @@ export class Recorder extends EventEmitter<RecorderEvents> {
         if (this.stateValue === 'transcribing') this.setState('listening');
       },
     });
+  }
+
+  /** Decodes from now on toward these keyterm spellings (keyterms.ts); [] for none. */
+  setKeyterms(keyterms: BiasPhrase[]): void {
+    this.keyterms = keyterms;
   }
 
   get state(): RecorderState {

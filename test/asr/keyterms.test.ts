@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { HUNDRED_KEYTERMS } from '../../bench/keyterm-dev-set.ts';
+import { HUNDRED_KEYTERMS } from '../../eval/keyterm-dev-set.ts';
 import { CrossCheckEngine } from '../../src/asr/cross-check-engine.ts';
 import { compileKeyterms, KeytermError, parseKeyterm, parseKeyterms } from '../../src/asr/keyterms.ts';
 import { loadEngine } from '../../src/asr/load-engine.ts';
 import type { MoonshineEngine } from '../../src/asr/moonshine-engine.ts';
-import { clipSamples } from '../fixtures/conversation.ts';
-import { clip } from '../fixtures/speech.ts';
+import { clipSamples } from '../../eval/conversation.ts';
+import { clip } from '../../eval/speech.ts';
 
 const badKeyterms = (term?: string) => (e: unknown) => e instanceof KeytermError && e.code === 'BAD_KEYTERMS' && e.term === term;
 
