@@ -63,19 +63,19 @@ function spellings(text: string): string[] {
 }
 
 /**
- * The token sequences to bias toward. Throws a KeytermError naming the term where one cannot be encoded or where all
- * together pass MAX_KEYTERM_TOKENS (counted once per term, as written after a space).
+ * The token sequences to bias toward: `keyterms` (a client's), then `defaults` (the operator's list, not counted
+ * against the client's limits). Throws a KeytermError naming the term where one cannot be encoded or where the
+ * client's pass MAX_KEYTERM_TOKENS (a term counted once, as written after a space).
  */
-export async function compileKeyterms(keyterms: Keyterm[], bonus = KEYTERM_BONUS): Promise<BiasPhrase[]> {
-  if (!keyterms.length) return [];
+export async function compileKeyterms(keyterms: Keyterm[], defaults: Keyterm[] = [], bonus = KEYTERM_BONUS): Promise<BiasPhrase[]> {
+  if (!keyterms.length && !defaults.length) return [];
   const encoder = await loadTokenEncoder();
   const phrases = new Map<string, BiasPhrase>();
   let tokens = 0;
-  for (const { text, weight } of keyterms) {
+  for (const [i, { text, weight }] of [...keyterms, ...defaults].entries()) {
     const written = encoder.encode(text, true);
     if (!written) throw new KeytermError(`keyterm "${text}" cannot be encoded: a character the model's vocabulary lacks`, text);
-    tokens += written.length;
-    if (tokens > MAX_KEYTERM_TOKENS) throw new KeytermError(`keyterms pass ${MAX_KEYTERM_TOKENS} tokens at "${text}"`, text);
+    if (i < keyterms.length && (tokens += written.length) > MAX_KEYTERM_TOKENS) throw new KeytermError(`keyterms pass ${MAX_KEYTERM_TOKENS} tokens at "${text}"`, text);
     for (const spelling of spellings(text)) {
       for (const space of [true, false]) {
         const ids = encoder.encode(spelling, space);

@@ -68,7 +68,7 @@ export const EVENT_OF: Record<ServerMessage['type'], keyof ClientEvents> = {
 };
 
 /** Errors that answer a stt_start (it did not start). */
-const START_ERRORS: ReadonlySet<string> = new Set(['OVERLOADED', 'CLIENT_LIMIT', 'MODEL_LOAD_ERROR', 'BAD_MESSAGE', 'SHUTTING_DOWN']);
+const START_ERRORS: ReadonlySet<string> = new Set(['OVERLOADED', 'CLIENT_LIMIT', 'MODEL_LOAD_ERROR', 'BAD_MESSAGE', 'BAD_KEYTERMS', 'SHUTTING_DOWN']);
 /** With reconnect, a start refused with these is tried again on a new connection (another instance, say). */
 export const RETRY_START_ERRORS: ReadonlySet<string> = new Set(['OVERLOADED', 'SHUTTING_DOWN']);
 

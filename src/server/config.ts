@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { keytermsOfFile, parseKeyterm, type Keyterm } from '../asr/keyterms.ts';
 import { parseArgs } from 'node:util';
 import { CATALOG } from '../models/catalog.ts';
 import type { ChatEndpoint } from './chat-completions.ts';
@@ -88,6 +89,8 @@ export interface ServerConfig {
   tls?: { cert: Buffer; key: Buffer };
   /** Wyoming (Home Assistant) STT over TCP on this port, same host; off unless set. Flag --wyoming-port, env EARSHOT_WYOMING_PORT. */
   wyomingPort?: number;
+  /** The operator's keyterms, added to every session's (docs/keyterms.md). Flag --keyterms-file, env EARSHOT_KEYTERMS_FILE: one a line. */
+  keyterms?: Keyterm[];
   /**
    * SIGTERM drain: how long a session may take to reach its next natural final before its utterance is cut (a
    * real-time client's utterance ends by maxUtteranceSeconds, 25 s, plus the final's latency).
@@ -143,7 +146,7 @@ export const SERVE_ENV_VARS: readonly string[] = [
   'EARSHOT_START_TIMEOUT_MS', 'EARSHOT_AUDIO_IDLE_TIMEOUT_MS', 'EARSHOT_UPLOAD_CONCURRENCY', 'EARSHOT_UPLOAD_QUEUE', 'EARSHOT_ALLOWED_ORIGINS',
   'EARSHOT_MODEL', 'EARSHOT_REALTIME_MODEL', 'EARSHOT_CHECK_MODEL', 'EARSHOT_THREADS', 'EARSHOT_PARALLELISM', 'EARSHOT_TIMEOUT_MS',
   'EARSHOT_MAX_UPLOAD_MB', 'EARSHOT_WEB_ROOT', 'EARSHOT_MODELS_DIR', 'EARSHOT_CHAT_URL', 'EARSHOT_CHAT_MODEL', 'EARSHOT_CHAT_API_KEY',
-  'EARSHOT_TLS_CERT', 'EARSHOT_TLS_KEY', 'EARSHOT_WYOMING_PORT', 'EARSHOT_DRAIN_SECONDS', 'EARSHOT_LOG_LEVEL',
+  'EARSHOT_TLS_CERT', 'EARSHOT_TLS_KEY', 'EARSHOT_WYOMING_PORT', 'EARSHOT_KEYTERMS_FILE', 'EARSHOT_DRAIN_SECONDS', 'EARSHOT_LOG_LEVEL',
   ...RECORDER_SETTINGS.map((r) => r.env),
 ];
 
@@ -151,7 +154,7 @@ export const SERVE_ENV_VARS: readonly string[] = [
 export const SERVE_FLAGS = Object.fromEntries(
   [
     'port', 'host', 'token', 'max-sessions', 'max-sessions-per-client', 'max-connections-per-client', 'trusted-proxies', 'allowed-origins',
-    'model', 'realtime-model', 'check-model', 'threads', 'parallelism', 'web-root', 'tls-cert', 'tls-key', 'wyoming-port',
+    'model', 'realtime-model', 'check-model', 'threads', 'parallelism', 'web-root', 'tls-cert', 'tls-key', 'wyoming-port', 'keyterms-file',
     ...RECORDER_SETTINGS.map((r) => r.flag),
   ].map((flag) => [flag, { type: 'string' as const }]),
 );
@@ -160,7 +163,7 @@ export const SERVE_USAGE = `usage: earshot serve [--port 8000] [--host 127.0.0.1
                      [--max-sessions-per-client 8] [--max-connections-per-client 16] [--trusted-proxies IP,IP]
                      [--allowed-origins URL,URL] [--model moonshine-base] [--realtime-model moonshine-tiny]
                      [--check-model moonshine-tiny|none] [--threads 1] [--parallelism N] [--web-root DIR] [--tls-cert FILE --tls-key FILE]
-                     [--wyoming-port 10300]
+                     [--wyoming-port 10300] [--keyterms-file FILE]
 recorder:            ${wrap(RECORDER_SETTINGS.map((r) => `[--${r.flag} ${r.kind === 'boolean' ? 'true|false' : 'N'}]`), 21)}
 environment: ${wrap(SERVE_ENV_VARS, 13)}
 every setting, its default and its seed name: docs/configuration.md`;
@@ -234,6 +237,7 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
   const tls = tlsCert && tlsKey ? { cert: readPem(tlsCert), key: readPem(tlsKey) } : undefined;
   const check = pick('check-model', 'EARSHOT_CHECK_MODEL');
   const checkModel = !check ? undefined : check.value === 'none' ? null : modelName('check-model', 'EARSHOT_CHECK_MODEL', '');
+  const keytermsFile = pick('keyterms-file', 'EARSHOT_KEYTERMS_FILE');
   const wyomingPort = pick('wyoming-port', 'EARSHOT_WYOMING_PORT') ? int('wyoming-port', 'EARSHOT_WYOMING_PORT', 0, 65535, 0) : undefined;
 
   return {
@@ -241,6 +245,7 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
     port,
     tls,
     wyomingPort,
+    keyterms: keytermsFile ? readKeyterms(keytermsFile) : undefined,
     host,
     token,
     maxSessions: int('max-sessions', 'EARSHOT_MAX_SESSIONS', 1, 10000, d.maxSessions),
@@ -274,6 +279,21 @@ function normalizeProxy(address: string, name: string): string {
   const a = normalizeAddress(address);
   if (!isIP(a)) throw new ConfigError(`${name} must be a comma-separated list of IP addresses (got "${address}")`);
   return a;
+}
+
+/** The operator's list: each term checked as a client's is, none counted against a client's limits. */
+function readKeyterms(got: { value: string; name: string }): Keyterm[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(got.value, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${got.name}: cannot read ${got.value} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    return keytermsOfFile(text).map(parseKeyterm);
+  } catch (e) {
+    throw new ConfigError(`${got.name}: ${(e as Error).message}`);
+  }
 }
 
 function readPem(got: { value: string; name: string }): Buffer {

@@ -66,6 +66,8 @@ export class ServerMetrics {
   readonly sessionsStarted: Counter<'protocol'>;
   readonly refusedUpgrades: Counter<'reason'>;
   readonly httpTranscriptions: Counter<'status'>;
+  readonly keytermSessions: Counter;
+  readonly keytermMatches: Counter;
   readonly finalLatency: Histogram;
   /** Recording start to the first partial (stt_update) of an utterance. */
   readonly firstPartialLatency: Histogram;
@@ -129,6 +131,8 @@ export class ServerMetrics {
     this.droppedMessages = counter('earshot_dropped_messages_total', 'stt_update/stt_stabilized not sent to slow readers.');
     this.inputPauses = counter('earshot_input_pauses_total', 'Times a client sending audio faster than it is processed was paused (backpressure).');
     this.httpTranscriptions = counter('earshot_http_transcriptions_total', 'POST /v1/audio/transcriptions answered, by status.', ['status']);
+    this.keytermSessions = counter('earshot_keyterm_sessions_total', 'Sessions (and uploads) given keyterms by their client.');
+    this.keytermMatches = counter('earshot_keyterm_matches_total', 'Keyterms completed in finals (decoded toward keyterms).');
     gauge('earshot_inference_queue_depth', 'Inference jobs waiting in the shared scheduler.', (g) => g.set(live.queueDepth()));
     gauge('earshot_inference_running', 'Inference jobs running in the workers now.', (g) => g.set(live.schedulerStats()?.running ?? 0));
     totals(
@@ -173,8 +177,9 @@ export class ServerMetrics {
   }
 
   /** Scheduler hook: one finished inference job. */
-  inferenceDone(kind: 'final' | 'partial', { processingMs, audioSeconds, thread }: Transcript, latencyMs: number): void {
+  inferenceDone(kind: 'final' | 'partial', { processingMs, audioSeconds, thread, keyterms }: Transcript, latencyMs: number): void {
     if (kind === 'partial') this.partialLatency.observe(latencyMs / 1000);
+    if (kind === 'final' && keyterms) this.keytermMatches.inc(keyterms);
     if (thread) {
       this.threadSeconds.inc({ kind, state: 'run' }, thread.runMs / 1000);
       this.threadSeconds.inc({ kind, state: 'wait' }, thread.waitMs / 1000);

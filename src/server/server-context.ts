@@ -44,6 +44,7 @@ export function sessionHost(ctx: ServerContext, address: string): SessionHost {
     sendSoftLimitBytes: config.sendSoftLimitBytes,
     sendHardLimitBytes: config.sendHardLimitBytes,
     recorderConfig: ctx.recorderConfig,
+    keyterms: config.keyterms,
   };
 }
 

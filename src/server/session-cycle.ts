@@ -1,3 +1,4 @@
+import type { Keyterm } from '../asr/keyterms.ts';
 import type { Recorder } from '../recorder/recorder.ts';
 import type { RecorderConfig } from '../recorder/recorder-config.ts';
 
@@ -8,6 +9,8 @@ export interface CycleOptions<Tag> {
   tag: Tag;
   /** Per-cycle recorder settings over the server's (a protocol's silence duration, say). */
   recorder?: Partial<RecorderConfig>;
+  /** The client's keyterms (parsed; the operator's list is added): a list that cannot be compiled refuses the start. */
+  keyterms?: Keyterm[];
   /** Warn (SAMPLE_RATE_MISMATCH) when the audio arrives at another common device rate than `sampleRate`. */
   checkRate?: boolean;
 }
@@ -18,6 +21,7 @@ export interface Cycle<Tag> {
   tag: Tag;
   sampleRate: number;
   recorderConfig?: Partial<RecorderConfig>;
+  keyterms?: Keyterm[];
   recorder?: Recorder;
   /** Audio that arrived before the recorder was ready (clients stream right after their start message). */
   backlog: Uint8Array[];
@@ -49,6 +53,7 @@ export function newCycle<Tag>(number: number, options: CycleOptions<Tag>): Cycle
     tag: options.tag,
     sampleRate: options.sampleRate,
     recorderConfig: options.recorder,
+    keyterms: options.keyterms,
     backlog: [],
     backlogBytes: 0,
     utterance: 0,

@@ -1,3 +1,4 @@
+import type { Keyterm } from '../asr/keyterms.ts';
 import type { TranscriptionService } from '../pipeline/transcription-service.ts';
 import type { ErrorCode } from '../protocol/seed-messages.ts';
 import type { RecorderConfig } from '../recorder/recorder-config.ts';
@@ -43,4 +44,6 @@ export interface SessionHost {
   readonly sendSoftLimitBytes: number;
   readonly sendHardLimitBytes: number;
   readonly recorderConfig?: Partial<RecorderConfig>;
+  /** The operator's keyterms (EARSHOT_KEYTERMS_FILE), added to every session's. */
+  readonly keyterms?: Keyterm[];
 }

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { BiasPhrase } from '../asr/context-graph.ts';
+import { compileKeyterms, KeytermError, type Keyterm } from '../asr/keyterms.ts';
 import type { DiscardReason, Recorder, RecorderState } from '../recorder/recorder.ts';
 import type { TranscriptionService } from '../pipeline/transcription-service.ts';
 import type { Logger } from './logger.ts';
@@ -173,7 +175,7 @@ export class TranscriptionSession<Tag = unknown> {
     this.cycle = undefined;
     this.cycles.delete(cycle);
     this.dropCycle(cycle);
-    this.start({ sampleRate: cycle.sampleRate, tag: cycle.tag, recorder: cycle.recorderConfig });
+    this.start({ sampleRate: cycle.sampleRate, tag: cycle.tag, recorder: cycle.recorderConfig, keyterms: cycle.keyterms });
   }
 
   /** Counts an error and reports it to the adapter (for its own protocol errors too, so metrics see them all). */
@@ -250,7 +252,36 @@ export class TranscriptionSession<Tag = unknown> {
     });
   }
 
+  /**
+   * New keyterms for the listening cycle (Deepgram's Configure, OpenAI's session.update), in order with the audio
+   * around them; a list that cannot be compiled is refused with BAD_KEYTERMS and the previous one kept.
+   */
+  updateKeyterms(keyterms: Keyterm[]): void {
+    this.enqueue(async () => {
+      const cycle = this.cycle;
+      const compiled = await this.compiledKeyterms(keyterms, cycle?.tag, cycle ? !cycle.keyterms?.length : false);
+      if (!compiled || !cycle) return;
+      cycle.keyterms = keyterms;
+      cycle.recorder?.setKeyterms(compiled);
+    });
+  }
+
+  /** The client's keyterms and the operator's, compiled; undefined (after a BAD_KEYTERMS error) when they cannot be. */
+  private async compiledKeyterms(keyterms: Keyterm[] = [], tag: Tag | undefined, count = true): Promise<BiasPhrase[] | undefined> {
+    try {
+      const compiled = await compileKeyterms(keyterms, this.host.keyterms);
+      if (count && keyterms.length) this.host.metrics.keytermSessions.inc();
+      return compiled;
+    } catch (e) {
+      if (!(e instanceof KeytermError)) throw e;
+      this.error('BAD_KEYTERMS', e.message, tag);
+      return undefined;
+    }
+  }
+
   private async startCycle(cycle: Cycle<Tag>): Promise<void> {
+    const keyterms = await this.compiledKeyterms(cycle.keyterms, cycle.tag);
+    if (!keyterms) return this.abandon(cycle);
     let service: TranscriptionService;
     try {
       service = await this.host.service();
@@ -279,6 +310,7 @@ export class TranscriptionSession<Tag = unknown> {
       error: (code, message, tag, utterance) => this.error(code, message, tag, utterance),
       settled: () => this.closeDrained(),
     });
+    recorder.setKeyterms(keyterms);
     cycle.recorder = recorder;
     this.emit({ type: 'listening', sampleRate: cycle.sampleRate }, cycle.tag);
     recorder.start();

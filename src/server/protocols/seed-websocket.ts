@@ -1,3 +1,4 @@
+import { KeytermError, parseKeyterms, type Keyterm } from '../../asr/keyterms.ts';
 import { Assistant } from '../assistant.ts';
 import type { ChatEndpoint } from '../chat-completions.ts';
 import {
@@ -136,7 +137,20 @@ export class SeedWebSocketSession extends WebSocketProtocol<Sid> {
       this.session.error('BAD_MESSAGE', `sample_rate must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE} (got ${describe(rate)})`, sessionId);
       return;
     }
-    if (this.session.start({ sampleRate: rate, tag: sessionId, checkRate: true })) this.lastSessionId = sessionId;
+    const keyterms = this.keyterms(m.keyterms, sessionId);
+    if (!keyterms) return;
+    if (this.session.start({ sampleRate: rate, tag: sessionId, checkRate: true, keyterms })) this.lastSessionId = sessionId;
+  }
+
+  /** stt_start.keyterms (an additive extension: an array of strings, "word" or "word:weight"); undefined when refused. */
+  private keyterms(specs: unknown, sessionId: string): Keyterm[] | undefined {
+    try {
+      return parseKeyterms(specs);
+    } catch (e) {
+      if (!(e instanceof KeytermError)) throw e;
+      this.session.error('BAD_KEYTERMS', e.message, sessionId);
+      return undefined;
+    }
   }
 
   private onPrompt(m: Record<string, unknown>): void {
