@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { BiasPhrase } from '../asr/context-graph.ts';
-import { compileKeyterms, KeytermError, type Keyterm } from '../asr/keyterms.ts';
+import type { Keyterm } from '../asr/keyterms.ts';
 import type { DiscardReason, Recorder, RecorderState } from '../recorder/recorder.ts';
 import type { TranscriptionService } from '../pipeline/transcription-service.ts';
 import type { Logger } from './logger.ts';
 import type { ErrorCode } from '../protocol/seed-messages.ts';
 import { wireRecorder } from './recorder-events.ts';
+import { sessionKeyterms, updateKeyterms } from './session-keyterms.ts';
 import { keepBacklog, newCycle, rateMismatch, type Cycle, type CycleOptions } from './session-cycle.ts';
 import type { SessionHost, SessionTransport } from './session-host.ts';
 
@@ -252,35 +252,13 @@ export class TranscriptionSession<Tag = unknown> {
     });
   }
 
-  /**
-   * New keyterms for the listening cycle (Deepgram's Configure, OpenAI's session.update), in order with the audio
-   * around them; a list that cannot be compiled is refused with BAD_KEYTERMS and the previous one kept.
-   */
+  /** New keyterms for the listening cycle (Deepgram's Configure, OpenAI's session.update), in order with its audio. */
   updateKeyterms(keyterms: Keyterm[]): void {
-    this.enqueue(async () => {
-      const cycle = this.cycle;
-      const compiled = await this.compiledKeyterms(keyterms, cycle?.tag, cycle ? !cycle.keyterms?.length : false);
-      if (!compiled || !cycle) return;
-      cycle.keyterms = keyterms;
-      cycle.recorder?.setKeyterms(compiled);
-    });
-  }
-
-  /** The client's keyterms and the operator's, compiled; undefined (after a BAD_KEYTERMS error) when they cannot be. */
-  private async compiledKeyterms(keyterms: Keyterm[] = [], tag: Tag | undefined, count = true): Promise<BiasPhrase[] | undefined> {
-    try {
-      const compiled = await compileKeyterms(keyterms, this.host.keyterms);
-      if (count && keyterms.length) this.host.metrics.keytermSessions.inc();
-      return compiled;
-    } catch (e) {
-      if (!(e instanceof KeytermError)) throw e;
-      this.error('BAD_KEYTERMS', e.message, tag);
-      return undefined;
-    }
+    this.enqueue(() => updateKeyterms(this.cycle, keyterms, this.host, (m, tag) => this.error('BAD_KEYTERMS', m, tag)));
   }
 
   private async startCycle(cycle: Cycle<Tag>): Promise<void> {
-    const keyterms = await this.compiledKeyterms(cycle.keyterms, cycle.tag);
+    const keyterms = await sessionKeyterms(cycle.keyterms, this.host, (m) => this.error('BAD_KEYTERMS', m, cycle.tag));
     if (!keyterms) return this.abandon(cycle);
     let service: TranscriptionService;
     try {
