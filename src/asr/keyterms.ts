@@ -94,3 +94,33 @@ export function keytermsOfFile(text: string): string[] {
     .map((line) => line.replace(/(^|\s)#.*$/, '').trim())
     .filter(Boolean);
 }
+
+/** Common words a prompt is written with, which are not what it asks to recognise. */
+const COMMON_WORDS = new Set(
+  ('the and for are but not you all any can had her was one our out has him his how its may new now old see two way who did get ' +
+    'she use say too yes let per via this that with have from they will your what when were been than them then some into more ' +
+    'only over such also just like very well here there their these those would could should which where about after before ' +
+    'because while other being following transcript transcription audio speaker speakers conversation meeting recording words ' +
+    'mention mentions mentioned names term terms please note contains include includes including discuss discusses discussed')
+    .split(' '),
+);
+const WORD = /[\p{L}\p{N}](?:[\p{L}\p{N}'’.-]*[\p{L}\p{N}])?/gu;
+
+/**
+ * OpenAI's `prompt` as keyterms (Earshot's decoder has no text prompt): its words that a user would want recognised,
+ * in order, once each, at most MAX_KEYTERMS: names (capitalised), words with digits or inner capitals, and other
+ * words of four letters or more, common English words left out. Never an error: what does not fit is left out.
+ */
+export function promptKeyterms(prompt: string | undefined): Keyterm[] {
+  const seen = new Set<string>();
+  const terms: Keyterm[] = [];
+  for (const [word] of (prompt ?? '').matchAll(WORD)) {
+    const lower = word.toLowerCase();
+    const named = /\d/.test(word) || /\p{Lu}/u.test(word.slice(1)) || (word.length >= 3 && /^\p{Lu}/u.test(word));
+    if (seen.has(lower) || COMMON_WORDS.has(lower) || word.length > MAX_KEYTERM_CHARACTERS || !(named || word.length >= 4)) continue;
+    seen.add(lower);
+    terms.push({ text: word, weight: 1 });
+    if (terms.length === MAX_KEYTERMS) break;
+  }
+  return terms;
+}

@@ -59,5 +59,6 @@ export function transcriptionHost(ctx: ServerContext, address: string): Transcri
     metrics: ctx.metrics,
     log: ctx.log,
     recorderConfig: ctx.recorderConfig,
+    keyterms: ctx.config.keyterms,
   };
 }

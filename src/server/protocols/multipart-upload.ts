@@ -12,6 +12,8 @@ export interface Upload {
   fields: Record<string, string>;
   /** `timestamp_granularities[]` may be given more than once. */
   granularities: string[];
+  /** So may `keywords` (keyterms). */
+  keywords: string[];
 }
 
 /** What can be refused before the body is read: the content type and a declared length over the limit. */
@@ -35,7 +37,7 @@ export function receiveUpload(req: IncomingMessage, maxBytes: number, file: stri
       reject(new ApiError(400, 'BAD_REQUEST', `bad multipart body: ${(e as Error).message}`));
       return;
     }
-    const upload: Upload = { file: false, fields: {}, granularities: [] };
+    const upload: Upload = { file: false, fields: {}, granularities: [], keywords: [] };
     let failure: ApiError | undefined;
     let written: Promise<void> = Promise.resolve();
     bb.on('file', (name, stream, info) => {
@@ -53,6 +55,7 @@ export function receiveUpload(req: IncomingMessage, maxBytes: number, file: stri
     });
     bb.on('field', (name, value) => {
       if (name === 'timestamp_granularities[]' || name === 'timestamp_granularities') upload.granularities.push(value);
+      else if (name === 'keywords[]' || name === 'keywords') upload.keywords.push(value);
       else upload.fields[name] = value;
     });
     bb.on('error', (e: Error) => reject(failure ?? new ApiError(400, 'BAD_REQUEST', `bad multipart body: ${e.message}`)));

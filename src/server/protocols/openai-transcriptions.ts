@@ -6,12 +6,14 @@ import path from 'node:path';
 import { decodeAudioFile } from '../../audio/audio-file.ts';
 import { AudioFormatError } from '../../audio/wav.ts';
 import { ASR_SAMPLE_RATE } from '../../asr/engine.ts';
+import { KeytermError, parseKeyterms, promptKeyterms, type Keyterm } from '../../asr/keyterms.ts';
 import { transcribe, type Transcription } from '../../pipeline/transcribe.ts';
 import type { FinalTranscript } from '../../recorder/recorder.ts';
 import type { TimedWord } from '../../recorder/word-timestamps.ts';
 import type { RecorderConfig } from '../../recorder/recorder-config.ts';
 import type { TranscriptionService } from '../../pipeline/transcription-service.ts';
 import { ApiError, apiErrorBody, sendApiError } from '../http-errors.ts';
+import { sessionKeyterms } from '../session-keyterms.ts';
 import type { Logger } from '../logger.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import type { SlotRefusal } from '../transcription-session.ts';
@@ -29,6 +31,8 @@ export interface TranscriptionHost {
   readonly metrics: ServerMetrics;
   readonly log: Logger;
   readonly recorderConfig?: Partial<RecorderConfig>;
+  /** The operator's keyterms (EARSHOT_KEYTERMS_FILE), added to every upload's. */
+  readonly keyterms?: Keyterm[];
 }
 
 export type ResponseFormat = 'json' | 'text' | 'verbose_json' | 'srt' | 'vtt';
@@ -44,7 +48,8 @@ const RETRY_AFTER_SECONDS = '5';
  * ffmpeg when installed), optional `model` (any value accepted; the server's model answers), `language` (en only),
  * `response_format` json (default) | text | verbose_json | srt | vtt, `timestamp_granularities[]` word and/or segment
  * (verbose_json), `stream` true for server-sent events (`transcript.text.delta` per segment as it is transcribed, then
- * `transcript.text.done`). The audio goes through the same Recorder as a live stream (realtime partials off), so long
+ * `transcript.text.done`), `keywords` (repeatable, or comma-separated; "word" or "word:weight") and `prompt` (its names
+ * and uncommon words) as keyterms (docs/keyterms.md). The audio goes through the same Recorder as a live stream (realtime partials off), so long
  * files are segmented at pauses; each final is one segment.
  *
  * Memory per upload does not grow with the file: uploads wait for a turn in the queue before their body is read,
@@ -129,6 +134,7 @@ async function transcribeUpload(
       throw new ApiError(400, 'UNSUPPORTED_LANGUAGE', `only English ("en") is supported (got "${upload.fields.language}")`);
     }
     if (!upload.file) throw new ApiError(400, 'MISSING_FILE', 'the form has no "file" part with the audio');
+    const keyterms = await uploadKeyterms(upload.keywords, upload.fields.prompt, host);
     const audio = decodeAudioFile(tmp, ASR_SAMPLE_RATE, { maxSeconds: MAX_AUDIO_SECONDS });
     const first = await audio.next(); // header and duration checks answer with a plain error, before any event
     const events = parseBoolean(upload.fields.stream) ? startEventStream(res) : undefined;
@@ -137,12 +143,31 @@ async function transcribeUpload(
       config: host.recorderConfig,
       signal: hungUp,
       words: upload.granularities.includes('word'),
+      keyterms,
       onFinal: (final, i) => events?.({ type: 'transcript.text.delta', delta: i === 0 ? final.text : ` ${final.text}` }),
     });
     return { format, result, events };
   } finally {
     for (const undo of cleanup.reverse()) await undo();
   }
+}
+
+/** `keywords` (a list past the limits is refused: 400 BAD_KEYTERMS, invalid_request_error) and `prompt`'s words. */
+async function uploadKeyterms(keywords: string[], prompt: string | undefined, host: TranscriptionHost) {
+  const refuse = (message: string): never => {
+    throw new ApiError(400, 'BAD_KEYTERMS', message);
+  };
+  let own: Keyterm[] = [];
+  try {
+    own = parseKeyterms(keywords.flatMap((k) => k.split(',')).map((k) => k.trim()).filter(Boolean));
+  } catch (e) {
+    if (e instanceof KeytermError) refuse(e.message);
+    throw e;
+  }
+  const fromPrompt = promptKeyterms(prompt).filter((p) => !own.some((k) => k.text.toLowerCase() === p.text.toLowerCase()));
+  // The prompt's words never refuse an upload: where they do not compile (a character the vocabulary lacks, over 500
+  // tokens with the keywords), the keywords go alone.
+  return (fromPrompt.length ? await sessionKeyterms([...own, ...fromPrompt], host, () => {}) : undefined) ?? sessionKeyterms(own, host, refuse);
 }
 
 /** The first result of a generator already taken, then the rest. */
