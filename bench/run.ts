@@ -9,6 +9,7 @@ import { pocketsphinx } from './peers.ts';
 import { transformersPeer } from './transformers-peer.ts';
 import { benchKeyterms, keytermTable } from './keyterm-bench.ts';
 import { benchNoise, noiseTable } from './noise-bench.ts';
+import { benchQuiet, quietTable } from './quiet-bench.ts';
 import { benchRecorder } from './recorder-bench.ts';
 import { benchVad } from './vad-bench.ts';
 import { benchWordTimestamps } from './word-timestamps-bench.ts';
@@ -98,3 +99,9 @@ console.log(
     'RTF on the clean clips; docs/keyterms.md)\n',
 );
 console.log(keytermTable(await benchKeyterms()));
+
+console.log(
+  '\n## Quiet input (11 dev clips, 95 words, each scaled to a peak level over pink noise at -72 dBFS RMS, fixed seed; ' +
+    'through the recorder as `earshot transcribe` runs them, finals cross-checked; the adaptive gain on, the default, and off; docs/audio-gain.md)\n',
+);
+console.log(quietTable(await benchQuiet()));

@@ -61,7 +61,7 @@ function mix(speech: Float32Array, noise: Float32Array, speechPower: number, snr
 }
 
 /** Pink (Paul Kellet's filter) or brown (leaky integral) noise from white. */
-function colored(kind: 'pink' | 'brown', length: number, random: () => number): Float32Array {
+export function colored(kind: 'pink' | 'brown', length: number, random: () => number): Float32Array {
   const out = new Float32Array(length);
   let b0 = 0, b1 = 0, b2 = 0, b3 = 0, b4 = 0, b5 = 0, b6 = 0, brown = 0;
   for (let i = 0; i < length; i++) {
@@ -119,13 +119,13 @@ function muLaw(x: Float32Array): Float32Array {
   });
 }
 
-function hash(text: string): number {
+export function hash(text: string): number {
   let h = 2166136261;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
   return h >>> 0;
 }
 
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -44,6 +44,11 @@ export class RingBuffer {
     return out;
   }
 
+  /** The held samples in place, in storage order (not time order): for changes that treat every sample alike. */
+  held(): Float32Array {
+    return this.buf.subarray(0, this.size);
+  }
+
   clear(): void {
     this.writePos = 0;
     this.size = 0;

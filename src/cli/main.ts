@@ -3,7 +3,7 @@ import { UsageError } from './usage-error.ts';
 const USAGE = `usage: earshot <command>
 
   serve [--port 8000] [--host 127.0.0.1]         run the server (web UI at /, WebSocket at /ws/stream)
-  transcribe [--model NAME] [--json] FILE...      transcribe audio files (--no-cross-check: one model)
+  transcribe [--model NAME] [--json] FILE...      transcribe audio files (--no-cross-check: one model; --no-agc: no input gain)
   models list                                     known models, size, installed or not
   models pull [NAME...] [--default]               download models into the cache
   token [--ttl 600]                               a short-lived browser token for /ws/stream, signed with EARSHOT_TOKEN

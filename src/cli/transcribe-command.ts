@@ -23,10 +23,11 @@ export async function transcribeCommand(argv: string[]): Promise<number> {
       'no-cross-check': { type: 'boolean' },
       keyterm: { type: 'string', multiple: true },
       'keyterms-file': { type: 'string' },
+      'no-agc': { type: 'boolean' },
     },
   });
   if (positionals.length === 0) {
-    throw new UsageError('usage: earshot transcribe [--model moonshine-tiny|moonshine-base] [--no-cross-check] [--keyterm TERM]... [--keyterms-file FILE] [--json] FILE...');
+    throw new UsageError('usage: earshot transcribe [--model moonshine-tiny|moonshine-base] [--no-cross-check] [--keyterm TERM]... [--keyterms-file FILE] [--no-agc] [--json] FILE...');
   }
   const model = values.model!;
   if (!(ASR_MODELS as readonly string[]).includes(model)) throw new UsageError(`--model must be one of ${ASR_MODELS.join(', ')}`);
@@ -41,7 +42,15 @@ export async function transcribeCommand(argv: string[]): Promise<number> {
     for (const file of positionals) {
       try {
         const audio = await loadAudioFile(file);
-        const { finals, errors } = await transcribe(service, audio.samples, { sessionId: 'file', keyterms });
+        // The recorder's gain levels a quiet recording (docs/audio-gain.md); say so when even that is not enough.
+        const tooQuiet = ({ gainDb }: { gainDb: number }) =>
+          process.stderr.write(`earshot transcribe: ${file}: the speech stays too quiet even at ${Math.round(gainDb)} dB of gain; the text may be incomplete\n`);
+        const { finals, errors } = await transcribe(service, audio.samples, {
+          sessionId: 'file',
+          keyterms,
+          config: { agc: !values['no-agc'] },
+          observe: (recorder) => recorder.on('inputTooQuiet', tooQuiet),
+        });
         if (errors.length > 0) throw new Error(errors[0]!.message);
         for (const final of finals) {
           process.stdout.write(

@@ -36,6 +36,8 @@ export interface ClientEvents {
   discarded: Msg<'stt_discarded'>;
   state: Msg<'stt_state'>;
   error: Msg<'stt_error'>;
+  /** News about the input that is not an error, e.g. INPUT_TOO_QUIET. */
+  notice: Msg<'stt_notice'>;
   pong: Msg<'pong'>;
   assistantDelta: Msg<'assistant_delta'>;
   assistantDone: Msg<'assistant_done'>;
@@ -62,6 +64,7 @@ export const EVENT_OF: Record<ServerMessage['type'], keyof ClientEvents> = {
   stt_discarded: 'discarded',
   stt_state: 'state',
   stt_error: 'error',
+  stt_notice: 'notice',
   pong: 'pong',
   assistant_delta: 'assistantDelta',
   assistant_done: 'assistantDone',
@@ -90,11 +93,15 @@ export class EarshotError extends Error {
   }
 }
 
-/** stt_start; the rate only when the caller gave one (the seed's clients never do), keyterms where there are any. */
-export function startMessage(sessionId: string | undefined, sampleRate?: number, keyterms?: string[]): Record<string, unknown> {
+/**
+ * stt_start; the rate only when the caller gave one (the seed's clients never do), keyterms where there are any, agc
+ * only when the caller set it (the server's default otherwise).
+ */
+export function startMessage(sessionId: string | undefined, sampleRate?: number, keyterms?: string[], agc?: boolean): Record<string, unknown> {
   const msg: Record<string, unknown> = { type: 'stt_start', session_id: sessionId };
   if (sampleRate !== undefined) msg.sample_rate = sampleRate;
   if (keyterms?.length) msg.keyterms = keyterms;
+  if (agc !== undefined) msg.agc = agc;
   return msg;
 }
 

@@ -164,13 +164,14 @@ export class EarshotClient extends ClientEventEmitter {
 
   /**
    * Starts a session (stt_start); resolves with its id on stt_listening, rejects on a stt_error that refuses it.
-   * While offline, stt_start goes out as soon as the connection is back.
+   * While offline, stt_start goes out as soon as the connection is back. `agc: false` turns the server's adaptive
+   * input gain off for this session (docs/audio-gain.md).
    */
-  async start(sessionId: string = newSessionId(), options: { sampleRate?: number; timeoutMs?: number } = {}): Promise<string> {
+  async start(sessionId: string = newSessionId(), options: { sampleRate?: number; timeoutMs?: number; agc?: boolean } = {}): Promise<string> {
     const timeoutMs = options.timeoutMs ?? 60000;
     const listening = this.next('listening', (m) => m.session_id === sessionId, timeoutMs);
     const refused = this.next('error', (m) => refusesStart(m, sessionId, this.reconnect !== null), timeoutMs);
-    this.session.begin(sessionId, options.sampleRate);
+    this.session.begin(sessionId, options.sampleRate, options.agc);
     if (this.connected) this.sendStart();
     else this.wake(); // sent on open, by resume()
     try {

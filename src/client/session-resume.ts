@@ -38,6 +38,8 @@ export class SessionResume {
   duplicates = 0;
   /** Whether stt_start declares the rate (the seed's clients never do). */
   private explicitRate = false;
+  /** stt_start.agc when the caller set it. */
+  private agc?: boolean;
   /** The audio no final has answered yet (null without a session, or with resend off). */
   private resend: ResendBuffer | null = null;
   /** When the last connection with a session was lost, and its close code. */
@@ -50,8 +52,9 @@ export class SessionResume {
     private readonly keyterms?: string[],
   ) {}
 
-  begin(id: string, sampleRate: number | undefined): void {
+  begin(id: string, sampleRate: number | undefined, agc?: boolean): void {
     this.id = id;
+    this.agc = agc;
     this.sampleRate = sampleRate ?? DEFAULT_SAMPLE_RATE;
     this.explicitRate = sampleRate !== undefined;
     this.active = true;
@@ -68,7 +71,7 @@ export class SessionResume {
   }
 
   startMessage(): Record<string, unknown> {
-    return startMessage(this.id, this.explicitRate ? this.sampleRate : undefined, this.keyterms);
+    return startMessage(this.id, this.explicitRate ? this.sampleRate : undefined, this.keyterms, this.agc);
   }
 
   /** Frames are kept until a final covers them (false: resend is off, or there is no session). */

@@ -31,6 +31,8 @@ export interface SttStartMessage {
   session_id: string;
   /** Additive: rate of the PCM16 frames that follow, integer 8000..192000; default 16000. */
   sample_rate?: number;
+  /** Additive: adaptive gain before the VAD, so quiet talkers are heard (docs/audio-gain.md); default true. */
+  agc?: boolean;
 }
 
 export interface SttStopMessage {
@@ -77,6 +79,9 @@ export type ErrorCode =
   | 'CHAT_FAILED'
   | 'INTERNAL_ERROR';
 
+/** Codes of stt_notice: news about the input that is not an error (the session goes on). */
+export type NoticeCode = 'INPUT_TOO_QUIET';
+
 /** session_id is the client's id from stt_start (null only for errors before any stt_start named one). */
 interface Sid {
   session_id: string | null;
@@ -109,6 +114,8 @@ export type ServerMessage =
   | ({ type: 'stt_discarded'; utterance: number; reason: 'too_short' | 'no_text'; start: number; end: number } & Sid)
   | ({ type: 'stt_state'; state: SttState } & Sid)
   | ({ type: 'stt_error'; error: string; code: ErrorCode; utterance?: number } & Sid)
+  /** Additive: e.g. INPUT_TOO_QUIET, once per cycle, when speech stays too quiet even at the most gain. */
+  | ({ type: 'stt_notice'; code: NoticeCode; message: string } & Sid)
   | ({ type: 'assistant_delta'; text: string } & Sid)
   | ({ type: 'assistant_done'; text: string } & Sid)
   | { type: 'pong' };
@@ -154,6 +161,7 @@ export function parseServerMessage(data: string): ServerMessage | null {
   if (OTHER_TYPES.has(type)) return message;
   if (type === 'stt_state') return typeof value.state === 'string' && (STT_STATES as readonly string[]).includes(value.state) ? message : null;
   if (type === 'stt_error') return typeof value.error === 'string' && typeof value.code === 'string' ? message : null;
+  if (type === 'stt_notice') return typeof value.code === 'string' && typeof value.message === 'string' ? message : null;
   return null;
 }
 

@@ -5,7 +5,8 @@ import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
 /**
  * The recorder's input stage, the one place a stream's audio is decoded and resampled: PCM16 little-endian bytes
  * (any chunk size; an odd byte waits for the next chunk) or float samples, at any rate, in; 16 kHz float samples out.
- * A stage that conditions the 16 kHz signal (gain) goes at the end of push() and flush(), before the VAD hears it.
+ * The gain stage (src/audio/adaptive-gain.ts) comes after it, on the recorder's VAD windows: push() may hand back the
+ * caller's own samples, which are not to be changed in place.
  */
 export class AudioInput {
   private readonly pcm = new Pcm16Stream();

@@ -24,6 +24,11 @@ export class OnsetHistory {
     this.held = Math.min(this.held + 1, this.levels.length);
   }
 
+  /** The held windows were raised (or lowered) by `gainDb` after they were measured (the input gain started). */
+  gained(gainDb: number): void {
+    for (let i = 0; i < this.levels.length; i++) this.levels[i]! += gainDb;
+  }
+
   clear(): void {
     this.next = 0;
     this.held = 0;

@@ -25,6 +25,8 @@ export interface RecorderConfig {
   preRecordingBufferDuration: number;
   /** Not in the seed: a longer utterance is cut at its quietest recent point and continues as the next one. */
   maxUtteranceSeconds: number;
+  /** Not in the seed: adaptive gain before the VAD, so quiet talkers are heard (src/audio/adaptive-gain.ts). */
+  agc: boolean;
 }
 
 export const DEFAULT_RECORDER_CONFIG: Readonly<RecorderConfig> = Object.freeze({
@@ -37,6 +39,7 @@ export const DEFAULT_RECORDER_CONFIG: Readonly<RecorderConfig> = Object.freeze({
   minLengthOfRecording: 0.5,
   preRecordingBufferDuration: 1.0,
   maxUtteranceSeconds: 25,
+  agc: true,
 });
 
 type NumericKey = { [K in keyof RecorderConfig]: RecorderConfig[K] extends number ? K : never }[keyof RecorderConfig];
@@ -70,6 +73,7 @@ export function resolveRecorderConfig(overrides: Partial<RecorderConfig> = {}, m
   }
   if (!Number.isInteger(config.webrtcSensitivity)) throw new RangeError('webrtcSensitivity must be 0, 1, 2 or 3');
   if (typeof config.enableRealtimeTranscription !== 'boolean') throw new RangeError('enableRealtimeTranscription must be true or false');
+  if (typeof config.agc !== 'boolean') throw new RangeError('agc must be true or false');
   return config;
 }
 

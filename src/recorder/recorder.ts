@@ -1,5 +1,6 @@
 import type { BiasPhrase } from '../asr/context-graph.ts';
 import { EventEmitter } from 'node:events';
+import { AdaptiveGain } from '../audio/adaptive-gain.ts';
 import { SampleBuffer } from '../audio/sample-buffer.ts';
 import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
 import type { ScheduledSession, SessionTranscriber } from '../asr/scheduler-session.ts';
@@ -33,6 +34,8 @@ export interface RecorderEvents {
   /** An utterance that reached recordingStop but carries no speech: no final follows. */
   utteranceDiscarded: [span: UtteranceSpan & { reason: DiscardReason }];
   error: [error: RecorderError];
+  /** Speech was heard but stays too quiet even at the most gain allowed (once per start..stop). */
+  inputTooQuiet: [level: { gainDb: number }];
 }
 
 /**
@@ -45,6 +48,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   private stateValue: RecorderState = 'idle';
   private readonly input = new AudioInput();
   private readonly pending = new SampleBuffer();
+  /** Levels each window before the VAD and the models hear it; absent when config.agc is off. */
+  private readonly gain?: AdaptiveGain;
   private readonly window: Float32Array;
   private readonly transcriber: SessionTranscriber;
   private readonly segmenter: Segmenter;
@@ -68,6 +73,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     });
     this.config = resolveRecorderConfig(config, this.transcriber.maxAudioSeconds);
     this.window = new Float32Array(vad.windowSamples);
+    if (this.config.agc) this.gain = new AdaptiveGain();
     this.segmenter = new Segmenter(vad.windowSamples, this.config, {
       utteranceStarted: (u, cut) => this.utteranceStarted(u, cut),
       speechResumed: () => {
@@ -108,6 +114,11 @@ export class Recorder extends EventEmitter<RecorderEvents> {
 
   private get active(): boolean {
     return !this.closed && this.stateValue !== 'idle';
+  }
+
+  /** The input gain in dB applied to the latest window (0 when off or not yet measured). */
+  get inputGainDb(): number {
+    return this.gain?.gainDb ?? 0;
   }
 
   /** Seconds of audio fed so far (16 kHz clock). */
@@ -180,6 +191,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.input.reset();
     this.segmenter.reset();
     this.vad.reset();
+    this.gain?.reset();
   }
 
   /**
@@ -196,6 +208,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   private async pump(): Promise<void> {
     while (this.pending.length >= this.window.length && this.active) {
       this.pending.shiftInto(this.window);
+      if (this.gain) this.level(this.gain);
       let verdicts: VadWindow[];
       try {
         verdicts = await this.vad.process(this.window);
@@ -206,6 +219,17 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       if (!this.active) break;
       for (const verdict of verdicts) this.segmenter.push(this.window, verdict);
     }
+  }
+
+  /**
+   * The gain stage, on the window the VAD is about to hear (the recorder's own copy: the input stage may hand back the
+   * caller's samples). When the gain starts or falls at once, the audio the segmenter already holds follows.
+   */
+  private level(gain: AdaptiveGain): void {
+    const quiet = gain.tooQuiet;
+    const held = gain.process(this.window);
+    if (held !== 0) this.segmenter.gainHeld(held);
+    if (!quiet && gain.tooQuiet) this.emit('inputTooQuiet', { gainDb: gain.gainDb });
   }
 
   private utteranceStarted(u: Utterance, cut: boolean): void {

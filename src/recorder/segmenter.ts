@@ -1,3 +1,4 @@
+import { gainHeld } from '../audio/adaptive-gain.ts';
 import { RingBuffer } from '../audio/ring-buffer.ts';
 import { SampleBuffer } from '../audio/sample-buffer.ts';
 import { ASR_SAMPLE_RATE } from '../asr/engine.ts';
@@ -22,6 +23,8 @@ const LEAD_IN_SECONDS = 0.2;
 const ONSET_MARGIN_SECONDS = 0.1;
 /** How far before the trigger an onset may be found: further back is the tail of something else. */
 const MAX_ONSET_WALK_SECONDS = 0.6;
+/** A sudden fall of the input gain is passed on to an utterance begun this recently (see gainHeld()). */
+const FALL_REACH_SECONDS = 0.5;
 /** Where a too-long utterance may be cut: its quietest window within this many seconds of the end. */
 const CUT_SEARCH_SECONDS = 3;
 
@@ -195,6 +198,18 @@ export class Segmenter {
   /** Forgets the utterance in progress without ending it (aborted). */
   drop(): void {
     this.utterance = undefined;
+  }
+
+  /**
+   * The input gain changed at once (src/audio/adaptive-gain.ts): the audio held so far follows. A fall (a much louder
+   * talker) reaches an utterance only when it began within FALL_REACH_SECONDS: that one is the louder talker's, whose
+   * soft first syllables were raised for the quieter one; an older one holds the quieter talker's words.
+   */
+  gainHeld(gainDb: number): void {
+    gainHeld(this.preRoll.held(), gainDb);
+    this.onsets.gained(gainDb);
+    const u = this.utterance;
+    if (u && (gainDb > 0 || this.processed - u.onsetSample <= FALL_REACH_SECONDS * ASR_SAMPLE_RATE)) gainHeld(u.audio.view(), gainDb);
   }
 
   /** Forgets the audio before any onset (a new stream). */

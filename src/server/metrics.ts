@@ -10,6 +10,9 @@ export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 /** Earshot answers in milliseconds to seconds: buckets from 5 ms, so p50s and p95s resolve where it operates. */
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30];
 
+/** Input gain in dB: 0 is the bucket of untouched input; the rest spread over the gain's range (0-40 dB). */
+const GAIN_BUCKETS_DB = [0, 3, 6, 10, 15, 20, 25, 30, 35, 40];
+
 let processRegistry: Registry | undefined;
 
 /** Default metrics describe the process, not a server: one collector however many servers a process runs (tests). */
@@ -74,6 +77,8 @@ export class ServerMetrics {
   /** A partial job from its audio to its transcript (queue wait and inference). */
   readonly partialLatency: Histogram;
   readonly inferenceSeconds: Histogram<'kind'>;
+  /** The adaptive input gain (dB) each utterance ended at, in sessions with it on. */
+  readonly inputGain: Histogram;
   readonly audioSeconds: Counter<'kind'>;
   readonly threadSeconds: Counter<'kind' | 'state'>;
   private readonly inferenceTotals = { final: { processing: 0, audio: 0 }, partial: { processing: 0, audio: 0 } };
@@ -157,6 +162,12 @@ export class ServerMetrics {
     this.firstPartialLatency = histogram('earshot_first_partial_seconds', 'Recording start (onset) to the first partial transcript of an utterance.');
     this.partialLatency = histogram('earshot_partial_latency_seconds', 'A partial job from its audio to its transcript (queue wait and inference).');
     this.inferenceSeconds = histogram('earshot_inference_seconds', 'Engine time of one inference job, by kind (final|partial).', ['kind']);
+    this.inputGain = new Histogram({
+      name: 'earshot_input_gain_db',
+      help: 'Adaptive input gain (dB) at the end of each utterance, in sessions with agc on: 0 for speech at a normal level, up to 40 for a quiet or distant talker.',
+      buckets: GAIN_BUCKETS_DB,
+      registers,
+    });
     this.audioSeconds = counter('earshot_inference_audio_seconds_total', 'Seconds of audio transcribed by inference jobs, by kind.', ['kind']);
     this.threadSeconds = counter(
       'earshot_inference_thread_seconds_total',

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../protocol/seed-messages.ts';
+import type { ErrorCode, NoticeCode } from '../protocol/seed-messages.ts';
 import type { Recorder } from '../recorder/recorder.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { Cycle } from './session-cycle.ts';
@@ -10,6 +10,8 @@ export interface RecorderEventSink<Tag> {
   error(code: ErrorCode, message: string, tag: Tag | undefined, utterance?: number): void;
   /** An utterance ended in a final or a discard (a draining session may close now). */
   settled(): void;
+  /** News about the input that is not an error (logged, and sent where the protocol has a message for it). */
+  notice(code: NoticeCode, message: string, tag: Tag | undefined): void;
 }
 
 /** Recorder events → session events, tagged with the cycle, counted in the metrics. */
@@ -25,6 +27,7 @@ export function wireRecorder<Tag>(recorder: Recorder, cycle: Cycle<Tag>, metrics
   });
   recorder.on('recordingStop', (span) => {
     metrics.utterances.inc();
+    if (recorder.config.agc) metrics.inputGain.observe(recorder.inputGainDb);
     out.emit({ type: 'speech_stopped', utterance: span.utterance, start: round3(span.start), end: round3(span.end) }, tag);
   });
   recorder.on('realtimeUpdate', (text) => {
@@ -61,6 +64,9 @@ export function wireRecorder<Tag>(recorder: Recorder, cycle: Cycle<Tag>, metrics
     out.settled();
   });
   recorder.on('error', (e) => out.error(e.code, e.message, tag, e.utterance));
+  recorder.on('inputTooQuiet', ({ gainDb }) =>
+    out.notice('INPUT_TOO_QUIET', `the input stays too quiet even at ${Math.round(gainDb)} dB of gain: move the microphone closer or raise its level`, tag),
+  );
 }
 
 function round3(x: number): number {

@@ -20,6 +20,7 @@ export const RECORDER_SETTINGS: readonly RecorderSetting[] = [
   { key: 'realtimeProcessingPause', flag: 'realtime-processing-pause', env: 'EARSHOT_REALTIME_PROCESSING_PAUSE', seed: 'realtime_processing_pause', kind: 'number' },
   { key: 'enableRealtimeTranscription', flag: 'enable-realtime-transcription', env: 'EARSHOT_ENABLE_REALTIME_TRANSCRIPTION', seed: 'enable_realtime_transcription', kind: 'boolean' },
   { key: 'maxUtteranceSeconds', flag: 'max-utterance-seconds', env: 'EARSHOT_MAX_UTTERANCE_SECONDS', kind: 'number' },
+  { key: 'agc', flag: 'agc', env: 'EARSHOT_AGC', kind: 'boolean' },
 ];
 
 /**

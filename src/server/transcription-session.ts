@@ -3,7 +3,7 @@ import type { Keyterm } from '../asr/keyterms.ts';
 import type { DiscardReason, Recorder, RecorderState } from '../recorder/recorder.ts';
 import type { TranscriptionService } from '../pipeline/transcription-service.ts';
 import type { Logger } from './logger.ts';
-import type { ErrorCode } from '../protocol/seed-messages.ts';
+import type { ErrorCode, NoticeCode } from '../protocol/seed-messages.ts';
 import { wireRecorder } from './recorder-events.ts';
 import { sessionKeyterms, updateKeyterms } from './session-keyterms.ts';
 import { keepBacklog, newCycle, rateMismatch, type Cycle, type CycleOptions } from './session-cycle.ts';
@@ -46,7 +46,9 @@ export type SessionEvent =
       model: string;
     }
   | { type: 'discarded'; utterance: number; reason: DiscardReason; start: number; end: number }
-  | { type: 'error'; code: ErrorCode; message: string; utterance?: number };
+  | { type: 'error'; code: ErrorCode; message: string; utterance?: number }
+  /** Something the client may want to act on that is not an error (the session goes on). */
+  | { type: 'notice'; code: NoticeCode; message: string };
 
 /** Events a slow reader may lose: a later one supersedes them. */
 const DROPPABLE: ReadonlySet<SessionEvent['type']> = new Set(['partial', 'stabilized']);
@@ -287,6 +289,10 @@ export class TranscriptionSession<Tag = unknown> {
       emit: (event, tag) => this.emit(event, tag),
       error: (code, message, tag, utterance) => this.error(code, message, tag, utterance),
       settled: () => this.closeDrained(),
+      notice: (code, message, tag) => {
+        this.log.warn({ code }, message);
+        this.emit({ type: 'notice', code, message }, tag);
+      },
     });
     recorder.setKeyterms(keyterms);
     cycle.recorder = recorder;

@@ -73,12 +73,12 @@ export function finals(log: ServerMessage[]): Array<Extract<ServerMessage, { typ
 export async function transcribeOver(
   client: EarshotClient,
   samples: Float32Array,
-  options: { sessionId?: string; realtime?: boolean; speed?: number; sampleRate?: number; chunkMs?: number } = {},
+  options: { sessionId?: string; realtime?: boolean; speed?: number; sampleRate?: number; chunkMs?: number; agc?: boolean } = {},
 ): Promise<{ log: ServerMessage[]; sessionId: string }> {
   const log: ServerMessage[] = [];
   const off = client.on('message', (m) => log.push(m));
   try {
-    const sessionId = await client.start(options.sessionId, { sampleRate: options.sampleRate });
+    const sessionId = await client.start(options.sessionId, { sampleRate: options.sampleRate, agc: options.agc });
     await client.streamPcm(samples, { realtime: options.realtime ?? false, speed: options.speed, sampleRate: options.sampleRate, chunkMs: options.chunkMs });
     await client.stop();
     return { log, sessionId };

@@ -137,9 +137,14 @@ export class SeedWebSocketSession extends WebSocketProtocol<Sid> {
       this.session.error('BAD_MESSAGE', `sample_rate must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE} (got ${describe(rate)})`, sessionId);
       return;
     }
+    if (m.agc !== undefined && typeof m.agc !== 'boolean') {
+      this.session.error('BAD_MESSAGE', `agc must be true or false (got ${describe(m.agc)})`, sessionId);
+      return;
+    }
     const keyterms = this.keyterms(m.keyterms, sessionId);
     if (!keyterms) return;
-    if (this.session.start({ sampleRate: rate, tag: sessionId, checkRate: true, keyterms })) this.lastSessionId = sessionId;
+    const recorder = m.agc === undefined ? undefined : { agc: m.agc };
+    if (this.session.start({ sampleRate: rate, tag: sessionId, checkRate: true, keyterms, recorder })) this.lastSessionId = sessionId;
   }
 
   /** stt_start.keyterms (an additive extension: an array of strings, "word" or "word:weight"); undefined when refused. */
@@ -198,6 +203,8 @@ export class SeedWebSocketSession extends WebSocketProtocol<Sid> {
         });
       case 'discarded':
         return this.send({ type: 'stt_discarded', session_id: sid, utterance: event.utterance, reason: event.reason, start: event.start, end: event.end });
+      case 'notice':
+        return this.send({ type: 'stt_notice', code: event.code, message: event.message, session_id: sid });
       case 'error': {
         const msg: ServerMessage = { type: 'stt_error', error: event.message, code: event.code, session_id: sid };
         if (event.utterance !== undefined) msg.utterance = event.utterance;
