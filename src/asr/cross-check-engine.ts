@@ -34,7 +34,7 @@ export class CrossCheckEngine implements AsrEngine {
     const mainAudio = await this.main.encode(samples, signal);
     const ours = await mainAudio.decode(beams, [], [], keyterms);
     const checkAudio = await this.check.encode(samples, signal);
-    const theirs = await checkAudio.decode(1, [], [], keyterms);
+    const theirs = await checkAudio.decode(1, [], [], keyterms, 0);
     const result = { model: this.name, audioSeconds: samples.length / ASR_SAMPLE_RATE };
     if (sameTokens(ours.tokens, theirs.tokens)) return { ...ours, ...result, crossCheck: 'agreed', processingMs: performance.now() - started };
     if (splitWords(theirs.text).length > splitWords(ours.text).length) return { ...ours, ...result, crossCheck: 'kept', processingMs: performance.now() - started };

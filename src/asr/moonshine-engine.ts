@@ -92,10 +92,10 @@ export class MoonshineEngine implements AsrEngine {
     return new MoonshineEngine(name, cacheNames(layers, 'encoder'), cacheNames(layers, 'decoder'), encoder, crossKv, step, prefixes, emptyCache);
   }
 
-  async transcribe(samples: Float32Array, { signal, beams = 1, prefix, draft, keyterms }: TranscribeOptions = {}): Promise<Transcript> {
+  async transcribe(samples: Float32Array, { signal, beams = 1, prefix, draft, keyterms, keytermForks }: TranscribeOptions = {}): Promise<Transcript> {
     const started = performance.now();
     const heard = await this.encode(samples, signal);
-    const best = await heard.decode(beams, prefix, draft, keyterms);
+    const best = await heard.decode(beams, prefix, draft, keyterms, keytermForks);
     return { ...best, model: this.name, audioSeconds: samples.length / ASR_SAMPLE_RATE, processingMs: performance.now() - started };
   }
 
@@ -119,10 +119,10 @@ export class MoonshineEngine implements AsrEngine {
     // The last plain greedy decode: scoring a sequence that begins with its tokens resumes from there.
     let decoded: Decoding | undefined;
     return {
-      decode: async (beams = 1, prefix = [], draft = [], keyterms = []) => {
+      decode: async (beams = 1, prefix = [], draft = [], keyterms = [], forks = KEYTERM_FORKS) => {
         if (!Number.isInteger(beams) || beams < 1 || beams >= TOP_K) throw new RangeError(`beams must be a whole number from 1 to ${TOP_K - 1} (got ${beams})`);
         if ((prefix.length || draft.length) && beams > 1) throw new RangeError('a prefix or a draft is for greedy decoding only');
-        if (keyterms.length) return this.biased(start, beams, maxTokens, prefix, keyterms, signal);
+        if (keyterms.length) return this.biased(start, beams, maxTokens, prefix, keyterms, forks, signal);
         const best = beams === 1 ? await this.greedy(start, maxTokens, prefix, draft, signal) : await this.beamSearch(start, beams, maxTokens, signal);
         if (beams === 1 && !prefix.length && !draft.length) decoded = best;
         return { text: decodeTokens(best.tokens), tokens: best.tokens, score: { logProb: best.logProb, tokens: best.tokens.length + 1 } };
@@ -226,7 +226,7 @@ export class MoonshineEngine implements AsrEngine {
   }
 
   /** decode() under a keyterm bias (biased-decoding.ts); the score is the model's, without the bonus. */
-  private async biased(start: Decoding, beams: number, maxTokens: number, prefix: number[], keyterms: BiasPhrase[], signal?: AbortSignal): Promise<Hypothesis> {
+  private async biased(start: Decoding, beams: number, maxTokens: number, prefix: number[], keyterms: BiasPhrase[], forks: number, signal?: AbortSignal): Promise<Hypothesis> {
     const graph = new ContextGraph(keyterms);
     const step = async (d: BiasedDecoding<Cache>, ids?: number[]) => {
       const { out, cache } = await this.advance(d, this.topFetch, signal, ids);
@@ -234,7 +234,7 @@ export class MoonshineEngine implements AsrEngine {
     };
     const search = { graph, step, endToken: END_TOKEN, maxTokens };
     const first = biasedStart(graph, start, prefix);
-    const best = beams > 1 ? await biasedBeam(search, first, beams) : await biasedGreedy(search, first, KEYTERM_FORKS, prefix.length ? [start.last, ...prefix] : []);
+    const best = beams > 1 ? await biasedBeam(search, first, beams) : await biasedGreedy(search, first, forks, prefix.length ? [start.last, ...prefix] : []);
     return { text: decodeTokens(best.tokens), tokens: best.tokens, score: { logProb: best.logProb, tokens: best.tokens.length - prefix.length + 1 }, keyterms: best.matches };
   }
 
@@ -298,7 +298,7 @@ export interface EncodedAudio {
    * The model's hypothesis: greedy (1) or beam search, greedy optionally after a given prefix and checking a draft
    * (TranscribeOptions); its score includes the end token (absent when the token cap cut it) and not the prefix.
    */
-  decode(beams?: number, prefix?: number[], draft?: number[], keyterms?: BiasPhrase[]): Promise<Hypothesis>;
+  decode(beams?: number, prefix?: number[], draft?: number[], keyterms?: BiasPhrase[], keytermForks?: number): Promise<Hypothesis>;
   /** Log-probability of `tokens` followed by the end token (forced decoding). */
   score(tokens: number[]): Promise<SequenceScore>;
 }

@@ -320,7 +320,9 @@ export class InferenceScheduler {
       }, this.timeoutMs);
     });
     try {
-      const transcript = await Promise.race([engine.transcribe(samples, { signal: controller.signal, prefix, draft, keyterms: job.session.source.keyterms?.() }), timeout]);
+      const keyterms = job.session.source.keyterms?.();
+      const options = { signal: controller.signal, prefix, draft, keyterms, keytermForks: job.kind === 'partial' ? 0 : undefined };
+      const transcript = await Promise.race([engine.transcribe(samples, options), timeout]);
       if (job.kind === 'final') this.stats.finalsDone++;
       else this.stats.partialsDone++;
       for (const listener of this.listeners) listener.inferenceDone(job.kind, transcript, performance.now() - job.queuedAt);
