@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { HUNDRED_KEYTERMS } from '../../eval/keyterm-dev-set.ts';
 import { CrossCheckEngine } from '../../src/asr/cross-check-engine.ts';
-import { compileKeyterms, KeytermError, parseKeyterm, parseKeyterms } from '../../src/asr/keyterms.ts';
+import { compileKeyterms, KeytermError, parseKeyterm, parseKeyterms, promptKeyterms } from '../../src/asr/keyterms.ts';
 import { loadEngine } from '../../src/asr/load-engine.ts';
 import type { MoonshineEngine } from '../../src/asr/moonshine-engine.ts';
 import { clipSamples } from '../../eval/conversation.ts';
@@ -35,6 +35,16 @@ describe('keyterm lists: parsing and limits', () => {
     const many = Array.from({ length: 45 }, (_, i) => `Przybylski Okonkwo Raghunathan ${i}`);
     await assert.rejects(compileKeyterms(parseKeyterms(many)), (e) => e instanceof KeytermError && /500 tokens/.test(e.message) && !!e.term);
     await assert.rejects(compileKeyterms(parseKeyterms(['clubs', 'smile 😀'])), badKeyterms('smile 😀'));
+  });
+});
+
+describe('OpenAI\'s prompt as keyterms', () => {
+  it('keeps names, words with digits or inner capitals and uncommon words, once each, in order', () => {
+    const words = (prompt: string) => promptKeyterms(prompt).map((k) => k.text);
+    assert.deepEqual(words('A card game: the suits are clubs, spades, hearts and diamonds.'), ['card', 'game', 'suits', 'clubs', 'spades', 'hearts', 'diamonds']);
+    assert.deepEqual(words('The following transcript is about Dr. Przybylski, an iPhone and RJ45 cables. Cables!'), ['Przybylski', 'iPhone', 'RJ45', 'cables']);
+    assert.equal(promptKeyterms(Array.from({ length: 300 }, (_, i) => `word${i}`).join(' ')).length, 100);
+    assert.deepEqual(promptKeyterms(undefined), []);
   });
 });
 
