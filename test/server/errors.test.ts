@@ -37,7 +37,7 @@ const CLIP = clip('sense_and_sensibility_01_austen_64kb-0930.wav');
 const SPEECH = concat(silence(0.3), clipSamples(CLIP), silence(0.3));
 
 async function nextError(client: EarshotClient, code?: string): Promise<ErrorMsg> {
-  return client.next('error', (m) => code === undefined || m.code === code, 10000);
+  return client.next('error', (m) => code === undefined || m.code === code, 60_000);
 }
 
 /** Asserts the connection still transcribes correctly. */
