@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-export const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
+/** Read at each call, so that a test can set it. */
+export const inCi = (): boolean => process.env.CI === 'true' || process.env.CI === '1';
 
 /** How each tool is found and installed. Debian puts haproxy in /usr/sbin, which a non-root PATH may lack. */
 const TOOLS = {
@@ -36,7 +37,7 @@ export function findTool(tool: Tool): string | undefined {
 
 /** For a test's `skip` option: the reason off CI when the tool is missing; never under CI, so the test runs and fails. */
 export function skipWithout(...tools: Tool[]): string | false {
-  if (IN_CI) return false;
+  if (inCi()) return false;
   const missing = tools.filter((t) => !findTool(t));
   return missing.length ? `${missing.join(', ')} not on PATH (${missing.map((t) => TOOLS[t].install).join('; ')})` : false;
 }
