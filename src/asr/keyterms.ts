@@ -124,3 +124,10 @@ export function promptKeyterms(prompt: string | undefined): Keyterm[] {
   }
   return terms;
 }
+
+/** OpenAI's `keywords` (against the limits: throws a KeytermError) and, apart, its `prompt`'s words not among them. */
+export function openaiKeyterms(keywords: unknown, prompt: unknown): { keywords: Keyterm[]; fromPrompt: Keyterm[] } {
+  const own = parseKeyterms(keywords);
+  const fromPrompt = promptKeyterms(typeof prompt === 'string' ? prompt : undefined).filter((p) => !own.some((k) => k.text.toLowerCase() === p.text.toLowerCase()));
+  return { keywords: own, fromPrompt };
+}

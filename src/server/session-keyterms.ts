@@ -25,15 +25,21 @@ export async function sessionKeyterms(
   }
 }
 
-/** A listening cycle's new keyterms; a list that cannot be compiled is refused (BAD_KEYTERMS) and the previous one kept. */
+/**
+ * A listening cycle's new keyterms; a list that cannot be compiled is refused (BAD_KEYTERMS) and the previous one
+ * kept. Whether they were taken.
+ */
 export async function updateKeyterms<Tag>(
   cycle: Cycle<Tag> | undefined,
   keyterms: Keyterm[],
   host: Pick<SessionHost, 'keyterms' | 'metrics'>,
   refuse: (message: string, tag: Tag | undefined) => void,
-): Promise<void> {
+): Promise<boolean> {
   const compiled = await sessionKeyterms(keyterms, host, (m) => refuse(m, cycle?.tag), !!cycle && !cycle.keyterms?.length);
-  if (!compiled || !cycle) return;
-  cycle.keyterms = keyterms;
-  cycle.recorder?.setKeyterms(compiled);
+  if (!compiled) return false;
+  if (cycle) {
+    cycle.keyterms = keyterms;
+    cycle.recorder?.setKeyterms(compiled);
+  }
+  return true;
 }

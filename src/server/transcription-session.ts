@@ -255,8 +255,10 @@ export class TranscriptionSession<Tag = unknown> {
   }
 
   /** New keyterms for the listening cycle (Deepgram's Configure, OpenAI's session.update), in order with its audio. */
-  updateKeyterms(keyterms: Keyterm[]): void {
-    this.enqueue(() => updateKeyterms(this.cycle, keyterms, this.host, (m, tag) => this.error('BAD_KEYTERMS', m, tag)));
+  updateKeyterms(keyterms: Keyterm[]): Promise<boolean> {
+    let applied = false;
+    this.enqueue(async () => void (applied = await updateKeyterms(this.cycle, keyterms, this.host, (m, tag) => this.error('BAD_KEYTERMS', m, tag))));
+    return this.ops.then(() => applied);
   }
 
   private async startCycle(cycle: Cycle<Tag>): Promise<void> {

@@ -1,3 +1,4 @@
+import { KeytermError, parseKeyterms, type Keyterm } from '../../asr/keyterms.ts';
 import { randomUUID } from 'node:crypto';
 import { splitWords } from '../../asr/words.ts';
 import { decodeG711 } from '../../audio/g711.ts';
@@ -9,7 +10,8 @@ import { socketTransport, toBuffer, WebSocketProtocol, type WebSocketLike } from
 /**
  * Deepgram's live streaming API (/v1/listen), as `@deepgram/sdk`'s listen.v1 socket speaks it: raw audio in binary
  * frames, the options in the URL (`encoding` linear16|mulaw|alaw, `sample_rate`, `interim_results`, `vad_events`,
- * `endpointing`, `utterance_end_ms`), JSON control messages (`KeepAlive`, `Finalize`, `CloseStream`); out come
+ * `endpointing`, `utterance_end_ms`, `keyterm` and `keywords`), JSON control messages (`KeepAlive`, `Finalize`,
+ * `CloseStream`, `Configure` with `keyterms`); out come
  * `Results` (interim ones from our partials, `is_final` + `speech_final` from our finals), `SpeechStarted`,
  * `UtteranceEnd` and, on close, `Metadata`. Bad frames and failed utterances get an `Error` message (`variant` = our
  * code) and the stream goes on; a bad query refuses the handshake with 400 before any audio.
@@ -24,6 +26,8 @@ export interface DeepgramOptions {
   endpointingMs?: number;
   utteranceEndMs?: number;
   model: string;
+  /** `keyterm` and `keywords` (word:boost), both repeatable (docs/keyterms.md). */
+  keyterms: Keyterm[];
 }
 
 /** The query of a /v1/listen URL, or why it is refused. */
@@ -43,6 +47,13 @@ export function parseDeepgramQuery(query: URLSearchParams): DeepgramOptions | { 
     return Number.isFinite(n) && n >= 0 ? n : undefined;
   };
   const endpointing = ms('endpointing');
+  let keyterms: Keyterm[];
+  try {
+    keyterms = parseKeyterms([...query.getAll('keyterm'), ...query.getAll('keywords')]);
+  } catch (e) {
+    if (e instanceof KeytermError) return { error: e.message };
+    throw e;
+  }
   return {
     encoding,
     sampleRate,
@@ -52,6 +63,7 @@ export function parseDeepgramQuery(query: URLSearchParams): DeepgramOptions | { 
     endpointingMs: endpointing === undefined ? undefined : Math.min(10000, Math.max(100, endpointing)),
     utteranceEndMs: ms('utterance_end_ms'),
     model: (query.get('model') ?? 'earshot').slice(0, 64),
+    keyterms,
   };
 }
 
@@ -63,6 +75,9 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
   private audioSeconds = 0;
   private finalizing = false;
   private closing = false;
+  private listening = false;
+  /** In effect: the query's, then each Configure's. */
+  private keyterms: Keyterm[];
 
   constructor(
     ws: WebSocketLike,
@@ -71,8 +86,9 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
   ) {
     super(ws);
     this.rate = options.encoding === 'linear16' ? options.sampleRate : 8000;
+    this.keyterms = options.keyterms;
     this.session = new TranscriptionSession<null>(host, socketTransport(ws), (event) => this.onEvent(event), 'deepgram');
-    if (!this.session.start({ sampleRate: this.rate, tag: null, recorder: this.recorderSettings() })) {
+    if (!this.session.start({ sampleRate: this.rate, tag: null, recorder: this.recorderSettings(), keyterms: this.keyterms })) {
       this.close(1013, 'the server is at its maximum number of sessions or shutting down; try again later');
     }
   }
@@ -107,8 +123,11 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
       case 'CloseStream':
         void this.finish();
         return;
+      case 'Configure':
+        this.configure((msg as Record<string, unknown>).keyterms);
+        return;
       default:
-        this.reject('UNKNOWN_TYPE', `unknown message type ${JSON.stringify(type ?? null).slice(0, 60)}; expected KeepAlive, Finalize or CloseStream`);
+        this.reject('UNKNOWN_TYPE', `unknown message type ${JSON.stringify(type ?? null).slice(0, 60)}; expected KeepAlive, Finalize, CloseStream or Configure`);
     }
   }
 
@@ -124,7 +143,7 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
     this.finalizing = true;
     void this.session.stop().then(() => {
       this.finalizing = false;
-      if (!this.closing) this.session.start({ sampleRate: this.rate, tag: null, recorder: this.recorderSettings() });
+      if (!this.closing) this.session.start({ sampleRate: this.rate, tag: null, recorder: this.recorderSettings(), keyterms: this.keyterms });
     });
   }
 
@@ -136,12 +155,34 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
     this.close(code, code === 1001 ? 'server shutting down' : 'stream closed');
   }
 
+  /** Configure: `keyterms` replaces the list ([] clears it; absent or null keeps it); answered ConfigureSuccess or ConfigureFailure. */
+  private configure(specs: unknown): void {
+    const answer = (ok: boolean, description?: string) =>
+      this.send(ok ? { type: 'ConfigureSuccess', request_id: this.requestId, keyterms: this.keyterms.map((k) => k.text) } : { type: 'ConfigureFailure', request_id: this.requestId, description });
+    if (specs === undefined || specs === null) return answer(true);
+    let keyterms: Keyterm[];
+    try {
+      keyterms = parseKeyterms(specs);
+    } catch (e) {
+      if (!(e instanceof KeytermError)) throw e;
+      this.session.error('BAD_KEYTERMS', e.message, null);
+      return answer(false, e.message);
+    }
+    void this.session.updateKeyterms(keyterms).then((ok) => {
+      if (ok) this.keyterms = keyterms;
+      answer(ok, ok ? undefined : 'the keyterms were refused: see the Error message before this one');
+    });
+  }
+
   private recorderSettings(): Partial<RecorderConfig> | undefined {
     return this.options.endpointingMs === undefined ? undefined : { postSpeechSilenceDuration: this.options.endpointingMs / 1000 };
   }
 
   private onEvent(event: SessionEvent): void {
     switch (event.type) {
+      case 'listening':
+        this.listening = true;
+        return;
       case 'speech_started':
         if (this.options.vadEvents) this.send({ type: 'SpeechStarted', channel: [0, 1], timestamp: event.start });
         return;
@@ -156,6 +197,8 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
         // The connection goes on (what was said before and after still comes); the failure is said in Deepgram's
         // error shape, which its SDK hands to the message listeners.
         this.send({ type: 'Error', variant: event.code, description: event.message, message: event.message });
+        // Keyterms that do not compile refuse the stream, as Deepgram refuses them at the handshake.
+        if (event.code === 'BAD_KEYTERMS' && !this.listening) this.close(1008, 'bad keyterms');
         return;
       default:
         return;

@@ -1,3 +1,4 @@
+import { compileKeyterms, KeytermError, openaiKeyterms, type Keyterm } from '../../asr/keyterms.ts';
 import { randomUUID } from 'node:crypto';
 import { decodeG711, type G711Law } from '../../audio/g711.ts';
 import type { RecorderConfig } from '../../recorder/recorder-config.ts';
@@ -26,6 +27,10 @@ interface Settings {
   turnDetection: { silenceMs: number; prefixMs: number } | null;
   model: string;
   language: string;
+  /** `transcription.keywords` and the words of `transcription.prompt` (docs/keyterms.md). */
+  keyterms: Keyterm[];
+  prompt?: string;
+  keywords?: string[];
 }
 
 /** A cycle is one item in manual mode; in server-VAD mode, a run of utterances (one item each). */
@@ -41,6 +46,7 @@ const DEFAULT_SETTINGS: Settings = {
   turnDetection: { silenceMs: 500, prefixMs: 300 },
   model: 'earshot',
   language: 'en',
+  keyterms: [],
 };
 
 /** Our error code → OpenAI's error type. */
@@ -153,12 +159,39 @@ export class OpenAIRealtimeSession extends WebSocketProtocol<CycleTag> {
         }
         next.language = transcription.language;
       }
+      if (transcription.prompt !== undefined || transcription.keywords !== undefined) {
+        const prompt = typeof transcription.prompt === 'string' ? transcription.prompt : next.prompt;
+        const keywords = transcription.keywords !== undefined ? transcription.keywords : next.keywords;
+        try {
+          const { keywords: own, fromPrompt } = openaiKeyterms(keywords, prompt);
+          Object.assign(next, { prompt, keywords: own.map((k) => (k.weight === 1 ? k.text : `${k.text}:${k.weight}`)) });
+          void this.applyKeyterms(own, fromPrompt, eventId);
+        } catch (e) {
+          if (!(e instanceof KeytermError)) throw e;
+          this.fail('BAD_KEYTERMS', e.message, eventId, 'session.audio.input.transcription.keywords');
+          return;
+        }
+      }
     }
     const changed = JSON.stringify(next.format) !== JSON.stringify(this.settings.format) || JSON.stringify(next.turnDetection) !== JSON.stringify(this.settings.turnDetection);
     this.settings = next;
     // New audio settings take effect from the next append: what was said so far is finished under the old ones.
     if (changed && this.session.listening) void this.session.stop();
     this.send({ type: this.beta ? 'transcription_session.updated' : 'session.updated', session: this.describe() });
+  }
+
+  /**
+   * Keyterms take effect once they compile, the listening stream's in order with its audio; keywords that cannot
+   * (a character the vocabulary lacks, over 500 tokens) get an error event and the previous list stays. The prompt's
+   * words never refuse them: where they do not compile, the keywords go alone.
+   */
+  private async applyKeyterms(own: Keyterm[], fromPrompt: Keyterm[], eventId?: string): Promise<void> {
+    const compiles = (list: Keyterm[]) => compileKeyterms(list).then(() => undefined, (e: unknown) => (e instanceof KeytermError ? e : Promise.reject(e)));
+    const list = fromPrompt.length && !(await compiles([...own, ...fromPrompt])) ? [...own, ...fromPrompt] : own;
+    const error = await compiles(list);
+    if (error) return this.fail('BAD_KEYTERMS', error.message, eventId, 'session.audio.input.transcription.keywords');
+    this.settings = { ...this.settings, keyterms: list };
+    if (this.session.listening) this.session.updateKeyterms(list);
   }
 
   private append(audio: unknown, eventId?: string): void {
@@ -176,6 +209,7 @@ export class OpenAIRealtimeSession extends WebSocketProtocol<CycleTag> {
         sampleRate: rate,
         tag: { offsetMs: this.appendedMs, manualItem: manual ? { id: newItemId(), texts: [], committed: false } : undefined },
         recorder: this.recorderSettings(),
+        keyterms: this.settings.keyterms,
       });
       if (!started) return;
       this.items = new Map();
@@ -292,11 +326,11 @@ export class OpenAIRealtimeSession extends WebSocketProtocol<CycleTag> {
       return {
         object: 'realtime.transcription_session',
         input_audio_format: s.format.kind === 'pcm16' ? 'pcm16' : s.format.kind === 'mulaw' ? 'g711_ulaw' : 'g711_alaw',
-        input_audio_transcription: { model: s.model, language: s.language },
+        input_audio_transcription: { model: s.model, language: s.language, prompt: s.prompt, keywords: s.keywords },
         turn_detection: turn,
       };
     }
-    return { type: 'transcription', object: 'realtime.transcription_session', audio: { input: { format, transcription: { model: s.model, language: s.language }, turn_detection: turn } } };
+    return { type: 'transcription', object: 'realtime.transcription_session', audio: { input: { format, transcription: { model: s.model, language: s.language, prompt: s.prompt, keywords: s.keywords }, turn_detection: turn } } };
   }
 
   private send(event: Record<string, unknown>): void {

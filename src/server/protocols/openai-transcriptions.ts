@@ -6,7 +6,7 @@ import path from 'node:path';
 import { decodeAudioFile } from '../../audio/audio-file.ts';
 import { AudioFormatError } from '../../audio/wav.ts';
 import { ASR_SAMPLE_RATE } from '../../asr/engine.ts';
-import { KeytermError, parseKeyterms, promptKeyterms, type Keyterm } from '../../asr/keyterms.ts';
+import { KeytermError, openaiKeyterms, type Keyterm } from '../../asr/keyterms.ts';
 import { transcribe, type Transcription } from '../../pipeline/transcribe.ts';
 import type { FinalTranscript } from '../../recorder/recorder.ts';
 import type { TimedWord } from '../../recorder/word-timestamps.ts';
@@ -157,14 +157,14 @@ async function uploadKeyterms(keywords: string[], prompt: string | undefined, ho
   const refuse = (message: string): never => {
     throw new ApiError(400, 'BAD_KEYTERMS', message);
   };
-  let own: Keyterm[] = [];
+  let terms: ReturnType<typeof openaiKeyterms>;
   try {
-    own = parseKeyterms(keywords.flatMap((k) => k.split(',')).map((k) => k.trim()).filter(Boolean));
+    terms = openaiKeyterms(keywords.flatMap((k) => k.split(',')).map((k) => k.trim()).filter(Boolean), prompt);
   } catch (e) {
     if (e instanceof KeytermError) refuse(e.message);
     throw e;
   }
-  const fromPrompt = promptKeyterms(prompt).filter((p) => !own.some((k) => k.text.toLowerCase() === p.text.toLowerCase()));
+  const { keywords: own, fromPrompt } = terms;
   // The prompt's words never refuse an upload: where they do not compile (a character the vocabulary lacks, over 500
   // tokens with the keywords), the keywords go alone.
   return (fromPrompt.length ? await sessionKeyterms([...own, ...fromPrompt], host, () => {}) : undefined) ?? sessionKeyterms(own, host, refuse);
