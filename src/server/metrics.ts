@@ -77,7 +77,7 @@ export class ServerMetrics {
   /** A partial job from its audio to its transcript (queue wait and inference). */
   readonly partialLatency: Histogram;
   readonly inferenceSeconds: Histogram<'kind'>;
-  /** The adaptive input gain (dB) each utterance ended at, in sessions with it on. */
+  /** The adaptive input gain (dB) each utterance ended at, in sessions and uploads with it on. */
   readonly inputGain: Histogram;
   readonly audioSeconds: Counter<'kind'>;
   readonly threadSeconds: Counter<'kind' | 'state'>;
@@ -164,7 +164,7 @@ export class ServerMetrics {
     this.inferenceSeconds = histogram('earshot_inference_seconds', 'Engine time of one inference job, by kind (final|partial).', ['kind']);
     this.inputGain = new Histogram({
       name: 'earshot_input_gain_db',
-      help: 'Adaptive input gain (dB) at the end of each utterance, in sessions with agc on: 0 for speech at a normal level, up to 40 for a quiet or distant talker.',
+      help: 'Adaptive input gain (dB) at the end of each utterance, in sessions and uploads with agc on: 0 for speech at a normal level, up to 40 for a quiet or distant talker.',
       buckets: GAIN_BUCKETS_DB,
       registers,
     });

@@ -11,6 +11,7 @@ import { transcribe, type Transcription } from '../../pipeline/transcribe.ts';
 import type { FinalTranscript } from '../../recorder/recorder.ts';
 import type { TimedWord } from '../../recorder/word-timestamps.ts';
 import type { RecorderConfig } from '../../recorder/recorder-config.ts';
+import type { Recorder } from '../../recorder/recorder.ts';
 import type { TranscriptionService } from '../../pipeline/transcription-service.ts';
 import { ApiError, apiErrorBody, sendApiError } from '../http-errors.ts';
 import { sessionKeyterms } from '../session-keyterms.ts';
@@ -145,11 +146,19 @@ async function transcribeUpload(
       words: upload.granularities.includes('word'),
       keyterms,
       onFinal: (final, i) => events?.({ type: 'transcript.text.delta', delta: i === 0 ? final.text : ` ${final.text}` }),
+      observe: (recorder) => observeGain(recorder, host),
     });
     return { format, result, events };
   } finally {
     for (const undo of cleanup.reverse()) await undo();
   }
+}
+
+/** The upload's input gain in /metrics, as a session's; no field of the API carries the too-quiet notice: a log line. */
+function observeGain(recorder: Recorder, host: TranscriptionHost): void {
+  if (!recorder.config.agc) return;
+  recorder.on('recordingStop', () => host.metrics.inputGain.observe(recorder.inputGainDb));
+  recorder.on('inputTooQuiet', ({ gainDb }) => host.log.warn({ gainDb: Math.round(gainDb) }, 'upload too quiet even at the most input gain'));
 }
 
 /** `keywords` (a list past the limits is refused: 400 BAD_KEYTERMS, invalid_request_error) and `prompt`'s words. */
