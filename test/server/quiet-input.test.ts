@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { writeWav } from '../../src/audio/wav.ts';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
 import type { ServerMessage } from '../../src/protocol/seed-messages.ts';
 import { atPeak, overNoise, pinkNoise } from '../../eval/quiet-speech.ts';
@@ -148,6 +149,20 @@ describe('quiet input: adaptive gain before the VAD', () => {
     assert.equal((notices[0] as Extract<ServerMessage, { type: 'stt_notice' }>).code, 'INPUT_TOO_QUIET');
     await waitFor(async () => ((await metricValue(t.http, 'earshot_input_gain_db_count')) ?? 0) > 0, 10000, 'gain observations');
     assert.ok(((await metricValue(t.http, 'earshot_input_gain_db_sum')) ?? 0) > 0, 'quiet speech was raised');
+  });
+
+  test('a quiet recording uploaded to the REST route is levelled the same way, its gain in /metrics', async () => {
+    const c = CLIPS[0]!;
+    const pad = new Float32Array(RATE / 2);
+    const quietClip = overNoise(concat(pad, atPeak(clipSamples(c), -46), pad), 'e2e upload');
+    const before = (await metricValue(t.http, 'earshot_input_gain_db_count')) ?? 0;
+    const fd = new FormData();
+    fd.append('file', new Blob([new Uint8Array(writeWav(quietClip, RATE))], { type: 'audio/wav' }), 'quiet.wav');
+    const res = await fetch(`${t.http}/v1/audio/transcriptions`, { method: 'POST', body: fd });
+    assert.equal(res.status, 200);
+    const { text } = (await res.json()) as { text: string };
+    assert.ok(werOf([text], [c]) <= 0.25, `"${text}" for "${c.text}"`);
+    assert.ok(((await metricValue(t.http, 'earshot_input_gain_db_count')) ?? 0) > before, 'the upload observed its gain');
   });
 
   test('stt_start with an agc that is not a boolean is a BAD_MESSAGE', async () => {
