@@ -15,7 +15,8 @@ describe('client failover: the server is killed mid-utterance and restarted', { 
   let server: ServerProcess;
 
   before(async () => {
-    server = new ServerProcess(await freePort(), os.tmpdir());
+    // The audio pauses mid-sentence while the test waits for the kill's moment: no idle timeout may end the session.
+    server = new ServerProcess(await freePort(), os.tmpdir(), { EARSHOT_AUDIO_IDLE_TIMEOUT_MS: '3600000' });
     await server.start();
   });
 
