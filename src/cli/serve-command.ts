@@ -1,3 +1,4 @@
+import { compileKeyterms, KeytermError } from '../asr/keyterms.ts';
 import { ModelStore } from '../models/store.ts';
 import { TranscriptionService } from '../pipeline/transcription-service.ts';
 import { ConfigError, resolveServerConfig, SERVE_USAGE } from '../server/config.ts';
@@ -26,6 +27,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
     config = resolveServerConfig(argv);
   } catch (e) {
     if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+  // The operator's keyterms must compile (a character the vocabulary lacks would refuse every session).
+  try {
+    await compileKeyterms([], config.keyterms);
+  } catch (e) {
+    if (e instanceof KeytermError) throw new UsageError(`EARSHOT_KEYTERMS_FILE: ${e.message}`);
     throw e;
   }
   // Fail fast, before binding the port, with the one-line "npx earshot models pull NAME" message.

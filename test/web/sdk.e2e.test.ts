@@ -130,6 +130,31 @@ describe('browser SDK in Chromium against earshot serve', { skip, timeout: 300_0
     assert.deepEqual(errors, []);
   });
 
+  test('<earshot-dictation keyterms="…"> sends its keyterms (the server counts a session with keyterms), which insert nothing', async () => {
+    const keytermSessions = async () => {
+      const text = await (await fetch(`${server.url}/metrics`, { headers: { Authorization: `Bearer ${TOKEN}` } })).text();
+      return Number(/^earshot_keyterm_sessions_total (\S+)$/m.exec(text)?.[1] ?? 0);
+    };
+    const before = await keytermSessions();
+    const { page, errors } = await open('/examples/dictation.html');
+    await page.evaluate(() => {
+      const w = window as unknown as { finals: string[] };
+      w.finals = [];
+      const dictation = document.querySelector('earshot-dictation')!;
+      dictation.setAttribute('keyterms', 'clubs:2, Dashwood');
+      dictation.addEventListener('earshot-final', (e) => w.finals.push((e as CustomEvent<{ text: string }>).detail.text));
+    });
+    const button = page.locator('earshot-dictation').locator('button');
+    await button.click();
+    await page.locator('earshot-dictation button[aria-pressed="true"]').waitFor({ timeout: 60_000 });
+    const finals = await settle(() => page.evaluate(() => (window as unknown as { finals: string[] }).finals));
+    await button.click();
+    assert.equal(await keytermSessions(), before + 1);
+    assertSameFinals(finals);
+    assert.doesNotMatch(finals.join(' '), /clubs/i);
+    assert.deepEqual(errors, []);
+  });
+
   test('SpeechRecognition: a denied microphone is `not-allowed`, then `end`', async () => {
     const { page } = await open('/examples/speech-recognition.html', false);
     await page.click('#start');
