@@ -22,6 +22,12 @@ test('parseServerMessage accepts the protocol and rejects malformed or unknown m
     reason: 'no_text',
   });
   assert.deepEqual(parseServerMessage('{"type":"pong"}'), { type: 'pong' });
+  assert.deepEqual(parseServerMessage('{"type":"stt_notice","code":"INPUT_TOO_QUIET","message":"quiet","session_id":"a"}'), {
+    type: 'stt_notice',
+    code: 'INPUT_TOO_QUIET',
+    message: 'quiet',
+    session_id: 'a',
+  });
   assert.deepEqual(parseServerMessage('{"type":"assistant_delta","text":"Hel"}'), { type: 'assistant_delta', text: 'Hel' });
   const err = parseServerMessage('{"type":"stt_error","error":"Model failed","code":"MODEL_LOAD_ERROR"}');
   assert.equal(err?.type, 'stt_error');
@@ -44,6 +50,7 @@ test('parseServerMessage accepts the protocol and rejects malformed or unknown m
     '{"type":"stt_final","text":"x","session_id":7}',
     '{"type":"something_new","x":1}',
     '{"type":"stt_error","error":"no code"}',
+    '{"type":"stt_notice","code":"INPUT_TOO_QUIET"}',
   ]) {
     assert.equal(parseServerMessage(bad), null, bad);
   }

@@ -207,6 +207,17 @@ test('a denied microphone reports MIC_ACCESS_DENIED and sends nothing', async (t
   assert.equal(server.json('stt_start').length, 0);
 });
 
+test('a stt_notice (INPUT_TOO_QUIET) is ignored: no error, the final after it as usual', async (t) => {
+  const { server, controller, log } = await setup(t);
+  await controller.start();
+  const session_id = controller.currentSessionId!;
+  server.send({ type: 'stt_notice', code: 'INPUT_TOO_QUIET', message: 'the input stays too quiet', session_id });
+  server.send({ type: 'stt_final', text: 'still here', utterance: 1, start: 0, end: 1, latency_ms: 1, processing_ms: 1, model: 'm', session_id });
+  await until(() => logged(log, 'final').length === 1, 'final');
+  assert.equal(logged(log, 'final')[0]![0], 'still here');
+  assert.equal(logged(log, 'error').length, 0);
+});
+
 test('server errors are reported with their code', async (t) => {
   const { server, controller, log } = await setup(t);
   await controller.start();
