@@ -1,5 +1,6 @@
-import type { ErrorCode, NoticeCode } from '../protocol/seed-messages.ts';
+import type { ErrorCode } from '../protocol/seed-messages.ts';
 import type { Recorder } from '../recorder/recorder.ts';
+import type { Logger } from './logger.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { Cycle } from './session-cycle.ts';
 import type { SessionEvent } from './transcription-session.ts';
@@ -10,8 +11,8 @@ export interface RecorderEventSink<Tag> {
   error(code: ErrorCode, message: string, tag: Tag | undefined, utterance?: number): void;
   /** An utterance ended in a final or a discard (a draining session may close now). */
   settled(): void;
-  /** News about the input that is not an error (logged, and sent where the protocol has a message for it). */
-  notice(code: NoticeCode, message: string, tag: Tag | undefined): void;
+  /** The session's log: news about the input that is not an error is logged as well as sent. */
+  readonly log: Logger;
 }
 
 /** Recorder events → session events, tagged with the cycle, counted in the metrics. */
@@ -64,9 +65,11 @@ export function wireRecorder<Tag>(recorder: Recorder, cycle: Cycle<Tag>, metrics
     out.settled();
   });
   recorder.on('error', (e) => out.error(e.code, e.message, tag, e.utterance));
-  recorder.on('inputTooQuiet', ({ gainDb }) =>
-    out.notice('INPUT_TOO_QUIET', `the input stays too quiet even at ${Math.round(gainDb)} dB of gain: move the microphone closer or raise its level`, tag),
-  );
+  recorder.on('inputTooQuiet', ({ gainDb }) => {
+    const message = `the input stays too quiet even at ${Math.round(gainDb)} dB of gain: move the microphone closer or raise its level`;
+    out.log.warn({ code: 'INPUT_TOO_QUIET' }, message);
+    out.emit({ type: 'notice', code: 'INPUT_TOO_QUIET', message }, tag);
+  });
 }
 
 function round3(x: number): number {

@@ -47,8 +47,7 @@ export type SessionEvent =
     }
   | { type: 'discarded'; utterance: number; reason: DiscardReason; start: number; end: number }
   | { type: 'error'; code: ErrorCode; message: string; utterance?: number }
-  /** Something the client may want to act on that is not an error (the session goes on). */
-  | { type: 'notice'; code: NoticeCode; message: string };
+  | { type: 'notice'; code: NoticeCode; message: string }; // not an error: the session goes on
 
 /** Events a slow reader may lose: a later one supersedes them. */
 const DROPPABLE: ReadonlySet<SessionEvent['type']> = new Set(['partial', 'stabilized']);
@@ -291,10 +290,7 @@ export class TranscriptionSession<Tag = unknown> {
       emit: (event, tag) => this.emit(event, tag),
       error: (code, message, tag, utterance) => this.error(code, message, tag, utterance),
       settled: () => this.closeDrained(),
-      notice: (code, message, tag) => {
-        this.log.warn({ code }, message);
-        this.emit({ type: 'notice', code, message }, tag);
-      },
+      log: this.log,
     });
     recorder.setKeyterms(keyterms);
     cycle.recorder = recorder;
