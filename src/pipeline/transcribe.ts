@@ -8,7 +8,7 @@ import { RecentAudio } from './recent-audio.ts';
 
 /** Where transcribe() gets its recorder: a TranscriptionService, or a test's recorder with its own transcriber. */
 export interface RecorderSource {
-  createRecorder(sessionId: string, config?: Partial<RecorderConfig>, sampleRate?: number): Promise<Recorder>;
+  createRecorder(sessionId: string, config?: Partial<RecorderConfig>, sampleRate?: number, keyterms?: BiasPhrase[]): Promise<Recorder>;
 }
 
 /** Audio to transcribe: samples in memory, or a stream of chunks read as the pipeline takes them. */
@@ -64,7 +64,7 @@ const WORD_AUDIO_SECONDS = 90;
 export async function transcribe(source: RecorderSource, audio: AudioSource, options: TranscribeOptions = {}): Promise<Transcription> {
   const sampleRate = options.sampleRate ?? ASR_SAMPLE_RATE;
   if (options.words && sampleRate !== ASR_SAMPLE_RATE) throw new RangeError(`word timestamps need 16 kHz audio (got ${sampleRate} Hz)`);
-  const recorder = await source.createRecorder(options.sessionId ?? `file-${randomUUID()}`, { ...options.config, enableRealtimeTranscription: options.partials ?? false }, sampleRate);
+  const recorder = await source.createRecorder(options.sessionId ?? `file-${randomUUID()}`, { ...options.config, enableRealtimeTranscription: options.partials ?? false }, sampleRate, options.keyterms);
   const finals: FinalTranscript[] = [];
   const errors: RecorderError[] = [];
   const recent = options.words ? new RecentAudio(WORD_AUDIO_SECONDS * ASR_SAMPLE_RATE) : undefined;
@@ -89,7 +89,6 @@ export async function transcribe(source: RecorderSource, audio: AudioSource, opt
     if (e.utterance !== undefined) settled();
     else wake?.();
   });
-  if (options.keyterms) recorder.setKeyterms(options.keyterms);
   options.observe?.(recorder);
   const result = (): Transcription => ({ finals, errors, seconds: samples / sampleRate, ...(recent ? { words } : {}) });
   try {

@@ -1,3 +1,4 @@
+import type { BiasPhrase } from '../asr/context-graph.ts';
 import { availableCpus } from '../asr/available-cpus.ts';
 import type { AsrEngine } from '../asr/engine.ts';
 import { whenIdle } from '../asr/cross-check-budget.ts';
@@ -111,17 +112,19 @@ export class TranscriptionService {
   }
 
   /** A recorder for one session on the shared models; `sampleRate`: the rate its audio comes at, prepared for now. */
-  async createRecorder(sessionId: string, config: Partial<RecorderConfig> = {}, sampleRate?: number): Promise<Recorder> {
+  async createRecorder(sessionId: string, config: Partial<RecorderConfig> = {}, sampleRate?: number, keyterms: BiasPhrase[] = []): Promise<Recorder> {
     if (sampleRate !== undefined) await AudioInput.prepare(sampleRate);
     const vad = await VoiceActivityDetector.create(this.silero, {
       sileroSensitivity: config.sileroSensitivity ?? DEFAULT_RECORDER_CONFIG.sileroSensitivity,
       webrtcSensitivity: config.webrtcSensitivity ?? DEFAULT_RECORDER_CONFIG.webrtcSensitivity,
     });
-    return new Recorder(vad, (session) => this.scheduler.forSession(sessionId, session), {
+    const recorder = new Recorder(vad, (session) => this.scheduler.forSession(sessionId, session), {
       ...config,
       model: this.finalEngine.name,
       realtimeModel: this.partialEngine.name,
     });
+    recorder.setKeyterms(keyterms);
+    return recorder;
   }
 
   /** Test hook: kills inference worker `index` as a crash would; it is replaced. */

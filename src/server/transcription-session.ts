@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Keyterm } from '../asr/keyterms.ts';
 import type { DiscardReason, Recorder, RecorderState } from '../recorder/recorder.ts';
 import type { TranscriptionService } from '../pipeline/transcription-service.ts';
 import type { Logger } from './logger.ts';
@@ -254,10 +253,9 @@ export class TranscriptionSession<Tag = unknown> {
   }
 
   /** New keyterms for the listening cycle (Deepgram's Configure, OpenAI's session.update), in order with its audio. */
-  updateKeyterms(keyterms: Keyterm[]): Promise<boolean> {
-    let applied = false;
-    this.enqueue(async () => void (applied = await updateKeyterms(this.cycle, keyterms, this.host, (m, tag) => this.error('BAD_KEYTERMS', m, tag))));
-    return this.ops.then(() => applied);
+  updateKeyterms(keyterms: NonNullable<CycleOptions<Tag>['keyterms']>): Promise<boolean> {
+    const refuse = (m: string, tag: Tag | undefined) => this.error('BAD_KEYTERMS', m, tag);
+    return new Promise((done) => this.enqueue(() => updateKeyterms(this.cycle, keyterms, this.host, refuse).then(done, (e: unknown) => (done(false), Promise.reject(e)))));
   }
 
   private async startCycle(cycle: Cycle<Tag>): Promise<void> {
@@ -276,7 +274,7 @@ export class TranscriptionSession<Tag = unknown> {
     try {
       const config = cycle.recorderConfig ? { ...this.host.recorderConfig, ...cycle.recorderConfig } : this.host.recorderConfig;
       // An odd rate's filter is built in slices meanwhile (audio waits in the backlog), not on the first frame.
-      recorder = await service.createRecorder(`${this.id}#${cycle.number}`, config, cycle.sampleRate);
+      recorder = await service.createRecorder(`${this.id}#${cycle.number}`, config, cycle.sampleRate, keyterms);
     } catch (e) {
       this.error('MODEL_LOAD_ERROR', `could not set up a recorder: ${(e as Error).message}`, cycle.tag);
       this.abandon(cycle);
@@ -292,7 +290,6 @@ export class TranscriptionSession<Tag = unknown> {
       settled: () => this.closeDrained(),
       log: this.log,
     });
-    recorder.setKeyterms(keyterms);
     cycle.recorder = recorder;
     this.emit({ type: 'listening', sampleRate: cycle.sampleRate }, cycle.tag);
     recorder.start();
