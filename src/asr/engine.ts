@@ -27,8 +27,9 @@ export interface TranscribeOptions {
   keyterms?: BiasPhrase[];
   /**
    * Under keyterms, the model's own choices kept and rescored where a begun keyterm was abandoned (biased-decoding.ts);
-   * default 2. Partials (the scheduler) and the cross-check's check model ask 0: their decodes forked most (tiny under
-   * 100 keyterms: 58 % more decoder steps), and a partial is replaced by its final, a check hypothesis scored by both.
+   * default 2. The scheduler asks 0 for partials and for finals overflowing onto the realtime model under load, the
+   * cross-check for its check model: tiny forked most (58 % more decoder steps under 100 keyterms), a partial is
+   * replaced by its final, and a check hypothesis is scored by both models.
    */
   keytermForks?: number;
 }

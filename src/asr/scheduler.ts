@@ -321,7 +321,9 @@ export class InferenceScheduler {
     });
     try {
       const keyterms = job.session.source.keyterms?.();
-      const options = { signal: controller.signal, prefix, draft, keyterms, keytermForks: job.kind === 'partial' ? 0 : undefined };
+      // Partials and finals overflowing onto the realtime model under load decode keyterms without forks (engine.ts).
+      const keytermForks = job.kind === 'partial' || engine === this.lanes[lane]!.late ? 0 : undefined;
+      const options = { signal: controller.signal, prefix, draft, keyterms, keytermForks };
       const transcript = await Promise.race([engine.transcribe(samples, options), timeout]);
       if (job.kind === 'final') this.stats.finalsDone++;
       else this.stats.partialsDone++;
