@@ -75,6 +75,11 @@ function choices<C>({ graph, endToken }: Search<C>, d: BiasedDecoding<C>, top: B
   return all.sort((a, b) => value(b) - value(a)).slice(0, count);
 }
 
+/** `d` ended by the end token `c` (the open match given back). */
+function ended<C>(graph: ContextGraph, d: BiasedDecoding<C>, c: Choice): BiasedDecoding<C> {
+  return { ...d, logProb: d.logProb + c.logProb, bonus: d.bonus + c.delta, state: graph.root };
+}
+
 function extend<C>(d: BiasedDecoding<C>, c: Choice, cache: C): BiasedDecoding<C> {
   return { tokens: [...d.tokens, c.token], logProb: d.logProb + c.logProb, last: c.token, cache, state: c.state, bonus: d.bonus + c.delta, matches: d.matches + (c.matched ? 1 : 0) };
 }
@@ -89,7 +94,6 @@ export async function biasedGreedy<C>(search: Search<C>, first: BiasedDecoding<C
   const prefix = first.tokens.length;
   const done: BiasedDecoding<C>[] = [];
   const waiting: Array<{ d: BiasedDecoding<C>; parent: { gaveBack: number }; since: number }> = [];
-  const ended = (d: BiasedDecoding<C>, c: Choice) => ({ ...d, logProb: d.logProb + c.logProb, bonus: d.bonus + c.delta, state: search.graph.root });
   const decodePass = async (d: BiasedDecoding<C>, ids?: number[]) => {
     const pass = { gaveBack: 0 };
     for (; d.tokens.length < search.maxTokens; ids = undefined) {
@@ -99,11 +103,11 @@ export async function biasedGreedy<C>(search: Search<C>, first: BiasedDecoding<C
       const own = options.find((c) => c.token === Number(top[0]))!;
       // Only where the bias begins a match: the model's own choice there is the hypothesis without that keyterm.
       if (best.token !== own.token && d.state === search.graph.root) {
-        if (own.token === search.endToken) done.push(ended(d, own));
+        if (own.token === search.endToken) done.push(ended(search.graph, d, own));
         else waiting.push({ d: extend(d, own, cache), parent: pass, since: pass.gaveBack });
       }
       if (best.delta < 0) pass.gaveBack++;
-      if (best.token === search.endToken) return void done.push(ended(d, best));
+      if (best.token === search.endToken) return void done.push(ended(search.graph, d, best));
       d = extend(d, best, cache);
     }
     done.push(d);
@@ -116,6 +120,23 @@ export async function biasedGreedy<C>(search: Search<C>, first: BiasedDecoding<C
     }
   }
   return done.reduce((a, b) => (total(search.graph, b, prefix) > total(search.graph, a, prefix) ? b : a));
+}
+
+/**
+ * A draft checked in one call (a partial's: the model's `k` best tokens after each position of prefix + draft, row by
+ * row): kept as far as the biased choice agrees with it, then the first biased choice it does not make, as the
+ * unbiased greedy decoder checks one (moonshine-engine.ts). `agreed`: draft tokens kept; `done`: the hypothesis ended
+ * (the end token or the cap). The decoding's cache is `first`'s: the caller cuts the call's to what was kept.
+ */
+export function biasedDraft<C>(search: Search<C>, first: BiasedDecoding<C>, draft: number[], top: BigInt64Array, logProbs: Float32Array, k: number): { d: BiasedDecoding<C>; agreed: number; done: boolean } {
+  let d = first;
+  for (let agreed = 0; ; agreed++) {
+    const [c] = choices(search, d, top.subarray(agreed * k, (agreed + 1) * k), logProbs.subarray(agreed * k, (agreed + 1) * k), 1);
+    if (c!.token === search.endToken) return { d: ended(search.graph, d, c!), agreed, done: true };
+    d = extend(d, c!, d.cache);
+    if (d.tokens.length >= search.maxTokens) return { d, agreed, done: true };
+    if (agreed === draft.length || c!.token !== draft[agreed]) return { d, agreed, done: false };
+  }
 }
 
 export async function biasedBeam<C>(search: Search<C>, first: BiasedDecoding<C>, width: number): Promise<BiasedDecoding<C>> {

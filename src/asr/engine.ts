@@ -22,7 +22,7 @@ export interface TranscribeOptions {
   draft?: number[];
   /**
    * Keyterm spellings to bias decoding toward (keyterms.ts, context-graph.ts, biased-decoding.ts). A draft is then
-   * not checked: a partial decodes step by step after its prefix.
+   * kept as far as the biased choice agrees with it (without forks only: a partial's).
    */
   keyterms?: BiasPhrase[];
   /**

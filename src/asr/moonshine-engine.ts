@@ -1,6 +1,6 @@
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import { biasedBeam, biasedGreedy, biasedStart, type BiasedDecoding } from './biased-decoding.ts';
+import { biasedBeam, biasedDraft, biasedGreedy, biasedStart, type BiasedDecoding } from './biased-decoding.ts';
 import { ContextGraph, type BiasPhrase } from './context-graph.ts';
 import { ASR_SAMPLE_RATE, abortError, type AsrEngine, type SequenceScore, type TranscribeOptions, type Transcript } from './engine.ts';
 import { LOGPROBS, PROJECT_FROM, TOP_K, TOP_LOGPROBS, TOP_TOKENS } from './moonshine-graph.ts';
@@ -122,7 +122,7 @@ export class MoonshineEngine implements AsrEngine {
       decode: async (beams = 1, prefix = [], draft = [], keyterms = [], forks = KEYTERM_FORKS) => {
         if (!Number.isInteger(beams) || beams < 1 || beams >= TOP_K) throw new RangeError(`beams must be a whole number from 1 to ${TOP_K - 1} (got ${beams})`);
         if ((prefix.length || draft.length) && beams > 1) throw new RangeError('a prefix or a draft is for greedy decoding only');
-        if (keyterms.length) return this.biased(start, beams, maxTokens, prefix, keyterms, forks, signal);
+        if (keyterms.length) return this.biased(start, beams, maxTokens, prefix, draft, keyterms, forks, signal);
         const best = beams === 1 ? await this.greedy(start, maxTokens, prefix, draft, signal) : await this.beamSearch(start, beams, maxTokens, signal);
         if (beams === 1 && !prefix.length && !draft.length) decoded = best;
         return { text: decodeTokens(best.tokens), tokens: best.tokens, score: { logProb: best.logProb, tokens: best.tokens.length + 1 } };
@@ -226,7 +226,7 @@ export class MoonshineEngine implements AsrEngine {
   }
 
   /** decode() under a keyterm bias (biased-decoding.ts); the score is the model's, without the bonus. */
-  private async biased(start: Decoding, beams: number, maxTokens: number, prefix: number[], keyterms: BiasPhrase[], forks: number, signal?: AbortSignal): Promise<Hypothesis> {
+  private async biased(start: Decoding, beams: number, maxTokens: number, prefix: number[], draft: number[], keyterms: BiasPhrase[], forks: number, signal?: AbortSignal): Promise<Hypothesis> {
     const graph = new ContextGraph(keyterms);
     const step = async (d: BiasedDecoding<Cache>, ids?: number[]) => {
       const { out, cache } = await this.advance(d, this.topFetch, signal, ids);
@@ -234,7 +234,18 @@ export class MoonshineEngine implements AsrEngine {
     };
     const search = { graph, step, endToken: END_TOKEN, maxTokens };
     const first = biasedStart(graph, start, prefix);
-    const best = beams > 1 ? await biasedBeam(search, first, beams) : await biasedGreedy(search, first, forks, prefix.length ? [start.last, ...prefix] : []);
+    const ids = [start.last, ...prefix];
+    const checked = draft.slice(0, maxTokens - prefix.length);
+    let best: BiasedDecoding<Cache>;
+    if (beams > 1) best = await biasedBeam(search, first, beams);
+    else if (!this.prefill || !checked.length || forks) best = await biasedGreedy(search, first, forks, prefix.length ? ids : []);
+    else {
+      // A partial's draft, checked in the prefix's call as greedy() checks one, by the biased choice.
+      const { out, cache } = await this.advance(start, this.topFetch, signal, [...ids, ...checked], new ort.Tensor('int64', BigInt64Array.of(BigInt(ids.length - 1)), [1]));
+      const kept = biasedDraft(search, first, checked, out[TOP_TOKENS]!.data as BigInt64Array, out[TOP_LOGPROBS]!.data as Float32Array, TOP_K);
+      kept.d.cache = kept.agreed === checked.length ? cache : truncatedCache(cache, this.selfCache, ids.length + kept.agreed, ids.length + checked.length);
+      best = kept.done ? kept.d : await biasedGreedy(search, kept.d, 0);
+    }
     return { text: decodeTokens(best.tokens), tokens: best.tokens, score: { logProb: best.logProb, tokens: best.tokens.length - prefix.length + 1 }, keyterms: best.matches };
   }
 

@@ -79,6 +79,24 @@ describe('decoding toward keyterms (real models, real speech)', () => {
     }
   });
 
+  it('a partial checks its draft by the biased choice: the same text as decoding step by step', async () => {
+    const prefilled = await loadEngine('moonshine-tiny', { prefixes: true });
+    try {
+      const keyterms = await compileKeyterms(parseKeyterms(['clubs:2', 'Dashwood']));
+      for (const file of ['cards-002.wav', 'sense_and_sensibility_01_austen_64kb-0870.wav']) {
+        const heard = await prefilled.encode(clipSamples(clip(file)));
+        const stepped = await heard.decode(1, [], [], keyterms, 0);
+        const prefix = stepped.tokens.slice(0, 2);
+        const right = await heard.decode(1, prefix, stepped.tokens.slice(2), keyterms, 0);
+        assert.equal(right.text, stepped.text, file);
+        const wrong = stepped.tokens.slice(2).map((t, i) => (i === 1 ? t + 1 : t));
+        assert.equal((await heard.decode(1, prefix, wrong, keyterms, 0)).text, stepped.text, `${file}, a draft wrong from its second token`);
+      }
+    } finally {
+      await prefilled.dispose();
+    }
+  });
+
   it('a hundred keyterms insert nothing into dev clips that hold none of them', async () => {
     const keyterms = await compileKeyterms(parseKeyterms(HUNDRED_KEYTERMS));
     for (const file of ['jfk.wav', 'goforward.wav', 'cards-004.wav', 'sense_and_sensibility_01_austen_64kb-0880.wav', 'sense_and_sensibility_01_austen_64kb-0890.wav']) {
