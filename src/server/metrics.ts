@@ -136,7 +136,7 @@ export class ServerMetrics {
     this.droppedMessages = counter('earshot_dropped_messages_total', 'stt_update/stt_stabilized not sent to slow readers.');
     this.inputPauses = counter('earshot_input_pauses_total', 'Times a client sending audio faster than it is processed was paused (backpressure).');
     this.httpTranscriptions = counter('earshot_http_transcriptions_total', 'POST /v1/audio/transcriptions answered, by status.', ['status']);
-    this.keytermSessions = counter('earshot_keyterm_sessions_total', 'Sessions (and uploads) given keyterms by their client.');
+    this.keytermSessions = counter('earshot_keyterm_sessions_total', 'Listening sessions (start … stop cycles, HTTP transcriptions) given keyterms by their client.');
     this.keytermMatches = counter('earshot_keyterm_matches_total', 'Keyterms completed in finals (decoded toward keyterms).');
     gauge('earshot_inference_queue_depth', 'Inference jobs waiting in the shared scheduler.', (g) => g.set(live.queueDepth()));
     gauge('earshot_inference_running', 'Inference jobs running in the workers now.', (g) => g.set(live.schedulerStats()?.running ?? 0));
