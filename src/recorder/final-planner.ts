@@ -17,6 +17,12 @@ export interface FinalTranscript extends UtteranceSpan {
   guard: GuardVerdict;
   /** Set where the final model is cross-checked by another (src/asr/cross-check-engine.ts). */
   crossCheck?: Transcript['crossCheck'];
+  /** The decoded token ids, where `text` is what they decode to (the guard changed nothing). */
+  tokens?: number[];
+  /** How likely the final model found what it decoded (before any cut by the guard). */
+  score?: Transcript['score'];
+  /** Share of the utterance's VAD windows (onset to the final's end) that the VAD judged not speech. */
+  noSpeechProb: number;
 }
 
 export type DiscardReason = 'too_short' | 'no_text';
@@ -113,6 +119,9 @@ export class FinalPlanner {
           speculative: Boolean(speculative),
           guard: t.guard,
           crossCheck: t.crossCheck,
+          tokens: t.guard === 'none' ? t.tokens : undefined,
+          score: t.score,
+          noSpeechProb: unvoicedShare(u.windowVoiced.slice(0, Math.max(0, Math.floor((endSample - u.windowsStart) / u.windowSamples)))),
         });
       },
       u.id,
@@ -161,4 +170,9 @@ export class FinalPlanner {
       }
     });
   }
+}
+
+/** Share of windows not voiced (0 when there are none: the onset's own windows were voiced). */
+function unvoicedShare(voiced: boolean[]): number {
+  return voiced.length === 0 ? 0 : voiced.filter((v) => !v).length / voiced.length;
 }

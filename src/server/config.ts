@@ -83,6 +83,11 @@ export interface ServerConfig {
    * Env EARSHOT_CHAT_URL (with EARSHOT_CHAT_MODEL, EARSHOT_CHAT_API_KEY); without it the chat is a transcript log.
    */
   chat?: ChatEndpoint;
+  /**
+   * Deepgram's pre-recorded POST /v1/listen may fetch `{"url": …}` sources (public addresses only, never loopback or
+   * private ones). Env EARSHOT_ALLOW_URL_SOURCES=true; off by default: the server then fetches nothing on a client's word.
+   */
+  allowUrlSources?: boolean;
   /** Graceful shutdown deadline: sessions still open after it are cut. */
   shutdownMs: number;
   /** HTTPS and wss:// on the same port: PEM certificate chain and key. Flags --tls-cert/--tls-key, env EARSHOT_TLS_CERT/KEY. */
@@ -146,6 +151,7 @@ export const SERVE_ENV_VARS: readonly string[] = [
   'EARSHOT_START_TIMEOUT_MS', 'EARSHOT_AUDIO_IDLE_TIMEOUT_MS', 'EARSHOT_UPLOAD_CONCURRENCY', 'EARSHOT_UPLOAD_QUEUE', 'EARSHOT_ALLOWED_ORIGINS',
   'EARSHOT_MODEL', 'EARSHOT_REALTIME_MODEL', 'EARSHOT_CHECK_MODEL', 'EARSHOT_THREADS', 'EARSHOT_PARALLELISM', 'EARSHOT_TIMEOUT_MS',
   'EARSHOT_MAX_UPLOAD_MB', 'EARSHOT_WEB_ROOT', 'EARSHOT_MODELS_DIR', 'EARSHOT_CHAT_URL', 'EARSHOT_CHAT_MODEL', 'EARSHOT_CHAT_API_KEY',
+  'EARSHOT_ALLOW_URL_SOURCES',
   'EARSHOT_TLS_CERT', 'EARSHOT_TLS_KEY', 'EARSHOT_WYOMING_PORT', 'EARSHOT_KEYTERMS_FILE', 'EARSHOT_DRAIN_SECONDS', 'EARSHOT_LOG_LEVEL',
   ...RECORDER_SETTINGS.map((r) => r.env),
 ];
@@ -269,6 +275,7 @@ export function resolveServerConfig(argv: string[], env: NodeJS.ProcessEnv = pro
     maxUploadBytes: int('__none', 'EARSHOT_MAX_UPLOAD_MB', 1, 2048, d.maxUploadBytes / 1024 / 1024) * 1024 * 1024,
     webRoot: webRoot ? path.resolve(webRoot) : d.webRoot,
     chat,
+    allowUrlSources: /^(true|1|yes)$/i.test(env.EARSHOT_ALLOW_URL_SOURCES?.trim() ?? ''),
     drainMs: int('__none', 'EARSHOT_DRAIN_SECONDS', 0, 3600, d.drainMs / 1000) * 1000,
     recorder: readRecorderSettings(pick, (message) => new ConfigError(message)),
   };

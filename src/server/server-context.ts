@@ -4,7 +4,7 @@ import type { ServerConfig } from './config.ts';
 import type { ConnectionRegistry } from './connection-registry.ts';
 import type { Logger } from './logger.ts';
 import type { ServerMetrics } from './metrics.ts';
-import type { TranscriptionHost } from './protocols/openai-transcriptions.ts';
+import type { TranscriptionHost } from './protocols/upload-job.ts';
 import type { ServiceState } from './service-state.ts';
 import type { SessionSlots } from './session-slots.ts';
 import type { SessionHost } from './transcription-session.ts';
@@ -60,5 +60,6 @@ export function transcriptionHost(ctx: ServerContext, address: string): Transcri
     log: ctx.log,
     recorderConfig: ctx.recorderConfig,
     keyterms: ctx.config.keyterms,
+    allowUrlSources: ctx.config.allowUrlSources,
   };
 }

@@ -1,5 +1,5 @@
-import { KeytermError, parseKeyterms, type Keyterm } from '../../asr/keyterms.ts';
 import { randomUUID } from 'node:crypto';
+import { KeytermError, parseKeyterms, type Keyterm } from '../../asr/keyterms.ts';
 import { splitWords } from '../../asr/words.ts';
 import { decodeG711 } from '../../audio/g711.ts';
 import type { RecorderConfig } from '../../recorder/recorder-config.ts';
@@ -8,13 +8,18 @@ import { TranscriptionSession, type SessionEvent, type SessionHost } from '../tr
 import { socketTransport, toBuffer, WebSocketProtocol, type WebSocketLike } from './websocket-adapter.ts';
 
 /**
- * Deepgram's live streaming API (/v1/listen), as `@deepgram/sdk`'s listen.v1 socket speaks it: raw audio in binary
- * frames, the options in the URL (`encoding` linear16|mulaw|alaw, `sample_rate`, `interim_results`, `vad_events`,
- * `endpointing`, `utterance_end_ms`, `keyterm` and `keywords`), JSON control messages (`KeepAlive`, `Finalize`,
- * `CloseStream`, `Configure` with `keyterms`); out come
- * `Results` (interim ones from our partials, `is_final` + `speech_final` from our finals), `SpeechStarted`,
- * `UtteranceEnd` and, on close, `Metadata`. Bad frames and failed utterances get an `Error` message (`variant` = our
- * code) and the stream goes on; a bad query refuses the handshake with 400 before any audio.
+ * Deepgram's live streaming API (/v1/listen), as `@deepgram/sdk`'s listen.v1 socket and LiveKit's plugin speak it:
+ * raw audio in binary frames, the options in the URL (`encoding` linear16|mulaw|alaw, `sample_rate`,
+ * `interim_results`, `vad_events`, `endpointing`, `utterance_end_ms`, `keyterm` and `keywords`; `no_delay`,
+ * `smart_format` … are accepted), JSON control messages (`KeepAlive`, `Finalize`, `CloseStream`, `Configure` with
+ * `keyterms`); out come `Results` (interim ones from our partials; `is_final` from our finals), `SpeechStarted`,
+ * `UtteranceEnd` and, on close, `Metadata`.
+ * Endpointing as Deepgram maps it: Earshot's own segmentation decides what the model hears (a client's shorter
+ * endpointing would cut sentences at their pauses and cost words: docs/decisions/frameworks-endpointing.md), every
+ * final is `is_final`, and `speech_final` unless endpointing is `false`; a longer endpointing lengthens utterances.
+ * `UtteranceEnd` comes once `utterance_end_ms` of audio has followed the last final's words with no new speech.
+ * Bad frames and failed utterances get an `Error` message (`variant` = our code) and the stream goes on; a bad query
+ * refuses the handshake with 400 before any audio.
  */
 
 export interface DeepgramOptions {
@@ -22,8 +27,8 @@ export interface DeepgramOptions {
   sampleRate: number;
   interimResults: boolean;
   vadEvents: boolean;
-  /** ms of silence that end an utterance; undefined: ours. */
-  endpointingMs?: number;
+  /** ms of silence the client asks to end an utterance; false: no endpointing (finals are never speech_final). */
+  endpointingMs: number | false;
   utteranceEndMs?: number;
   model: string;
   /** `keyterm` and `keywords` (word:boost), both repeatable (docs/keyterms.md). */
@@ -46,7 +51,7 @@ export function parseDeepgramQuery(query: URLSearchParams): DeepgramOptions | { 
     const n = Number(v);
     return Number.isFinite(n) && n >= 0 ? n : undefined;
   };
-  const endpointing = ms('endpointing');
+  const endpointing = /^false$/i.test(query.get('endpointing') ?? '') ? false : (ms('endpointing') ?? 10);
   let keyterms: Keyterm[];
   try {
     keyterms = parseKeyterms([...query.getAll('keyterm'), ...query.getAll('keywords')]);
@@ -59,21 +64,27 @@ export function parseDeepgramQuery(query: URLSearchParams): DeepgramOptions | { 
     sampleRate,
     interimResults: bool('interim_results'),
     vadEvents: bool('vad_events'),
-    // Deepgram's default endpointing (10 ms) is far below what our VAD needs: values under 100 ms mean "as soon as possible".
-    endpointingMs: endpointing === undefined ? undefined : Math.min(10000, Math.max(100, endpointing)),
+    endpointingMs: endpointing === false ? false : Math.min(10000, endpointing),
     utteranceEndMs: ms('utterance_end_ms'),
     model: (query.get('model') ?? 'earshot').slice(0, 64),
     keyterms,
   };
 }
 
-export class DeepgramLiveSession extends WebSocketProtocol<null> {
-  readonly session: TranscriptionSession<null>;
+/** One listening cycle (Finalize starts the next): where its audio began in the stream, and whether it was finalized. */
+interface CycleTag {
+  offset: number;
+  finalized: boolean;
+}
+
+export class DeepgramLiveSession extends WebSocketProtocol<CycleTag> {
+  readonly session: TranscriptionSession<CycleTag>;
   private readonly requestId = randomUUID();
   private readonly rate: number;
-  /** Seconds of audio received, for Metadata.duration. */
+  /** Seconds of audio received, for Metadata.duration and UtteranceEnd. */
   private audioSeconds = 0;
-  private finalizing = false;
+  /** Stream time of the last final's last word while an UtteranceEnd is owed (utterance_end_ms). */
+  private utteranceEndDue?: number;
   private closing = false;
   private listening = false;
   /** In effect: the query's, then each Configure's. */
@@ -81,14 +92,14 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
 
   constructor(
     ws: WebSocketLike,
-    host: SessionHost,
+    private readonly host: SessionHost,
     private readonly options: DeepgramOptions,
   ) {
     super(ws);
     this.rate = options.encoding === 'linear16' ? options.sampleRate : 8000;
     this.keyterms = options.keyterms;
-    this.session = new TranscriptionSession<null>(host, socketTransport(ws), (event) => this.onEvent(event), 'deepgram');
-    if (!this.session.start({ sampleRate: this.rate, tag: null, recorder: this.recorderSettings(), keyterms: this.keyterms })) {
+    this.session = new TranscriptionSession<CycleTag>(host, socketTransport(ws), (event, tag) => this.onEvent(event, tag), 'deepgram');
+    if (!this.listen()) {
       this.close(1013, 'the server is at its maximum number of sessions or shutting down; try again later');
     }
   }
@@ -104,6 +115,7 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
       const pcm = this.options.encoding === 'linear16' ? buf : decodeG711(buf, this.options.encoding);
       this.audioSeconds += pcm.length / 2 / this.rate;
       this.session.appendAudio(pcm);
+      this.checkUtteranceEnd();
       return;
     }
     let msg: unknown;
@@ -137,20 +149,36 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
   }
 
 
-  /** Finalize: what was said so far is transcribed now (from_finalize), and listening goes on. */
+  /**
+   * Finalize: what was said so far is transcribed now (from_finalize), and listening goes on at once: audio sent
+   * meanwhile waits for the next cycle, which starts after the finalized one's last final.
+   */
   private finalize(): void {
     if (this.closing) return;
-    this.finalizing = true;
-    void this.session.stop().then(() => {
-      this.finalizing = false;
-      if (!this.closing) this.session.start({ sampleRate: this.rate, tag: null, recorder: this.recorderSettings(), keyterms: this.keyterms });
-    });
+    const tag = this.session.tag;
+    if (tag) tag.finalized = true;
+    void this.session.stop();
+    this.listen();
+  }
+
+  private listen(): boolean {
+    return this.session.start({ sampleRate: this.rate, tag: { offset: this.audioSeconds, finalized: false }, recorder: this.recorderSettings(), keyterms: this.keyterms });
+  }
+
+  /** UtteranceEnd once utterance_end_ms of audio followed the last final's words with no speech since. */
+  private checkUtteranceEnd(): void {
+    const due = this.utteranceEndDue;
+    if (due === undefined || this.audioSeconds - due < this.options.utteranceEndMs! / 1000) return;
+    this.utteranceEndDue = undefined;
+    this.send({ type: 'UtteranceEnd', channel: [0, 1], last_word_end: round3(due) });
   }
 
   private async finish(code = 1000): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     await this.session.stop();
+    // The stream is over: no words follow the last final, whatever audio was still to come.
+    if (this.utteranceEndDue !== undefined) this.send({ type: 'UtteranceEnd', channel: [0, 1], last_word_end: round3(this.utteranceEndDue) });
     this.send({ type: 'Metadata', transaction_key: 'deprecated', request_id: this.requestId, sha256: '', created: new Date().toISOString(), duration: round3(this.audioSeconds), channels: 1 });
     this.close(code, code === 1001 ? 'server shutting down' : 'stream closed');
   }
@@ -165,7 +193,7 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
       keyterms = parseKeyterms(specs);
     } catch (e) {
       if (!(e instanceof KeytermError)) throw e;
-      this.session.error('BAD_KEYTERMS', e.message, null);
+      this.session.error('BAD_KEYTERMS', e.message);
       return answer(false, e.message);
     }
     void this.session.updateKeyterms(keyterms).then((ok) => {
@@ -174,24 +202,32 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
     });
   }
 
+  /** Only an endpointing longer than the server's silence changes the segmentation (see the note at the top). */
   private recorderSettings(): Partial<RecorderConfig> | undefined {
-    return this.options.endpointingMs === undefined ? undefined : { postSpeechSilenceDuration: this.options.endpointingMs / 1000 };
+    const endpointing = this.options.endpointingMs;
+    const server = this.host.recorderConfig?.postSpeechSilenceDuration ?? 0.6;
+    return endpointing !== false && endpointing / 1000 > server ? { postSpeechSilenceDuration: endpointing / 1000 } : undefined;
   }
 
-  private onEvent(event: SessionEvent): void {
+  private onEvent(event: SessionEvent, tag: CycleTag | undefined): void {
+    const offset = tag?.offset ?? 0;
     switch (event.type) {
       case 'listening':
         this.listening = true;
         return;
       case 'speech_started':
-        if (this.options.vadEvents) this.send({ type: 'SpeechStarted', channel: [0, 1], timestamp: event.start });
+        this.utteranceEndDue = undefined;
+        if (this.options.vadEvents) this.send({ type: 'SpeechStarted', channel: [0, 1], timestamp: round3(offset + event.start) });
         return;
       case 'partial':
-        if (this.options.interimResults) this.results(event.text, undefined, false);
+        if (this.options.interimResults) this.results(event.text, undefined, { isFinal: false, speechFinal: false, fromFinalize: false });
         return;
       case 'final':
-        this.results(event.text, { start: event.start, end: event.end }, true);
-        if (this.options.utteranceEndMs !== undefined) this.send({ type: 'UtteranceEnd', channel: [0, 1], last_word_end: event.end });
+        this.results(event.text, { start: offset + event.start, end: offset + event.end }, { isFinal: true, speechFinal: this.options.endpointingMs !== false, fromFinalize: tag?.finalized ?? false });
+        if (this.options.utteranceEndMs !== undefined) {
+          this.utteranceEndDue = offset + event.end;
+          this.checkUtteranceEnd();
+        }
         return;
       case 'error':
         // The connection goes on (what was said before and after still comes); the failure is said in Deepgram's
@@ -205,7 +241,7 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
     }
   }
 
-  private results(text: string, span: { start: number; end: number } | undefined, final: boolean): void {
+  private results(text: string, span: { start: number; end: number } | undefined, flags: { isFinal: boolean; speechFinal: boolean; fromFinalize: boolean }): void {
     const start = span?.start ?? 0;
     const duration = span ? span.end - span.start : 0;
     const words = splitWords(text);
@@ -215,9 +251,9 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
       channel_index: [0, 1],
       duration: round3(duration),
       start: round3(start),
-      is_final: final,
-      speech_final: final,
-      from_finalize: final && this.finalizing,
+      is_final: flags.isFinal,
+      speech_final: flags.speechFinal,
+      from_finalize: flags.fromFinalize,
       channel: {
         alternatives: [
           {
@@ -237,7 +273,7 @@ export class DeepgramLiveSession extends WebSocketProtocol<null> {
    * still transcribed (Deepgram itself may close; losing what was said for one bad frame is not worth it).
    */
   private reject(code: 'AUDIO_FRAME_TOO_LARGE' | 'BAD_MESSAGE' | 'UNKNOWN_TYPE', message: string): void {
-    this.session.error(code, message, null);
+    this.session.error(code, message);
   }
 
   private close(code: number, reason: string): void {

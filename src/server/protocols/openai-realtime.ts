@@ -1,53 +1,54 @@
-import { compileKeyterms, KeytermError, openaiKeyterms, type Keyterm } from '../../asr/keyterms.ts';
 import { randomUUID } from 'node:crypto';
-import { decodeG711, type G711Law } from '../../audio/g711.ts';
+import { compileKeyterms, KeytermError, openaiKeyterms, type Keyterm } from '../../asr/keyterms.ts';
+import { decodeG711 } from '../../audio/g711.ts';
 import type { RecorderConfig } from '../../recorder/recorder-config.ts';
 import type { ErrorCode } from '../../protocol/seed-messages.ts';
 import { TranscriptionSession, type SessionEvent, type SessionHost } from '../transcription-session.ts';
+import { DEFAULT_SETTINGS, describeSettings, updateSettings, withModel, type Settings } from './openai-realtime-settings.ts';
 import { socketTransport, toBuffer, WebSocketProtocol, type WebSocketLike } from './websocket-adapter.ts';
 
 /**
  * OpenAI's Realtime API in transcription mode (/v1/realtime?intent=transcription), as the `openai` npm package's
  * `resources/realtime` types define it: the GA names (`session.update` with `type: "transcription"` and
- * `audio.input`) and the beta ones (`transcription_session.update`, or a flat `session.update` with
- * `input_audio_format` / `turn_detection`), which LiveKit's plugin and Jigasi still send.
- * In server-VAD mode (the default) each utterance our VAD finds is one item: speech_started, speech_stopped,
- * committed, transcription deltas (the stabilized text as it grows), completed (the final). With
- * `turn_detection: null` the client commits: everything appended since the last commit becomes one item.
+ * `audio.input`) and the beta ones (`transcription_session.update`, or a flat `session.update`), which LiveKit's
+ * plugin and Jigasi still send. Turns, as OpenAI's:
+ * - server VAD (the default): each utterance Earshot's VAD finds is one item: speech_started, speech_stopped,
+ *   committed, deltas, completed. A client commit ends the utterance in progress at once.
+ * - commit-driven (`turn_detection: null`, or a model OpenAI serves without turn detection such as
+ *   gpt-realtime-whisper, the default of LiveKit's plugin): no VAD cuts the audio; each commit makes everything
+ *   appended since the last one an item, which gets exactly one `...completed` (deltas first) or `...failed`.
+ * An empty commit (under 100 ms of audio) gets OpenAI's `input_audio_buffer_commit_empty` error and the session goes
+ * on with the audio it has.
  */
 
 /** Largest text frame on this route: audio arrives base64 in JSON (8 MiB ≈ 2.9 min of 24 kHz PCM16). */
 export const OPENAI_MAX_TEXT_BYTES = 8 * 1024 * 1024;
 
-type Format = { kind: 'pcm16'; rate: number } | { kind: G711Law };
+/** OpenAI refuses to commit less audio than this. */
+const MIN_COMMIT_MS = 100;
+/**
+ * A commit-driven item is one utterance however long its pauses: the recorder's longest silence setting, and an item
+ * longer than the models' window is cut at its quietest place and its parts joined.
+ */
+const COMMIT_SILENCE_SECONDS = 10;
 
-interface Settings {
-  format: Format;
-  /** null: manual commits. */
-  turnDetection: { silenceMs: number; prefixMs: number } | null;
-  model: string;
-  language: string;
-  /** `transcription.keywords` and the words of `transcription.prompt` (docs/keyterms.md). */
-  keyterms: Keyterm[];
-  prompt?: string;
-  keywords?: string[];
+/** An item being transcribed: its id, the text its deltas have carried so far. */
+interface Item {
+  id: string;
+  sent: string;
+  /** Commit-driven: the finals of the item's audio (one unless a pause over 10 s or a cut split it). */
+  texts: string[];
+  failure?: { code: ErrorCode; message: string };
+  /** Server VAD: speech started and not yet stopped. */
+  speaking?: boolean;
 }
 
-/** A cycle is one item in manual mode; in server-VAD mode, a run of utterances (one item each). */
+/** A cycle is one item when commit-driven; under server VAD, a run of utterances (one item each). */
 interface CycleTag {
   /** Audio position (ms since the connection's first appended sample) where the cycle began. */
   offsetMs: number;
-  /** Manual mode: the item this cycle commits to, and the finals collected for it. */
-  manualItem?: { id: string; texts: string[]; committed: boolean };
+  manualItem?: Item;
 }
-
-const DEFAULT_SETTINGS: Settings = {
-  format: { kind: 'pcm16', rate: 24000 },
-  turnDetection: { silenceMs: 500, prefixMs: 300 },
-  model: 'earshot',
-  language: 'en',
-  keyterms: [],
-};
 
 /** Our error code → OpenAI's error type. */
 function errorType(code: ErrorCode | string): string {
@@ -56,22 +57,25 @@ function errorType(code: ErrorCode | string): string {
 
 export class OpenAIRealtimeSession extends WebSocketProtocol<CycleTag> {
   readonly session: TranscriptionSession<CycleTag>;
-  private settings: Settings = DEFAULT_SETTINGS;
+  private settings: Settings;
   /** The client used the beta names: answer with them. */
   private beta: boolean;
-  /** Bytes of input (in its own format) appended so far, for audio_start_ms / audio_end_ms. */
+  /** Audio appended so far, for audio_start_ms / audio_end_ms. */
   private appendedMs = 0;
+  /** Audio appended since the last item was committed (what a commit would commit). */
+  private uncommittedMs = 0;
   private lastItemId: string | null = null;
-  /** Server-VAD mode: item ids by utterance number of the current cycle, and their stabilized text so far. */
-  private items = new Map<number, { id: string; sent: string }>();
+  /** Server-VAD mode: the items of the current cycle by utterance number. */
+  private items = new Map<number, Item>();
 
   constructor(
     ws: WebSocketLike,
     private readonly host: SessionHost,
-    options: { beta?: boolean } = {},
+    options: { beta?: boolean; model?: string } = {},
   ) {
     super(ws);
     this.beta = options.beta ?? false;
+    this.settings = withModel(DEFAULT_SETTINGS, options.model ?? undefined);
     this.session = new TranscriptionSession<CycleTag>(host, socketTransport(ws), (event, tag) => this.onEvent(event, tag), 'openai-realtime');
     this.send({ type: this.beta ? 'transcription_session.created' : 'session.created', session: this.describe() });
   }
@@ -81,10 +85,9 @@ export class OpenAIRealtimeSession extends WebSocketProtocol<CycleTag> {
       this.fail('invalid_event', 'binary frames are not part of this protocol; send input_audio_buffer.append with base64 audio');
       return;
     }
-    const buf = toBuffer(data);
     let msg: unknown;
     try {
-      msg = JSON.parse(buf.toString('utf8'));
+      msg = JSON.parse(toBuffer(data).toString('utf8'));
     } catch {
       this.fail('invalid_json', 'events must be JSON objects with a "type"');
       return;
@@ -108,8 +111,7 @@ export class OpenAIRealtimeSession extends WebSocketProtocol<CycleTag> {
         this.commit(eventId);
         return;
       case 'input_audio_buffer.clear':
-        this.session.clear();
-        this.send({ type: 'input_audio_buffer.cleared' });
+        this.clear();
         return;
       default:
         this.fail('invalid_event', `unknown or unsupported event type ${JSON.stringify(m.type ?? null).slice(0, 80)} for a transcription session`, eventId, 'type');
@@ -119,64 +121,32 @@ export class OpenAIRealtimeSession extends WebSocketProtocol<CycleTag> {
   // ---- client events --------------------------------------------------------------------------------------------
 
   private update(raw: unknown, eventId?: string): void {
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      this.fail('invalid_value', 'session must be an object', eventId, 'session');
+    const result = updateSettings(this.settings, raw);
+    if ('code' in result) {
+      this.fail(result.code, result.message, eventId, result.param);
       return;
     }
-    const s = raw as Record<string, unknown>;
-    const next: Settings = { ...this.settings };
-    // GA: session.audio.input.{format, turn_detection, transcription}; beta: flat input_audio_format etc.
-    const input = isObject(s.audio) && isObject(s.audio.input) ? s.audio.input : undefined;
-    if (!input && (s.input_audio_format !== undefined || s.input_audio_transcription !== undefined)) this.beta = true;
-    const format = input ? input.format : s.input_audio_format;
-    if (format !== undefined) {
-      const parsed = parseFormat(format);
-      if (!parsed) {
-        this.fail('invalid_value', `unsupported input audio format ${JSON.stringify(format).slice(0, 80)}; use audio/pcm (24 kHz), audio/pcmu or audio/pcma`, eventId, 'session.audio.input.format');
+    if (result.beta) this.beta = true;
+    const next = result.settings;
+    if (result.keyterms) {
+      try {
+        const { keywords: own, fromPrompt } = openaiKeyterms(result.keyterms.keywords, result.keyterms.prompt);
+        Object.assign(next, { prompt: result.keyterms.prompt, keywords: own.map((k) => (k.weight === 1 ? k.text : `${k.text}:${k.weight}`)) });
+        void this.applyKeyterms(own, fromPrompt, eventId);
+      } catch (e) {
+        if (!(e instanceof KeytermError)) throw e;
+        this.fail('BAD_KEYTERMS', e.message, eventId, 'session.audio.input.transcription.keywords');
         return;
-      }
-      next.format = parsed;
-    }
-    const turn = input ? input.turn_detection : s.turn_detection;
-    if (turn === null) next.turnDetection = null;
-    else if (turn !== undefined) {
-      if (!isObject(turn) || (turn.type !== undefined && turn.type !== 'server_vad' && turn.type !== 'semantic_vad')) {
-        this.fail('invalid_value', 'turn_detection must be null or {"type":"server_vad", ...}', eventId, 'session.audio.input.turn_detection');
-        return;
-      }
-      next.turnDetection = {
-        silenceMs: numberIn(turn.silence_duration_ms, 100, 10000) ?? DEFAULT_SETTINGS.turnDetection!.silenceMs,
-        prefixMs: numberIn(turn.prefix_padding_ms, 0, 5000) ?? DEFAULT_SETTINGS.turnDetection!.prefixMs,
-      };
-    }
-    const transcription = input ? input.transcription : s.input_audio_transcription;
-    if (isObject(transcription)) {
-      if (typeof transcription.model === 'string') next.model = transcription.model.slice(0, 100);
-      if (typeof transcription.language === 'string') {
-        if (transcription.language !== 'en' && !transcription.language.startsWith('en-')) {
-          this.fail('invalid_value', `language ${JSON.stringify(transcription.language).slice(0, 40)} is not supported; Earshot's models are English only`, eventId, 'session.audio.input.transcription.language');
-          return;
-        }
-        next.language = transcription.language;
-      }
-      if (transcription.prompt !== undefined || transcription.keywords !== undefined) {
-        const prompt = typeof transcription.prompt === 'string' ? transcription.prompt : next.prompt;
-        const keywords = transcription.keywords !== undefined ? transcription.keywords : next.keywords;
-        try {
-          const { keywords: own, fromPrompt } = openaiKeyterms(keywords, prompt);
-          Object.assign(next, { prompt, keywords: own.map((k) => (k.weight === 1 ? k.text : `${k.text}:${k.weight}`)) });
-          void this.applyKeyterms(own, fromPrompt, eventId);
-        } catch (e) {
-          if (!(e instanceof KeytermError)) throw e;
-          this.fail('BAD_KEYTERMS', e.message, eventId, 'session.audio.input.transcription.keywords');
-          return;
-        }
       }
     }
     const changed = JSON.stringify(next.format) !== JSON.stringify(this.settings.format) || JSON.stringify(next.turnDetection) !== JSON.stringify(this.settings.turnDetection);
+    // New audio settings take effect from the next append: what was said so far is finished under the old ones
+    // (an uncommitted item is committed, so that its words are not lost).
+    if (changed && this.session.listening) {
+      if (this.session.tag?.manualItem && this.uncommittedMs >= MIN_COMMIT_MS) this.commit();
+      else void this.session.stop();
+    }
     this.settings = next;
-    // New audio settings take effect from the next append: what was said so far is finished under the old ones.
-    if (changed && this.session.listening) void this.session.stop();
     this.send({ type: this.beta ? 'transcription_session.updated' : 'session.updated', session: this.describe() });
   }
 
@@ -207,7 +177,7 @@ export class OpenAIRealtimeSession extends WebSocketProtocol<CycleTag> {
       const manual = this.settings.turnDetection === null;
       const started = this.session.start({
         sampleRate: rate,
-        tag: { offsetMs: this.appendedMs, manualItem: manual ? { id: newItemId(), texts: [], committed: false } : undefined },
+        tag: { offsetMs: this.appendedMs, manualItem: manual ? newItem() : undefined },
         recorder: this.recorderSettings(),
         keyterms: this.settings.keyterms,
       });
@@ -215,101 +185,157 @@ export class OpenAIRealtimeSession extends WebSocketProtocol<CycleTag> {
       this.items = new Map();
     }
     this.session.appendAudio(pcm);
-    this.appendedMs += (pcm.length / 2 / rate) * 1000;
+    const ms = (pcm.length / 2 / rate) * 1000;
+    this.appendedMs += ms;
+    this.uncommittedMs += ms;
   }
 
   private commit(eventId?: string): void {
     const tag = this.session.tag;
-    if (!tag) {
-      this.fail('input_audio_buffer_commit_empty', 'the input audio buffer is empty: append audio before committing', eventId);
+    const uncommitted = this.uncommittedMs;
+    if (tag?.manualItem) {
+      if (uncommitted < MIN_COMMIT_MS) {
+        this.commitEmpty(uncommitted, eventId);
+        return;
+      }
+      const item = tag.manualItem;
+      this.uncommittedMs = 0;
+      this.committed(item);
+      void this.session.stop().then(() => this.complete(item, uncommitted / 1000));
       return;
     }
-    if (!tag.manualItem) {
-      // Server-VAD mode: a commit ends the utterance in progress now (its item completes as usual).
-      void this.session.stop();
+    // Server VAD: the utterance in progress ends now (its item is committed and completes as usual); audio with no
+    // speech in it becomes an item with no words, as OpenAI's would.
+    const speaking = [...this.items.values()].some((i) => i.speaking);
+    if (!speaking && uncommitted < MIN_COMMIT_MS) {
+      this.commitEmpty(uncommitted, eventId);
       return;
     }
-    const item = tag.manualItem;
-    item.committed = true;
-    this.send({ type: 'input_audio_buffer.committed', item_id: item.id, previous_item_id: this.lastItemId });
-    this.lastItemId = item.id;
+    this.uncommittedMs = 0;
+    const before = this.lastItemId;
     void this.session.stop().then(() => {
-      this.send({ type: 'conversation.item.input_audio_transcription.completed', item_id: item.id, content_index: 0, transcript: item.texts.join(' '), usage: { type: 'duration', seconds: 0 } });
+      if (this.lastItemId !== before) return;
+      const item = newItem();
+      this.committed(item);
+      this.complete(item);
     });
   }
 
-  private recorderSettings(): Partial<RecorderConfig> | undefined {
+  private commitEmpty(ms: number, eventId?: string): void {
+    this.fail('input_audio_buffer_commit_empty', `Error committing input audio buffer: buffer too small. Expected at least ${MIN_COMMIT_MS}ms of audio, but buffer only has ${ms.toFixed(2)}ms of audio.`, eventId);
+  }
+
+  private clear(): void {
+    const item = this.session.tag?.manualItem;
+    this.session.clear();
+    if (item) Object.assign(item, { texts: [], sent: '', failure: undefined });
+    this.uncommittedMs = 0;
+    this.send({ type: 'input_audio_buffer.cleared' });
+  }
+
+  private recorderSettings(): Partial<RecorderConfig> {
     const turn = this.settings.turnDetection;
-    if (!turn) return undefined;
-    return { postSpeechSilenceDuration: turn.silenceMs / 1000, preRecordingBufferDuration: Math.max(turn.prefixMs / 1000, 0.2) };
+    if (!turn) return { postSpeechSilenceDuration: COMMIT_SILENCE_SECONDS };
+    // Earshot's own segmentation decides what the model hears: a shorter silence than the server's would cut
+    // sentences at their pauses and cost words (docs/decisions/frameworks-endpointing.md); a longer one is the client's.
+    const server = this.host.recorderConfig?.postSpeechSilenceDuration ?? 0.6;
+    return { postSpeechSilenceDuration: Math.min(COMMIT_SILENCE_SECONDS, Math.max(server, turn.silenceMs / 1000)), preRecordingBufferDuration: Math.max(turn.prefixMs / 1000, 0.2) };
   }
 
   // ---- server events --------------------------------------------------------------------------------------------
 
   private onEvent(event: SessionEvent, tag: CycleTag | undefined): void {
     const manual = tag?.manualItem;
+    if (manual) {
+      this.onManualEvent(event, manual);
+      return;
+    }
+    const item = 'utterance' in event && event.utterance !== undefined ? this.items.get(event.utterance) : undefined;
     switch (event.type) {
       case 'speech_started': {
-        if (manual) return;
-        const item = { id: newItemId(), sent: '' };
-        this.items.set(event.utterance, item);
-        this.send({ type: 'input_audio_buffer.speech_started', item_id: item.id, audio_start_ms: Math.round(tag!.offsetMs + event.start * 1000) });
+        const started = { ...newItem(), speaking: true };
+        this.items.set(event.utterance, started);
+        this.send({ type: 'input_audio_buffer.speech_started', item_id: started.id, audio_start_ms: Math.round(tag!.offsetMs + event.start * 1000) });
         return;
       }
-      case 'speech_stopped': {
-        const item = this.items.get(event.utterance);
-        if (manual || !item) return;
+      case 'speech_stopped':
+        if (!item) return;
+        item.speaking = false;
+        this.uncommittedMs = 0;
         this.send({ type: 'input_audio_buffer.speech_stopped', item_id: item.id, audio_end_ms: Math.round(tag!.offsetMs + event.end * 1000) });
-        this.send({ type: 'input_audio_buffer.committed', item_id: item.id, previous_item_id: this.lastItemId });
-        this.lastItemId = item.id;
+        this.committed(item);
         return;
-      }
-      case 'stabilized': {
-        const item = this.items.get(event.utterance);
-        if (manual || !item || !event.text.startsWith(item.sent) || event.text.length === item.sent.length) return;
-        const delta = event.text.slice(item.sent.length);
-        item.sent = event.text;
-        this.send({ type: 'conversation.item.input_audio_transcription.delta', item_id: item.id, content_index: 0, delta });
+      case 'stabilized':
+        if (item) this.delta(item, event.text);
         return;
-      }
-      case 'final': {
-        if (manual) {
-          if (event.text) manual.texts.push(event.text);
-          return;
-        }
-        const item = this.items.get(event.utterance);
+      case 'final':
+      case 'discarded':
         if (!item) return;
         this.items.delete(event.utterance);
-        this.send({
-          type: 'conversation.item.input_audio_transcription.completed',
-          item_id: item.id,
-          content_index: 0,
-          transcript: event.text,
-          usage: { type: 'duration', seconds: Math.round((event.end - event.start) * 1000) / 1000 },
-        });
+        // A discarded utterance was announced (committed): it completes with no words rather than stay open.
+        if (event.type === 'final') item.texts.push(event.text);
+        this.complete(item, event.type === 'final' ? event.end - event.start : 0);
         return;
-      }
-      case 'discarded': {
-        // The item was announced (committed): close it with no text rather than leave it open.
-        const item = this.items.get(event.utterance);
-        if (manual || !item) return;
-        this.items.delete(event.utterance);
-        this.send({ type: 'conversation.item.input_audio_transcription.completed', item_id: item.id, content_index: 0, transcript: '', usage: { type: 'duration', seconds: 0 } });
-        return;
-      }
-      case 'error': {
-        const item = event.utterance !== undefined ? this.items.get(event.utterance) : undefined;
+      case 'error':
         if (item) {
           this.items.delete(event.utterance!);
-          this.send({ type: 'conversation.item.input_audio_transcription.failed', item_id: item.id, content_index: 0, error: { type: errorType(event.code), code: event.code, message: event.message } });
+          item.failure = { code: event.code, message: event.message };
+          this.complete(item);
           return;
         }
-        this.send({ type: 'error', error: { type: errorType(event.code), code: event.code, message: event.message, param: null, event_id: null } });
+        this.sendError(event.code, event.message);
         return;
-      }
       default:
         return; // state, vad and partial events have no counterpart: deltas follow the stabilized text
     }
+  }
+
+  /** A commit-driven cycle: its events fill its one item, which completes when the commit's stop is done. */
+  private onManualEvent(event: SessionEvent, item: Item): void {
+    switch (event.type) {
+      case 'stabilized':
+        this.delta(item, joinText(item.texts.join(' '), event.text));
+        return;
+      case 'final':
+        if (event.text) item.texts.push(event.text);
+        return;
+      case 'error':
+        item.failure ??= { code: event.code, message: event.message };
+        // Only a failure of the whole cycle (no models, say) is said now; an utterance's is the item's `failed`.
+        if (event.utterance === undefined) this.sendError(event.code, event.message);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private committed(item: Item): void {
+    this.send({ type: 'input_audio_buffer.committed', item_id: item.id, previous_item_id: this.lastItemId });
+    this.lastItemId = item.id;
+  }
+
+  /** Text so far → the delta that extends what the item's deltas carried (none when it is not an extension). */
+  private delta(item: Item, text: string): void {
+    if (!text.startsWith(item.sent) || text.length === item.sent.length) return;
+    const delta = text.slice(item.sent.length);
+    item.sent = text;
+    this.send({ type: 'conversation.item.input_audio_transcription.delta', item_id: item.id, content_index: 0, delta });
+  }
+
+  /** The one answer an item gets: `failed` with the reason, or the rest of its deltas then `completed`. */
+  private complete(item: Item, seconds = 0): void {
+    if (item.failure) {
+      const { code, message } = item.failure;
+      this.send({ type: 'conversation.item.input_audio_transcription.failed', item_id: item.id, content_index: 0, error: { type: errorType(code), code, message, param: null } });
+      return;
+    }
+    const transcript = item.texts.join(' ');
+    this.delta(item, transcript);
+    this.send({ type: 'conversation.item.input_audio_transcription.completed', item_id: item.id, content_index: 0, transcript, usage: { type: 'duration', seconds: Math.round(seconds * 1000) / 1000 } });
+  }
+
+  private sendError(code: ErrorCode, message: string): void {
+    this.send({ type: 'error', error: { type: errorType(code), code, message, param: null, event_id: null } });
   }
 
   /** A client error in OpenAI's shape (counted in metrics as BAD_MESSAGE). */
@@ -319,18 +345,7 @@ export class OpenAIRealtimeSession extends WebSocketProtocol<CycleTag> {
   }
 
   private describe(): Record<string, unknown> {
-    const s = this.settings;
-    const turn = s.turnDetection && { type: 'server_vad', silence_duration_ms: s.turnDetection.silenceMs, prefix_padding_ms: s.turnDetection.prefixMs, threshold: 0.5 };
-    const format = s.format.kind === 'pcm16' ? { type: 'audio/pcm', rate: s.format.rate } : { type: s.format.kind === 'mulaw' ? 'audio/pcmu' : 'audio/pcma' };
-    if (this.beta) {
-      return {
-        object: 'realtime.transcription_session',
-        input_audio_format: s.format.kind === 'pcm16' ? 'pcm16' : s.format.kind === 'mulaw' ? 'g711_ulaw' : 'g711_alaw',
-        input_audio_transcription: { model: s.model, language: s.language, prompt: s.prompt, keywords: s.keywords },
-        turn_detection: turn,
-      };
-    }
-    return { type: 'transcription', object: 'realtime.transcription_session', audio: { input: { format, transcription: { model: s.model, language: s.language, prompt: s.prompt, keywords: s.keywords }, turn_detection: turn } } };
+    return describeSettings(this.settings, this.beta);
   }
 
   private send(event: Record<string, unknown>): void {
@@ -340,26 +355,11 @@ export class OpenAIRealtimeSession extends WebSocketProtocol<CycleTag> {
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-function newItemId(): string {
-  return `item_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
+function newItem(): Item {
+  return { id: `item_${randomUUID().replace(/-/g, '').slice(0, 24)}`, sent: '', texts: [] };
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function numberIn(v: unknown, min: number, max: number): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : undefined;
-}
-
-/** GA `{type: 'audio/pcm', rate}` / `audio/pcmu` / `audio/pcma`, or the beta names. */
-function parseFormat(f: unknown): Format | undefined {
-  const type = isObject(f) ? f.type : f;
-  if (type === 'audio/pcm' || type === 'pcm16') {
-    const rate = isObject(f) && f.rate !== undefined ? f.rate : 24000;
-    return typeof rate === 'number' && Number.isInteger(rate) && rate >= 8000 && rate <= 48000 ? { kind: 'pcm16', rate } : undefined;
-  }
-  if (type === 'audio/pcmu' || type === 'g711_ulaw') return { kind: 'mulaw' };
-  if (type === 'audio/pcma' || type === 'g711_alaw') return { kind: 'alaw' };
-  return undefined;
+/** Two pieces of transcript as one text. */
+function joinText(a: string, b: string): string {
+  return a && b ? `${a} ${b}` : a || b;
 }

@@ -1,0 +1,25 @@
+import { before, describe, test } from 'node:test';
+import { assertLikeSeed, readConversation, seedFinals } from './compare.ts';
+import { livekitOpenAIRealtime, livekitOpenAIRest, livekitRecognize } from '../../eval/framework-clients/livekit.ts';
+import { serverForSuite } from '../server/helpers.ts';
+
+const TOKEN = 'livekit-openai-key';
+
+describe('LiveKit Agents, OpenAI plugin, pointed at Earshot by baseURL', () => {
+  const t = serverForSuite({ config: { token: TOKEN } });
+  const recording = readConversation();
+  let seed: string[];
+  before(async () => {
+    seed = await seedFinals(t, recording.samples, TOKEN);
+  });
+
+  test('default realtime model (gpt-realtime-whisper) with its own VAD committing: every commit completes, the seed protocol\'s words', async (tc) => {
+    const run = await livekitOpenAIRealtime(t.http, TOKEN, recording.samples, 3);
+    assertLikeSeed(tc, 'LiveKit OpenAI realtime', run, recording, seed, { maxFinals: recording.clips.length + 2 });
+  });
+
+  test('useRealtime: false (StreamAdapter with its VAD, recognize per utterance)', async (tc) => {
+    const run = await livekitRecognize(livekitOpenAIRest(t.http, TOKEN), recording.samples, 3);
+    assertLikeSeed(tc, 'LiveKit OpenAI useRealtime:false', run, recording, seed, { maxFinals: recording.clips.length + 2 });
+  });
+});
