@@ -13,7 +13,7 @@ import { EarshotServer } from '../src/server/server.ts';
 import { TranscriptionService } from '../src/pipeline/transcription-service.ts';
 import { conversation } from '../eval/conversation.ts';
 import { aiSdkDeepgram, aiSdkGroq, aiSdkOpenAI, deepgramSdkPrerecorded, wavOf } from '../eval/framework-clients/rest.ts';
-import { livekitDeepgram, livekitDeepgramStream, livekitOpenAIRealtime, livekitOpenAIRest, livekitRecognize, type ClientRun } from '../eval/framework-clients/livekit.ts';
+import { livekitDeepgram, livekitDeepgramStream, livekitOpenAIRealtime, livekitOpenAIRest, livekitRecognize, releaseLiveKit, type ClientRun } from '../eval/framework-clients/livekit.ts';
 import { table } from '../eval/stats.ts';
 import { unscripted } from '../eval/unscripted.ts';
 import { wer } from '../eval/wer.ts';
@@ -58,6 +58,7 @@ for (const r of recordings) {
   }
 }
 console.log(table(['recording', 'client', 'finals / sentences', 'WER', 'seed protocol WER', 'final after commit/endpoint p50 / p95'], rows));
+await releaseLiveKit();
 await server.close();
 await service.dispose();
 

@@ -1,7 +1,7 @@
 import { inference, initializeLogger, stt as lkstt } from '@livekit/agents';
 import * as deepgram from '@livekit/agents-plugin-deepgram';
 import * as openai from '@livekit/agents-plugin-openai';
-import { AudioFrame } from '@livekit/rtc-node';
+import { AudioFrame, dispose } from '@livekit/rtc-node';
 import { float32ToPcm16 } from '../../src/audio/pcm.ts';
 import { resample } from '../../src/audio/resample.ts';
 
@@ -28,11 +28,14 @@ export function isLiveKitTeardownError(e: unknown): boolean {
 }
 
 /**
- * LiveKit's own VAD (what the plugins use by default), its streams' input closing tolerating the library's teardown
- * error, a rejection nobody handles that would otherwise end the process once the results are in.
+ * LiveKit's own VAD (what the plugins use by default), watched: `heardMs` is how much of the pushed audio it has been
+ * through (a run is over only when it has heard it all and every turn it found is answered). Its streams' input
+ * closing tolerates the library's teardown error, a rejection nobody handles that would otherwise end the process
+ * once the results are in.
  */
-function tolerantVAD(): inference.VAD {
+function watchedVAD(): { vad: inference.VAD; heard: { ms: number } } {
   const vad = new inference.VAD();
+  const heard = { ms: 0 };
   const open = vad.stream.bind(vad);
   vad.stream = (...args: Parameters<typeof vad.stream>) => {
     const stream = open(...args);
@@ -42,9 +45,28 @@ function tolerantVAD(): inference.VAD {
       close().catch((e: unknown) => {
         if (!isLiveKitTeardownError(e)) throw e;
       });
+    const next = stream.next.bind(stream);
+    stream.next = async () => {
+      const result = await next();
+      if (!result.done) heard.ms = Math.max(heard.ms, result.value.timestamp);
+      return result;
+    };
     return stream;
   };
-  return vad;
+  return { vad, heard };
+}
+
+/** The VAD has been through all of `samples` (16 kHz) but its last window. */
+function heardAll(heard: { ms: number }, samples: Float32Array): boolean {
+  return heard.ms >= (samples.length / 16000) * 1000 - 100;
+}
+
+/**
+ * Shuts LiveKit's native side down (what its agent worker does on exit): its audio resampler's runtime otherwise keeps
+ * the process alive after the last stream. Call once, when done with every LiveKit client.
+ */
+export async function releaseLiveKit(): Promise<void> {
+  await dispose();
 }
 
 const FRAME_MS = 20;
@@ -84,15 +106,18 @@ async function settle(check: () => boolean, ceilingMs: number, what: string): Pr
  */
 export async function livekitOpenAIRealtime(http: string, apiKey: string, samples: Float32Array, speed: number): Promise<ClientRun> {
   quietLogger();
-  const client = new openai.STT({ baseURL: `${http}/v1`, apiKey, vad: tolerantVAD() });
+  const { vad, heard } = watchedVAD();
+  const client = new openai.STT({ baseURL: `${http}/v1`, apiKey, vad });
   const stream = client.stream();
   const finals: string[] = [];
   const latenciesMs: number[] = [];
+  let starts = 0;
   let commits = 0;
   let usages = 0;
   let committedAt = 0;
   const reading = readEvents(stream, (e, at) => {
-    if (e.type === lkstt.SpeechEventType.END_OF_SPEECH) {
+    if (e.type === lkstt.SpeechEventType.START_OF_SPEECH) starts++;
+    else if (e.type === lkstt.SpeechEventType.END_OF_SPEECH) {
       commits++;
       committedAt = at;
     } else if (e.type === lkstt.SpeechEventType.FINAL_TRANSCRIPT) {
@@ -101,7 +126,7 @@ export async function livekitOpenAIRealtime(http: string, apiKey: string, sample
     } else if (e.type === lkstt.SpeechEventType.RECOGNITION_USAGE) usages++;
   });
   await pushFrames(stream, samples, 24000, speed, []);
-  await settle(() => usages >= commits && commits > 0, 120_000, 'every commit to complete');
+  await settle(() => heardAll(heard, samples) && starts === commits && usages >= commits, 120_000, 'every commit to complete');
   stream.close();
   await reading;
   await client.close();
@@ -114,27 +139,37 @@ export async function livekitOpenAIRealtime(http: string, apiKey: string, sample
  */
 export async function livekitRecognize(engine: lkstt.STT, samples: Float32Array, speed: number): Promise<ClientRun> {
   quietLogger();
-  const adapter = new lkstt.StreamAdapter(engine, tolerantVAD());
+  const { vad, heard } = watchedVAD();
+  // The adapter drops empty or failed answers: count the requests that came back, and those with words.
+  let recognized = 0;
+  let withWords = 0;
+  const recognize = engine.recognize.bind(engine);
+  engine.recognize = (...args: Parameters<typeof engine.recognize>) =>
+    recognize(...args)
+      .then((e) => {
+        if (e.alternatives?.[0]?.text) withWords++;
+        return e;
+      })
+      .finally(() => recognized++);
+  const adapter = new lkstt.StreamAdapter(engine, vad);
   const stream = adapter.stream();
   const finals: string[] = [];
   const latenciesMs: number[] = [];
+  let starts = 0;
   let ends = 0;
-  let answered = 0;
   let endedAt = 0;
   const reading = readEvents(stream, (e, at) => {
-    if (e.type === lkstt.SpeechEventType.END_OF_SPEECH) {
+    if (e.type === lkstt.SpeechEventType.START_OF_SPEECH) starts++;
+    else if (e.type === lkstt.SpeechEventType.END_OF_SPEECH) {
       ends++;
       endedAt = at;
-    } else if (e.type === lkstt.SpeechEventType.FINAL_TRANSCRIPT) {
-      answered++;
-      if (e.alternatives?.[0]?.text) {
-        finals.push(e.alternatives[0].text);
-        latenciesMs.push(at - endedAt);
-      }
+    } else if (e.type === lkstt.SpeechEventType.FINAL_TRANSCRIPT && e.alternatives?.[0]?.text) {
+      finals.push(e.alternatives[0].text);
+      latenciesMs.push(at - endedAt);
     }
   });
   await pushFrames(stream, samples, 16000, speed, []);
-  await settle(() => answered >= ends && ends > 0, 120_000, 'every utterance to be recognized');
+  await settle(() => heardAll(heard, samples) && starts === ends && recognized >= ends && finals.length >= withWords, 120_000, 'every utterance to be recognized');
   stream.close();
   await reading;
   return { finals, latenciesMs };

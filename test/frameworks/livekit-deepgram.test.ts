@@ -1,6 +1,6 @@
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { assertLikeSeed, readConversation, seedFinals, unscriptedRecording } from './compare.ts';
-import { livekitDeepgram, livekitDeepgramStream, livekitRecognize } from '../../eval/framework-clients/livekit.ts';
+import { livekitDeepgram, livekitDeepgramStream, livekitRecognize, releaseLiveKit } from '../../eval/framework-clients/livekit.ts';
 import { serverForSuite } from '../server/helpers.ts';
 
 const TOKEN = 'livekit-deepgram-key';
@@ -13,6 +13,7 @@ describe('LiveKit Agents, Deepgram plugin, pointed at Earshot by baseUrl', () =>
   before(async () => {
     for (const r of [unscripted, read]) seed.set(r.name, await seedFinals(t, r.samples, TOKEN));
   });
+  after(releaseLiveKit);
 
   test('stream with the plugin\'s defaults (endpointing 25 ms, interim results, no_delay …) on unscripted speech: no sentence cut at its pauses', async (tc) => {
     const run = await livekitDeepgramStream(t.http, TOKEN, unscripted.samples, 3);

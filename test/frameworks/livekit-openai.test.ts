@@ -1,6 +1,6 @@
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { assertLikeSeed, readConversation, seedFinals } from './compare.ts';
-import { livekitOpenAIRealtime, livekitOpenAIRest, livekitRecognize } from '../../eval/framework-clients/livekit.ts';
+import { livekitOpenAIRealtime, livekitOpenAIRest, livekitRecognize, releaseLiveKit } from '../../eval/framework-clients/livekit.ts';
 import { serverForSuite } from '../server/helpers.ts';
 
 const TOKEN = 'livekit-openai-key';
@@ -12,6 +12,7 @@ describe('LiveKit Agents, OpenAI plugin, pointed at Earshot by baseURL', () => {
   before(async () => {
     seed = await seedFinals(t, recording.samples, TOKEN);
   });
+  after(releaseLiveKit);
 
   test('default realtime model (gpt-realtime-whisper) with its own VAD committing: every commit completes, the seed protocol\'s words', async (tc) => {
     const run = await livekitOpenAIRealtime(t.http, TOKEN, recording.samples, 3);
