@@ -120,4 +120,18 @@ describe('keyterms through every door (real server, real models, real speech)', 
     assert.match(await finalText(live), /queen of clubs/i, 'the previous keyterms stay');
     live.ws.close();
   });
+
+  test('Deepgram pre-recorded (POST /v1/listen): keyterm and keywords in the query; a bad term is 400 BAD_KEYTERMS', async () => {
+    const listen = (query: string) => fetch(`${t.http}/v1/listen?model=nova-3&${query}`, { method: 'POST', headers: { 'Content-Type': 'audio/wav' }, body: new Uint8Array(CARDS) });
+    const transcript = async (r: Response) => {
+      assert.equal(r.status, 200);
+      return ((await r.json()) as { results: { channels: Array<{ alternatives: Array<{ transcript: string }> }> } }).results.channels[0]!.alternatives[0]!.transcript;
+    };
+    assert.doesNotMatch(await transcript(await listen('punctuate=true')), /clubs/i);
+    assert.match(await transcript(await listen('keyterm=clubs&keyterm=Dashwood')), /queen of clubs/i);
+    assert.match(await transcript(await listen('keywords=clubs:2')), /queen of clubs/i);
+    const refused = await listen(`keyterm=${'v'.repeat(51)}`);
+    assert.equal(refused.status, 400);
+    assert.match(JSON.stringify(await refused.json()), /BAD_KEYTERMS.*longer than 50 characters|longer than 50 characters.*BAD_KEYTERMS/);
+  });
 });

@@ -16,8 +16,8 @@ import { fetchUrlSource } from './url-source.ts';
 /**
  * Deepgram's pre-recorded API, POST /v1/listen, as `@deepgram/sdk` (listen.v1.media.transcribeFile), LiveKit's
  * plugin (recognize) and `@ai-sdk/deepgram` call it: the audio file as the raw body (any format the upload path
- * decodes), the options in the query (`model`, `language` (English only), `utterances`, `paragraphs`, `keyterm` (as
- * keyterms, docs/keyterms.md); `punctuate`, `smart_format` … are accepted, the models punctuate anyway), Deepgram's
+ * decodes), the options in the query (`model`, `language` (English only), `utterances`, `paragraphs`, `keyterm` and
+ * `keywords` (as keyterms, docs/keyterms.md); `punctuate`, `smart_format` … are accepted, the models punctuate anyway), Deepgram's
  * response shape. A JSON body
  * `{"url": …}` is refused unless the operator allows URL sources, and never fetches loopback or private addresses.
  * The same upload queue, limits and error statuses as /v1/audio/transcriptions; errors in Deepgram's shape
@@ -40,7 +40,7 @@ export async function handleDeepgramListen(req: IncomingMessage, res: ServerResp
       }
     },
     work: async ({ service, tmp, signal }) => {
-      const keyterms = await listenKeyterms(query.getAll('keyterm'), host);
+      const keyterms = await listenKeyterms([...query.getAll('keyterm'), ...query.getAll('keywords')], host);
       const sha256 = json ? await fetchUrlSource(await readJsonUrl(req), tmp, host.maxUploadBytes) : await receiveBody(req, tmp, host.maxUploadBytes);
       const audio = await openAudio(tmp);
       const result = await transcribe(service, audio, { sessionId: `listen-${requestId}`, config: host.recorderConfig, signal, words: true, keyterms });
@@ -121,7 +121,7 @@ export function listenResponse(requestId: string, sha256: string, seconds: numbe
   };
 }
 
-/** Deepgram's `keyterm` (repeatable) as keyterms, with the operator's; a bad one is 400 BAD_KEYTERMS. */
+/** Deepgram's `keyterm` and `keywords` (word:boost), both repeatable, as keyterms with the operator's; a bad one is 400 BAD_KEYTERMS. */
 async function listenKeyterms(terms: string[], host: TranscriptionHost) {
   const refuse = (message: string): never => {
     throw new ApiError(400, 'BAD_KEYTERMS', message);
