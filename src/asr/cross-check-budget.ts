@@ -3,8 +3,8 @@ import type { AsrEngine } from './engine.ts';
 /** Time over which a worker's recent busy share is averaged. */
 const WINDOW_MS = 10_000;
 /**
- * A cross-checked final costs about 1.9× a plain one (docs/decisions/0004-cross-check-finals.md): above half busy on plain finals, cross-checks
- * would fill the worker and finals would queue.
+ * A cross-checked final costs about 1.9× a plain one: above half busy on plain finals, cross-checks would fill the
+ * worker and finals would queue (docs/decisions/0004-cross-check-finals.md).
  */
 const MAX_BUSY_SHARE = 0.5;
 

@@ -166,8 +166,8 @@ export class EnginePool {
   private spawn(slot: Slot): Promise<void> {
     const workerData: WorkerData = { models: slot.models, threads: this.options.threads };
     // Each decoder step hands back fresh tensors; with V8's default the young generation grows to 32 MB at that rate
-    // and dead output buffers wait for it (measured: 54 MB heap and 30 MB of dead buffers in the tiny worker under 12
-    // sessions). A small one collects them as they go, at no measurable cost in decode speed.
+    // and dead output buffers wait for it. A small one collects them as they go, at no measurable cost in decode speed
+    // (docs/decisions/0012-memory-settings.md).
     const worker = new Worker(WORKER_BOOTSTRAP, { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     slot.worker = worker;
     return new Promise((resolve, reject) => {

@@ -21,9 +21,8 @@ const running = new Map<number, AbortController>();
 /**
  * Every job leaves megabytes of dead buffers (its audio, the encoder output, each decoder step's cache tensors) outside
  * the JS heap, where they do not fill the young generation: left to V8 they pile up between collections. A young-
- * generation collection once they pass EXTERNAL_SLACK_BYTES frees them (measured at 24 sessions on 2 cores, three
- * runs each, collecting after every job: peak RSS 469-490 → 445-466 MB, partial rate and latency unchanged); the
- * slack keeps it to one collection every few jobs.
+ * generation collection once they pass EXTERNAL_SLACK_BYTES frees them at no cost in speed; the slack keeps it to one
+ * collection every few jobs (docs/decisions/0012-memory-settings.md).
  */
 const EXTERNAL_SLACK_BYTES = 16 * 1024 * 1024;
 v8.setFlagsFromString('--expose-gc');

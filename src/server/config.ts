@@ -110,9 +110,9 @@ export const DEFAULT_WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.m
 export const DEFAULT_SERVER_CONFIG: Readonly<ServerConfig> = Object.freeze({
   port: 8000,
   host: '127.0.0.1',
-  // Capacity: 48 real-time sessions is the most one 2-core box was measured to serve (p95 final under 1.5 s, no
-  // final lost; docs/benchmarks.md). Connections cost little until they listen, so 4 per session slot; one
-  // address gets a sixth of the sessions, so that at least six clients always find room.
+  // Capacity: 48 real-time sessions is what one 2-core box serves with finals on time and none lost; connections
+  // cost little until they listen, so 4 per session slot; one address gets a sixth of the sessions, so that at least
+  // six clients always find room (docs/decisions/0018-admission-on-accept.md).
   maxSessions: 48,
   maxConnections: 192,
   maxSessionsPerClient: 8,
