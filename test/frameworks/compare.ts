@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import type { TestContext } from 'node:test';
+import { before, type TestContext } from 'node:test';
 import { EarshotClient } from '../../src/client/earshot-client.ts';
 import { unscripted } from '../../eval/unscripted.ts';
-import { clip, conversation, finals, transcribeOver, werOf, type SpeechClip, type TestServer } from '../server/helpers.ts';
+import { clip, conversation, finals, serverForSuite, transcribeOver, werOf, type SpeechClip, type TestServer } from '../server/helpers.ts';
 import type { ClientRun } from '../../eval/framework-clients/livekit.ts';
 
 /** A dev recording, its reference sentences, and how many there are. */
@@ -32,6 +32,18 @@ export async function seedFinals(t: TestServer, samples: Float32Array, token?: s
   } finally {
     await client.close();
   }
+}
+
+/**
+ * A suite's server (behind `token`), the read conversation, and the seed protocol's finals on it, taken once before
+ * the suite's tests: what every client of the suite is compared with.
+ */
+export function seedComparison(token: string): { t: TestServer; recording: Recording; seed: string[] } {
+  const suite = { t: serverForSuite({ config: { token } }), recording: readConversation(), seed: [] as string[] };
+  before(async () => {
+    suite.seed = await seedFinals(suite.t, suite.recording.samples, token);
+  });
+  return suite;
 }
 
 /**

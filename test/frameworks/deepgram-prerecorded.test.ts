@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { isPublicAddress } from '../../src/server/protocols/url-source.ts';
-import { assertLikeSeed, readConversation, seedFinals } from './compare.ts';
+import { assertLikeSeed, seedComparison } from './compare.ts';
 import { deepgramSdkPrerecorded, wavOf } from '../../eval/framework-clients/rest.ts';
-import { serverForSuite, startServer, sharedService } from '../server/helpers.ts';
+import { startServer, sharedService } from '../server/helpers.ts';
 
 const TOKEN = 'deepgram-prerecorded-key';
 
@@ -16,25 +16,21 @@ type Listen = {
 };
 
 describe('Deepgram pre-recorded POST /v1/listen', () => {
-  const t = serverForSuite({ config: { token: TOKEN } });
-  const recording = readConversation();
+  const suite = seedComparison(TOKEN);
+  const { t, recording } = suite;
   const wav = wavOf(recording.samples);
-  let seed: string[];
-  before(async () => {
-    seed = await seedFinals(t, recording.samples, TOKEN);
-  });
 
   test('@deepgram/sdk transcribeFile: Deepgram\'s response shape, one utterance per final, the seed protocol\'s words', async (tc) => {
     const run = await deepgramSdkPrerecorded(t.http, TOKEN, wav);
-    assertLikeSeed(tc, '@deepgram/sdk pre-recorded', run, recording, seed, { maxFinals: seed.length });
-    assert.equal(run.finals.length, seed.length);
+    assertLikeSeed(tc, '@deepgram/sdk pre-recorded', run, recording, suite.seed, { maxFinals: suite.seed.length });
+    assert.equal(run.finals.length, suite.seed.length);
     const body = run.body as Listen;
     assert.match(body.metadata.request_id, /^[0-9a-f-]{36}$/);
     assert.equal(body.metadata.channels, 1);
     assert.equal(body.metadata.models.length, 1);
     assert.ok(Math.abs(body.metadata.duration - recording.samples.length / 16000) < 0.05);
     const alt = body.results.channels[0]!.alternatives[0]!;
-    assert.equal(alt.transcript, seed.join(' '));
+    assert.equal(alt.transcript, suite.seed.join(' '));
     assert.ok(alt.confidence > 0 && alt.confidence <= 1);
     assert.equal(alt.words.length, alt.transcript.split(/\s+/).length);
     for (const [i, w] of alt.words.entries()) {
