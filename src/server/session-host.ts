@@ -27,23 +27,27 @@ export interface SlotRefusal {
   message: string;
 }
 
-/** What a session needs from its server. */
-export interface SessionHost {
-  /** The shared models; rejects when they failed to load. */
-  service(): Promise<TranscriptionService>;
-  /** Takes one of the server's session slots for this connection's client; the refusal when none is left. */
+/** What a live session and a REST upload both take from their server: a slot, metrics, logs, recorder settings. */
+export interface PipelineHost {
+  /** Takes one of the server's session slots for this client; the refusal when none is left. */
   acquireSlot(): SlotRefusal | undefined;
   releaseSlot(): void;
+  readonly metrics: ServerMetrics;
+  readonly log: Logger;
+  readonly recorderConfig?: Partial<RecorderConfig>;
+  /** The operator's keyterms (EARSHOT_KEYTERMS_FILE), added to every session's and upload's. */
+  readonly keyterms?: Keyterm[];
+}
+
+/** What a session needs from its server. */
+export interface SessionHost extends PipelineHost {
+  /** The shared models; rejects when they failed to load. */
+  service(): Promise<TranscriptionService>;
   /** A connection that is not listening is closed this long after its last cycle ended (or it opened). */
   readonly startTimeoutMs: number;
   /** A listening cycle that receives no audio for this long is stopped. */
   readonly audioIdleTimeoutMs: number;
   readonly shuttingDown: boolean;
-  readonly metrics: ServerMetrics;
-  readonly log: Logger;
   readonly sendSoftLimitBytes: number;
   readonly sendHardLimitBytes: number;
-  readonly recorderConfig?: Partial<RecorderConfig>;
-  /** The operator's keyterms (EARSHOT_KEYTERMS_FILE), added to every session's. */
-  readonly keyterms?: Keyterm[];
 }

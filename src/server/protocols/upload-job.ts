@@ -6,14 +6,10 @@ import path from 'node:path';
 import { ASR_SAMPLE_RATE } from '../../asr/engine.ts';
 import { decodeAudioFile } from '../../audio/audio-file.ts';
 import { AudioFormatError } from '../../audio/wav.ts';
-import type { Keyterm } from '../../asr/keyterms.ts';
 import type { RecorderError } from '../../recorder/recorder.ts';
-import type { RecorderConfig } from '../../recorder/recorder-config.ts';
 import type { TranscriptionService } from '../../pipeline/transcription-service.ts';
 import { ApiError, sendApiError } from '../http-errors.ts';
-import type { Logger } from '../logger.ts';
-import type { ServerMetrics } from '../metrics.ts';
-import type { SlotRefusal } from '../transcription-session.ts';
+import type { PipelineHost } from '../session-host.ts';
 import type { UploadQueue } from '../upload-queue.ts';
 
 /**
@@ -21,19 +17,11 @@ import type { UploadQueue } from '../upload-queue.ts';
  * in the one upload queue before the body is read, a session slot, the body in a temporary file, the same limits,
  * and the same errors (statuses, codes, Retry-After on capacity), all given back before the answer.
  */
-export interface TranscriptionHost {
+export interface TranscriptionHost extends PipelineHost {
   /** The loaded service, or undefined while the models load (answered 503). */
   readyService(): TranscriptionService | undefined;
-  /** A session slot for the uploading client; the refusal when none is left. */
-  acquireSlot(): SlotRefusal | undefined;
-  releaseSlot(): void;
   readonly queue: UploadQueue;
   readonly maxUploadBytes: number;
-  readonly metrics: ServerMetrics;
-  readonly log: Logger;
-  readonly recorderConfig?: Partial<RecorderConfig>;
-  /** The operator's keyterms (EARSHOT_KEYTERMS_FILE), added to every upload's. */
-  readonly keyterms?: Keyterm[];
   /** Deepgram's `{"url": …}` sources may be fetched (public addresses only); off by default. */
   readonly allowUrlSources?: boolean;
 }
